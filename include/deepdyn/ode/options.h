@@ -1,0 +1,74 @@
+#pragma once
+#include <torch/torch.h>
+
+#include <limits>
+#include <optional>
+#include <vector>
+
+#include "deepdyn/ode/method.h"
+
+namespace deepdyn::ode {
+
+/// How outputs between grid points of a fixed-grid solve are computed.
+enum class Interpolation { Linear, CubicHermite };
+
+/// Options of ode::solve. Chaining setters; solve() validates them and refuses
+/// inconsistent values with a message that says what was expected.
+struct SolveOptions {
+  /// The Runge–Kutta method (dopri5 by default).
+  TORCH_ARG(Method, method) = Method::Dopri5;
+
+  // (TORCH_ARG leaves the access private: hand-written accessors restate it.)
+ public:
+  /// Relative tolerance: one value, or one per component of a tuple state.
+  SolveOptions& rtol(double value) { return rtol(std::vector<double>{value}); }
+  SolveOptions& rtol(std::vector<double> values) {
+    rtol_ = std::move(values);
+    return *this;
+  }
+  const std::vector<double>& rtol() const { return rtol_; }
+
+  /// Absolute tolerance: one value, or one per component of a tuple state.
+  SolveOptions& atol(double value) { return atol(std::vector<double>{value}); }
+  SolveOptions& atol(std::vector<double> values) {
+    atol_ = std::move(values);
+    return *this;
+  }
+  const std::vector<double>& atol() const { return atol_; }
+
+  /// Fixed grid of this step size (any method; the embedded error estimate is then unused).
+  TORCH_ARG(std::optional<double>, step_size) = std::nullopt;
+  /// Fixed explicit grid (monotone in the direction of ts, from ts.front() to ts.back()).
+  TORCH_ARG(std::vector<double>, grid) = {};
+  /// Outputs between fixed-grid points (adaptive solves use the method's own interpolant).
+  TORCH_ARG(Interpolation, interpolation) = Interpolation::Linear;
+
+  /// Initial step size; by default chosen by Hairer's algorithm (Hairer, Nørsett & Wanner I, §II.4).
+  TORCH_ARG(std::optional<double>, first_step) = std::nullopt;
+  /// PI step-size controller (Gustafsson 1991; Hairer & Wanner II, §IV.2 eq. 2.43c):
+  /// dt_new = dt * safety * err^(-beta1/k) * err_prev^(beta2/k), k = embedded order + 1,
+  /// the factor clamped to [min_factor, max_factor].
+  TORCH_ARG(double, safety) = 0.9;
+  TORCH_ARG(double, min_factor) = 0.2;
+  TORCH_ARG(double, max_factor) = 10.0;
+  TORCH_ARG(double, beta1) = 0.7;
+  TORCH_ARG(double, beta2) = 0.4;
+  /// Bounds on the step size; a step that would have to be below min_step fails the solve.
+  TORCH_ARG(double, min_step) = 0.0;
+  TORCH_ARG(double, max_step) = std::numeric_limits<double>::infinity();
+  /// Times the solver must step to exactly (outputs at ts never force steps: they are interpolated).
+  TORCH_ARG(std::vector<double>, step_ts) = {};
+  /// Discontinuities of the field in time: stepped to exactly, the field re-evaluated just past
+  /// them (the first-same-as-last stage is discarded).
+  TORCH_ARG(std::vector<double>, jump_ts) = {};
+  /// Steps (accepted and rejected) allowed before the solve stops with MaxStepsReached.
+  TORCH_ARG(int64_t, max_steps) = 100000;
+  /// Throw SolveError when the solve stops early; otherwise return the status and NaN rows.
+  TORCH_ARG(bool, throw_on_failure) = true;
+
+ private:
+  std::vector<double> rtol_{1e-7};
+  std::vector<double> atol_{1e-9};
+};
+
+}  // namespace deepdyn::ode

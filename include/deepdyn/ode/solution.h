@@ -1,0 +1,60 @@
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace deepdyn::ode {
+
+/// Why a solve stopped.
+enum class Status {
+  Success,
+  MaxStepsReached,    ///< SolveOptions::max_steps steps were taken before the last output time
+  StepSizeUnderflow,  ///< the controller asked for a step below min_step or below time resolution
+  NonFiniteState,     ///< the state or the field became NaN or infinite
+};
+
+const char* status_name(Status status);
+
+/// Counters of one solve. Users of these methods live by NFE.
+struct Stats {
+  int64_t nfe = 0;        ///< field evaluations of the forward solve
+  int64_t steps = 0;      ///< steps attempted
+  int64_t accepted = 0;   ///< steps accepted
+  int64_t rejected = 0;   ///< steps rejected by the error control
+  double initial_dt = 0;  ///< first step size tried (signed like the time direction)
+  double final_dt = 0;    ///< step size the controller proposes after the last step
+};
+
+/// Thrown by solve() when it stops early and SolveOptions::throw_on_failure is set (the default).
+class SolveError : public std::runtime_error {
+ public:
+  SolveError(Status status, double t, double dt, const std::string& message)
+      : std::runtime_error(message), status_(status), t_(t), dt_(dt) {}
+  Status status() const { return status_; }
+  double t() const { return t_; }    ///< time where the solve stopped
+  double dt() const { return dt_; }  ///< step size at that time
+ private:
+  Status status_;
+  double t_, dt_;
+};
+
+/// Result of solve() on a single-tensor state.
+struct Solution {
+  torch::Tensor ys;  ///< [len(ts), *y0.shape]; rows past a failure are NaN
+  std::shared_ptr<Stats> stats = std::make_shared<Stats>();
+  Status status = Status::Success;
+  std::string message;  ///< empty on success, else what happened and what to try
+};
+
+/// Result of solve() on a tuple state: ys[i] has shape [len(ts), *y0[i].shape].
+struct TupleSolution {
+  std::vector<torch::Tensor> ys;
+  std::shared_ptr<Stats> stats = std::make_shared<Stats>();
+  Status status = Status::Success;
+  std::string message;
+};
+
+}  // namespace deepdyn::ode

@@ -1,0 +1,29 @@
+#pragma once
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "deepdyn/ode/options.h"
+#include "deepdyn/ode/solution.h"
+#include "ode/detail/counting_field.h"
+#include "ode/detail/step_control.h"
+
+namespace deepdyn::ode::detail {
+
+/// What the integrator hands back; times are its own (increasing) times.
+struct Integration {
+  std::vector<torch::Tensor> ys;  ///< one per output time reached
+  Stats stats;
+  Status status = Status::Success;
+  double t_stop = 0;       ///< where a failure happened
+  double dt_stop = 0;      ///< step size at the failure
+  double error_ratio = 0;  ///< last error ratio at the failure
+};
+
+/// Integrates on strictly increasing `ts` (solve() maps decreasing time onto this),
+/// with options already validated. Adaptive unless the options give a fixed grid or
+/// the method has no embedded pair.
+Integration integrate(CountingField& f, const torch::Tensor& y0, const std::vector<double>& ts,
+                      const SolveOptions& options, const Tolerances& tol);
+
+}  // namespace deepdyn::ode::detail

@@ -1,0 +1,42 @@
+#pragma once
+#include <torch/torch.h>
+
+#include "deepdyn/ode/options.h"
+#include "ode/detail/counting_field.h"
+
+namespace deepdyn::ode::detail {
+
+/// Error tolerances: one pair of scalars, or one entry per element of a flat tuple state.
+struct Tolerances {
+  double rtol = 0, atol = 0;
+  torch::Tensor rtol_elements, atol_elements;  ///< defined only for per-component tolerances
+
+  /// atol + rtol * magnitude, in place on `magnitude`.
+  torch::Tensor& scale_(torch::Tensor& magnitude) const;
+};
+
+/// RMS of err / (atol + rtol * max(|y0|, |y1|)) (Hairer, Nørsett & Wanner I, eq. II.4.11).
+/// One host synchronisation: the accept/reject decision needs the number.
+double error_ratio(const torch::Tensor& error, const torch::Tensor& y0, const torch::Tensor& y1,
+                   const Tolerances& tol);
+
+/// Hairer's starting step (Hairer, Nørsett & Wanner I, §II.4, "Starting step size"),
+/// one extra field evaluation. `order` is the order of the embedded error estimate.
+double initial_step(CountingField& f, double t0, const torch::Tensor& y0, const torch::Tensor& f0, int order,
+                    const Tolerances& tol);
+
+/// PI step-size controller (Gustafsson 1991; Hairer & Wanner II, §IV.2):
+/// factor = safety * err^(-beta1/k) * err_prev^(beta2/k), clamped to [min_factor, max_factor];
+/// after a rejection the step never grows and err_prev is kept.
+class StepController {
+ public:
+  StepController(const SolveOptions& options, int error_order);
+  /// The next step size after a step of size `dt` whose error ratio was `ratio`.
+  double next(double dt, double ratio, bool accepted);
+
+ private:
+  double safety_, min_factor_, max_factor_, alpha_, beta_, max_step_;
+  double previous_ratio_ = 1.0;
+};
+
+}  // namespace deepdyn::ode::detail

@@ -1,0 +1,200 @@
+#include "deepdyn/ode/solve.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "deepdyn/core/tensor_tuple.h"
+#include "ode/detail/integrator.h"
+
+namespace deepdyn::ode {
+
+const char* status_name(Status status) {
+  switch (status) {
+    case Status::Success: return "success";
+    case Status::MaxStepsReached: return "max_steps_reached";
+    case Status::StepSizeUnderflow: return "step_size_underflow";
+    case Status::NonFiniteState: return "non_finite_state";
+  }
+  return "unknown";
+}
+
+namespace {
+
+void check_positive_values(const std::vector<double>& values, const char* name, bool allow_zero) {
+  TORCH_CHECK(!values.empty(), "SolveOptions::", name, " needs at least one value");
+  for (double v : values)
+    TORCH_CHECK(std::isfinite(v) && (allow_zero ? v >= 0 : v > 0), "SolveOptions::", name, " must be ",
+                allow_zero ? ">= 0" : "> 0", ", got ", v);
+}
+
+void validate(const SolveOptions& o, size_t components) {
+  check_positive_values(o.rtol(), "rtol", false);
+  check_positive_values(o.atol(), "atol", true);
+  for (const auto* tol : {&o.rtol(), &o.atol()})
+    TORCH_CHECK(tol->size() == 1 || tol->size() == components, "per-component tolerances need one value per ",
+                "state component: the state has ", components, " component(s), got ", tol->size(), " values");
+  if (o.step_size()) TORCH_CHECK(*o.step_size() > 0, "SolveOptions::step_size must be > 0, got ", *o.step_size());
+  TORCH_CHECK(!(o.step_size() && !o.grid().empty()), "give either SolveOptions::step_size or ::grid, not both");
+  if (o.first_step())
+    TORCH_CHECK(*o.first_step() > 0, "SolveOptions::first_step must be > 0, got ", *o.first_step());
+  TORCH_CHECK(o.safety() > 0 && o.safety() <= 1, "SolveOptions::safety must be in (0, 1], got ", o.safety());
+  TORCH_CHECK(o.min_factor() > 0 && o.min_factor() <= 1, "SolveOptions::min_factor must be in (0, 1], got ",
+              o.min_factor());
+  TORCH_CHECK(o.max_factor() >= 1, "SolveOptions::max_factor must be >= 1, got ", o.max_factor());
+  TORCH_CHECK(o.min_step() >= 0, "SolveOptions::min_step must be >= 0, got ", o.min_step());
+  TORCH_CHECK(o.max_step() > o.min_step(), "SolveOptions::max_step (", o.max_step(),
+              ") must be greater than min_step (", o.min_step(), ")");
+  TORCH_CHECK(o.max_steps() > 0, "SolveOptions::max_steps must be > 0, got ", o.max_steps());
+}
+
+/// ts as host doubles, checked: 1-D, floating, finite, strictly monotone. Returns +1 or -1.
+double check_times(const torch::Tensor& ts, const torch::Tensor& y0, std::vector<double>& times) {
+  TORCH_CHECK(ts.defined() && ts.dim() == 1 && ts.numel() >= 1,
+              "ts must be a 1-D tensor of output times, got a tensor of shape ", ts.defined() ? ts.sizes() : c10::IntArrayRef{});
+  TORCH_CHECK(ts.is_floating_point(), "ts must be floating point (float64 recommended), got ", ts.scalar_type());
+  TORCH_CHECK(ts.device() == y0.device(), "ts and y0 must be on the same device: ts is on ", ts.device(),
+              ", y0 on ", y0.device());
+  auto host = ts.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  times.assign(host.data_ptr<double>(), host.data_ptr<double>() + host.numel());
+  for (double t : times) TORCH_CHECK(std::isfinite(t), "ts must be finite, got ", t);
+  if (times.size() < 2) return 1.0;
+  const double direction = times[1] > times[0] ? 1.0 : -1.0;
+  for (size_t i = 1; i < times.size(); ++i)
+    TORCH_CHECK((times[i] - times[i - 1]) * direction > 0, "ts must be strictly increasing or strictly decreasing; ",
+                "ts[", i - 1, "] = ", times[i - 1], ", ts[", i, "] = ", times[i]);
+  return direction;
+}
+
+void check_state(const torch::Tensor& y0) {
+  TORCH_CHECK(y0.defined(), "y0 is an undefined tensor");
+  TORCH_CHECK(y0.is_floating_point(), "y0 must be a floating-point tensor (float32 or float64), got ",
+              y0.scalar_type(), "; convert it with y0.to(torch::kFloat64)");
+  TORCH_CHECK(torch::isfinite(y0.detach()).all().item<bool>(), "y0 contains NaN or Inf");
+}
+
+std::vector<double> scaled(std::vector<double> values, double factor) {
+  for (auto& v : values) v *= factor;
+  return values;
+}
+
+/// Solver options in the integrator's increasing time: reversed solves flip every time option.
+SolveOptions in_solver_time(SolveOptions o, double direction) {
+  if (direction > 0) return o;
+  o.grid(scaled(o.grid(), -1.0)).step_ts(scaled(o.step_ts(), -1.0)).jump_ts(scaled(o.jump_ts(), -1.0));
+  return o;
+}
+
+std::string failure_message(const detail::Integration& r, double direction, double t_end) {
+  std::ostringstream m;
+  const double t = r.t_stop * direction, dt = r.dt_stop * direction;
+  m << "ode::solve stopped at t = " << t << " with dt = " << dt << " before reaching t = " << t_end * direction
+    << ": ";
+  switch (r.status) {
+    case Status::MaxStepsReached:
+      m << "max_steps (" << r.stats.steps << ") reached. Raise SolveOptions::max_steps, loosen rtol/atol, "
+        << "or check whether the problem is stiff.";
+      break;
+    case Status::StepSizeUnderflow:
+      m << "the step size underflowed (last error ratio " << r.error_ratio
+        << ") without meeting the tolerance. Loosen rtol/atol, pass known discontinuities as jump_ts, "
+        << "or check the field near this time.";
+      break;
+    case Status::NonFiniteState:
+      m << "the state or the field became NaN or Inf. The solution may blow up here: check the field near "
+        << "this time, shorten the interval, or lower first_step.";
+      break;
+    case Status::Success: break;
+  }
+  return m.str();
+}
+
+/// The shared core of both solve() overloads, on a flat or single-tensor state.
+struct Solved {
+  torch::Tensor ys;
+  Stats stats;
+  Status status;
+  std::string message;
+};
+
+Solved solve_state(const Field& f, const torch::Tensor& y0, const torch::Tensor& ts, const SolveOptions& options,
+                   const detail::Tolerances& tol) {
+  std::vector<double> times;
+  const double direction = check_times(ts, y0, times);
+  if (times.size() == 1) return {y0.unsqueeze(0), Stats{}, Status::Success, ""};
+  for (auto& t : times) t *= direction;
+  // Reversed time: solve dz/ds = -f(-s, z) on s = -t, which increases.
+  Field field = direction > 0 ? f : Field([f](const torch::Tensor& s, const torch::Tensor& y) { return -f(-s, y); });
+  detail::CountingField counted(field, y0.options());
+  auto r = detail::integrate(counted, y0, times, in_solver_time(options, direction), tol);
+  r.stats.initial_dt *= direction;
+  r.stats.final_dt *= direction;
+
+  Solved out{torch::Tensor(), r.stats, r.status, ""};
+  if (r.status != Status::Success) {
+    out.message = failure_message(r, direction, times.back());
+    if (options.throw_on_failure()) throw SolveError(r.status, r.t_stop * direction, r.dt_stop * direction, out.message);
+    // Rows the solve did not reach are NaN (r.ys always holds at least y0).
+    auto ys = torch::stack(r.ys);
+    auto pad_shape = ys.sizes().vec();
+    pad_shape[0] = static_cast<int64_t>(times.size() - r.ys.size());
+    if (pad_shape[0] > 0) ys = torch::cat({ys, torch::full(pad_shape, NAN, ys.options())});
+    out.ys = ys;
+    return out;
+  }
+  out.ys = torch::stack(r.ys);
+  return out;
+}
+
+detail::Tolerances tolerances(const SolveOptions& o, const core::TupleLayout* layout, const torch::TensorOptions& opts) {
+  detail::Tolerances tol{o.rtol()[0], o.atol()[0], {}, {}};
+  if (layout != nullptr && (o.rtol().size() > 1 || o.atol().size() > 1)) {
+    auto per_component = [&](const std::vector<double>& v) {
+      return core::expand_per_component(v.size() == 1 ? std::vector<double>(layout->size(), v[0]) : v, *layout,
+                                        opts);
+    };
+    tol.rtol_elements = per_component(o.rtol());
+    tol.atol_elements = per_component(o.atol());
+  }
+  return tol;
+}
+
+}  // namespace
+
+Solution solve(const Field& f, const torch::Tensor& y0, const torch::Tensor& ts, const SolveOptions& options) {
+  TORCH_CHECK(static_cast<bool>(f), "ode::solve: the field is empty");
+  check_state(y0);
+  validate(options, 1);
+  auto r = solve_state(f, y0, ts, options, tolerances(options, nullptr, y0.options()));
+  Solution sol;
+  sol.ys = r.ys;
+  *sol.stats = r.stats;
+  sol.status = r.status;
+  sol.message = r.message;
+  return sol;
+}
+
+TupleSolution solve_tuple(const TupleField& f, const std::vector<torch::Tensor>& y0, const torch::Tensor& ts,
+                          const SolveOptions& options) {
+  TORCH_CHECK(static_cast<bool>(f), "ode::solve: the field is empty");
+  TORCH_CHECK(!y0.empty(), "ode::solve: the state tuple y0 is empty");
+  for (const auto& y : y0) check_state(y);
+  validate(options, y0.size());
+  const auto layout = core::TupleLayout::of(y0);
+  Field flat_field = [f, layout](const torch::Tensor& t, const torch::Tensor& y) {
+    auto dy = f(t, core::unflatten(y, layout));
+    TORCH_CHECK(dy.size() == layout.size(), "the tuple field returned ", dy.size(), " derivatives for a state of ",
+                layout.size(), " components");
+    return core::flatten(dy);
+  };
+  auto flat_y0 = core::flatten(y0);
+  auto r = solve_state(flat_field, flat_y0, ts, options, tolerances(options, &layout, flat_y0.options()));
+  TupleSolution sol;
+  sol.ys = core::unflatten(r.ys, layout);
+  *sol.stats = r.stats;
+  sol.status = r.status;
+  sol.message = r.message;
+  return sol;
+}
+
+}  // namespace deepdyn::ode

@@ -1,0 +1,66 @@
+#include "ode/detail/step_control.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace deepdyn::ode::detail {
+namespace {
+
+// RMS of x / scale. A dot product, not mean(square): on the small states of
+// neural ODEs a BLAS dot costs a fraction of a reduction kernel's launch.
+// One host synchronisation: every caller branches on the number.
+double rms_scaled(const torch::Tensor& x, const torch::Tensor& scale) {
+  auto r = x.div(scale).reshape(-1);
+  return std::sqrt(r.dot(r).item<double>() / static_cast<double>(r.numel()));
+}
+
+}  // namespace
+
+torch::Tensor& Tolerances::scale_(torch::Tensor& magnitude) const {
+  if (rtol_elements.defined()) return magnitude.mul_(rtol_elements).add_(atol_elements);
+  return magnitude.mul_(rtol).add_(atol);
+}
+
+double error_ratio(const torch::Tensor& error, const torch::Tensor& y0, const torch::Tensor& y1,
+                   const Tolerances& tol) {
+  torch::NoGradGuard no_grad;
+  auto scale = torch::maximum(y0.abs(), y1.abs());
+  return rms_scaled(error, tol.scale_(scale));
+}
+
+double initial_step(CountingField& f, double t0, const torch::Tensor& y0, const torch::Tensor& f0, int order,
+                    const Tolerances& tol) {
+  torch::NoGradGuard no_grad;
+  auto scale = y0.abs();
+  tol.scale_(scale);
+  const double d0 = rms_scaled(y0, scale);
+  const double d1 = rms_scaled(f0, scale);
+  const double h0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
+  auto y1 = y0.add(f0, h0);
+  auto f1 = f(t0 + h0, y1);
+  const double d2 = rms_scaled(f1 - f0, scale) / h0;
+  const double dmax = std::max(d1, d2);
+  const double h1 = dmax <= 1e-15 ? std::max(1e-6, h0 * 1e-3) : std::pow(0.01 / dmax, 1.0 / (order + 1));
+  return std::min(100 * h0, h1);
+}
+
+StepController::StepController(const SolveOptions& options, int error_order)
+    : safety_(options.safety()),
+      min_factor_(options.min_factor()),
+      max_factor_(options.max_factor()),
+      alpha_(options.beta1() / (error_order + 1)),
+      beta_(options.beta2() / (error_order + 1)),
+      max_step_(options.max_step()) {}
+
+double StepController::next(double dt, double ratio, bool accepted) {
+  const double err = std::max(ratio, 1e-10);  // an exact step must not ask for an infinite one
+  double factor = safety_ * std::pow(err, -alpha_);
+  if (accepted) {
+    factor *= std::pow(previous_ratio_, beta_);
+    previous_ratio_ = err;
+  }
+  factor = std::clamp(factor, min_factor_, accepted ? max_factor_ : 1.0);
+  return std::min(dt * factor, max_step_);
+}
+
+}  // namespace deepdyn::ode::detail
