@@ -27,11 +27,38 @@ std::vector<Stop> merged_stops(const SolveOptions& options, double t0, double t1
   return stops;
 }
 
+bool is_jump(const SolveOptions& options, double t) {
+  const auto& jumps = options.jump_ts();
+  return std::find(jumps.begin(), jumps.end(), t) != jumps.end();
+}
+
+/// The time just past a discontinuity, where the field is sampled for the next step.
+double right_of(double t) { return std::nextafter(t, std::numeric_limits<double>::infinity()); }
+
+/// How the outputs inside a step are computed.
+enum class DenseOutput { Linear, Hermite, MethodExtension };
+
+DenseOutput dense_output_of(const ButcherTableau& tableau, const SolveOptions& options, bool adaptive) {
+  if (!adaptive) return options.interpolation() == Interpolation::CubicHermite ? DenseOutput::Hermite : DenseOutput::Linear;
+  return tableau.b_theta.empty() ? DenseOutput::Hermite : DenseOutput::MethodExtension;
+}
+
+/// The interpolant of an accepted step from t to t + h. `k1` must be f(t + h, y1) for Hermite.
+StepPolynomial interpolant(DenseOutput kind, const ButcherTableau& tableau, double t, double h, const torch::Tensor& y,
+                           const RungeKuttaStep& step, const torch::Tensor& k1) {
+  switch (kind) {
+    case DenseOutput::Linear: return linear_interpolant(t, h, y, step.y1);
+    case DenseOutput::Hermite: return hermite_interpolant(t, h, y, step.k[0], step.y1, k1);
+    case DenseOutput::MethodExtension: break;
+  }
+  return continuous_extension(t, h, y, step.k, tableau.b_theta);
+}
+
 bool is_underflow(double t, double dt, double min_step) {
   return dt < min_step || t + dt == t || !(dt > 0);
 }
 
-/// Collects the outputs ts[next..] that fall in (t0, t1]; t1 itself gets y1 exactly.
+/// Writes the outputs ts[ys.size()..] that fall in (t0, t1] of each step; t1 itself gets y1 exactly.
 class OutputWriter {
  public:
   OutputWriter(const std::vector<double>& ts, std::vector<torch::Tensor>& ys) : ts_(ts), ys_(ys) {}
@@ -57,12 +84,14 @@ class OutputWriter {
 };
 
 Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, const torch::Tensor& y0,
-                               const std::vector<double>& ts, const SolveOptions& options, const Tolerances& tol) {
+                               const std::vector<double>& ts, const SolveOptions& options, const Tolerances& tol,
+                               const StepObserver& observer) {
   Integration out;
   out.ys.push_back(y0);
   OutputWriter writer(ts, out.ys);
   const double t_end = ts.back();
   const auto stops = merged_stops(options, ts.front(), t_end);
+  const auto dense = dense_output_of(tableau, options, true);
   size_t next_stop = 0;
   StepController controller(options, tableau.error_order);
 
@@ -85,7 +114,7 @@ Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, 
     // Clip the step to the next time it must land on exactly.
     double t_target = t_end;
     bool target_is_jump = false;
-    if (next_stop < stops.size() && stops[next_stop].t < t_end) {
+    if (next_stop < stops.size()) {
       t_target = stops[next_stop].t;
       target_is_jump = stops[next_stop].jump;
     }
@@ -97,7 +126,8 @@ Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, 
       break;
     }
 
-    auto step = runge_kutta_step(tableau, f, t, h, y, k0, clipped && target_is_jump);
+    const bool ends_at_jump = clipped && target_is_jump;
+    auto step = runge_kutta_step(tableau, f, t, h, y, k0, ends_at_jump);
     ++out.stats.steps;
     const double ratio = error_ratio(step.error, y, step.y1, tol);
     out.error_ratio = ratio;
@@ -111,13 +141,11 @@ Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, 
     ++out.stats.accepted;
     const double t1 = clipped ? t_target : t + h;
     torch::Tensor k1 = tableau.fsal() ? step.k.back() : torch::Tensor();
-    if (writer.needs_interpolant(t1) && !k1.defined() && tableau.b_theta.empty()) k1 = f(t1, step.y1);
-    writer.write(t1, step.y1, [&] {
-      if (!tableau.b_theta.empty()) return continuous_extension(t, h, y, step.k, tableau.b_theta);
-      return hermite_interpolant(t, h, y, step.k[0], step.y1, k1);
-    });
-    if (clipped && target_is_jump) k1 = f(std::nextafter(t1, std::numeric_limits<double>::infinity()), step.y1);
-    if (clipped && t_target < t_end) ++next_stop;
+    if (dense == DenseOutput::Hermite && writer.needs_interpolant(t1) && !k1.defined()) k1 = f(t1, step.y1);
+    writer.write(t1, step.y1, [&] { return interpolant(dense, tableau, t, h, y, step, k1); });
+    if (ends_at_jump) k1 = f(right_of(t1), step.y1);
+    if (clipped) ++next_stop;
+    if (observer) observer(t1, step.y1);
 
     const double proposed = controller.next(h, ratio, true);
     // A step shortened to land on a stop says little about the right size: keep the larger one.
@@ -151,61 +179,76 @@ std::vector<double> fixed_grid(const SolveOptions& options, const std::vector<do
   return grid;
 }
 
-Integration integrate_fixed(CountingField& f, const ButcherTableau& tableau, const torch::Tensor& y0,
-                            const std::vector<double>& ts, const SolveOptions& options) {
+/// Steps along `grid` (all steps accepted), writing the outputs ts[ys.size()..] as they are passed.
+/// With `check_finite`, the state is checked once per step that writes outputs (fixed grids
+/// have no error estimate to notice NaN).
+Integration integrate_grid(CountingField& f, const ButcherTableau& tableau, const torch::Tensor& y0,
+                           const std::vector<double>& grid, const std::vector<double>& ts,
+                           std::vector<torch::Tensor> ys, DenseOutput dense, const SolveOptions& options,
+                           bool check_finite, const StepObserver& observer) {
   Integration out;
-  out.ys.push_back(y0);
+  out.ys = std::move(ys);
   OutputWriter writer(ts, out.ys);
-  const auto grid = fixed_grid(options, ts);
-  const bool hermite = options.interpolation() == Interpolation::CubicHermite;
-
   torch::Tensor y = y0;
   torch::Tensor k0;
   out.stats.initial_dt = grid.size() > 1 ? grid[1] - grid[0] : 0.0;
-  for (size_t i = 0; i + 1 < grid.size() && !writer.done(); ++i) {
+  for (size_t i = 0; i + 1 < grid.size(); ++i) {
     if (out.stats.steps >= options.max_steps()) {
       out.status = Status::MaxStepsReached;
       break;
     }
-    const double t = grid[i], h = grid[i + 1] - grid[i];
+    const double t = grid[i], t1 = grid[i + 1], h = t1 - t;
+    const bool ends_at_jump = is_jump(options, t1);
     if (!k0.defined()) k0 = f(t, y);
-    auto step = runge_kutta_step(tableau, f, t, h, y, k0, false);
+    auto step = runge_kutta_step(tableau, f, t, h, y, k0, ends_at_jump);
     ++out.stats.steps;
     ++out.stats.accepted;
     out.stats.final_dt = h;
-    const double t1 = grid[i + 1];
-    torch::Tensor k1 = tableau.fsal() ? step.k.back() : torch::Tensor();
-    const size_t written = out.ys.size();
-    if (hermite && writer.needs_interpolant(t1) && !k1.defined()) k1 = f(t1, step.y1);
-    writer.write(t1, step.y1, [&] {
-      return hermite ? hermite_interpolant(t, h, y, step.k[0], step.y1, k1)
-                     : linear_interpolant(t, h, y, step.y1);
-    });
-    y = step.y1;
-    k0 = k1;
-    // No error estimate guards a fixed grid: check the state once per step that writes outputs.
-    if (out.ys.size() > written && !torch::isfinite(y).all().item<bool>()) {  // sync: stop on NaN/Inf
-      out.status = Status::NonFiniteState;
-      out.t_stop = t1;
-      out.dt_stop = h;
-      out.ys.resize(written);
-      return out;
-    }
     out.t_stop = t1;
     out.dt_stop = h;
+    torch::Tensor k1 = tableau.fsal() ? step.k.back() : torch::Tensor();
+    const size_t written = out.ys.size();
+    if (dense == DenseOutput::Hermite && writer.needs_interpolant(t1) && !k1.defined()) k1 = f(t1, step.y1);
+    writer.write(t1, step.y1, [&] { return interpolant(dense, tableau, t, h, y, step, k1); });
+    if (ends_at_jump) k1 = f(right_of(t1), step.y1);
+    if (observer) observer(t1, step.y1);
+    y = step.y1;
+    k0 = k1;
+    if (check_finite && out.ys.size() > written && !torch::isfinite(y).all().item<bool>()) {  // sync: stop on NaN
+      out.status = Status::NonFiniteState;
+      out.ys.resize(written);
+      break;
+    }
   }
+  out.ys.push_back(y);  // the final state, for replay(); integrate() drops it
   return out;
 }
 
 }  // namespace
 
 Integration integrate(CountingField& f, const torch::Tensor& y0, const std::vector<double>& ts,
-                      const SolveOptions& options, const Tolerances& tol) {
+                      const SolveOptions& options, const Tolerances& tol, const StepObserver& observer) {
   const auto& tab = tableau(options.method());
   const bool fixed = !tab.embedded() || options.step_size().has_value() || !options.grid().empty();
-  Integration out = fixed ? integrate_fixed(f, tab, y0, ts, options) : integrate_adaptive(f, tab, y0, ts, options, tol);
+  Integration out;
+  if (fixed) {
+    out = integrate_grid(f, tab, y0, fixed_grid(options, ts), ts, {y0}, dense_output_of(tab, options, false), options,
+                         true, observer);
+    out.ys.pop_back();
+  } else {
+    out = integrate_adaptive(f, tab, y0, ts, options, tol, observer);
+  }
   out.stats.nfe = f.nfe();
   return out;
+}
+
+std::vector<torch::Tensor> replay(CountingField& f, const torch::Tensor& y0, const std::vector<double>& grid,
+                                  const std::vector<double>& outputs, const SolveOptions& options) {
+  const auto& tab = tableau(options.method());
+  const bool adaptive = tab.embedded() && !options.step_size().has_value() && options.grid().empty();
+  auto out = integrate_grid(f, tab, y0, grid, outputs, {}, dense_output_of(tab, options, adaptive), options, false,
+                            nullptr);
+  return std::move(out.ys);
 }
 
 }  // namespace deepdyn::ode::detail

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "deepdyn/core/tensor_tuple.h"
-#include "ode/detail/integrator.h"
+#include "ode/detail/problem.h"
 
 namespace deepdyn::ode {
 
@@ -46,6 +46,18 @@ void validate(const SolveOptions& o, size_t components) {
   TORCH_CHECK(o.max_step() > o.min_step(), "SolveOptions::max_step (", o.max_step(),
               ") must be greater than min_step (", o.min_step(), ")");
   TORCH_CHECK(o.max_steps() > 0, "SolveOptions::max_steps must be > 0, got ", o.max_steps());
+  TORCH_CHECK(o.error_control().empty() || o.error_control().size() == components,
+              "SolveOptions::error_control needs one flag per state component (", components, "), got ",
+              o.error_control().size());
+  TORCH_CHECK(o.checkpoints() >= 0, "SolveOptions::checkpoints must be >= 0 (0 chooses sqrt(steps)), got ",
+              o.checkpoints());
+  if (o.gradient() != Gradient::Direct)
+    TORCH_CHECK(o.params().has_value(), "Gradient::", o.gradient() == Gradient::Adjoint ? "Adjoint" : "Checkpointed",
+                " must know which parameters to differentiate: the field is a plain callable, so pass them with ",
+                "SolveOptions::params(module->parameters()), or params({}) if only y0 and ts need gradients");
+  const auto& adj = o.adjoint();
+  if (adj.rtol()) TORCH_CHECK(*adj.rtol() > 0, "AdjointOptions::rtol must be > 0, got ", *adj.rtol());
+  if (adj.atol()) TORCH_CHECK(*adj.atol() >= 0, "AdjointOptions::atol must be >= 0, got ", *adj.atol());
 }
 
 /// ts as host doubles, checked: 1-D, floating, finite, strictly monotone. Returns +1 or -1.
@@ -85,78 +97,55 @@ SolveOptions in_solver_time(SolveOptions o, double direction) {
   return o;
 }
 
-std::string failure_message(const detail::Integration& r, double direction, double t_end) {
-  std::ostringstream m;
-  const double t = r.t_stop * direction, dt = r.dt_stop * direction;
-  m << "ode::solve stopped at t = " << t << " with dt = " << dt << " before reaching t = " << t_end * direction
-    << ": ";
-  switch (r.status) {
-    case Status::MaxStepsReached:
-      m << "max_steps (" << r.stats.steps << ") reached. Raise SolveOptions::max_steps, loosen rtol/atol, "
-        << "or check whether the problem is stiff.";
-      break;
-    case Status::StepSizeUnderflow:
-      m << "the step size underflowed (last error ratio " << r.error_ratio
-        << ") without meeting the tolerance. Loosen rtol/atol, pass known discontinuities as jump_ts, "
-        << "or check the field near this time.";
-      break;
-    case Status::NonFiniteState:
-      m << "the state or the field became NaN or Inf. The solution may blow up here: check the field near "
-        << "this time, shorten the interval, or lower first_step.";
-      break;
-    case Status::Success: break;
-  }
-  return m.str();
-}
-
-/// The shared core of both solve() overloads, on a flat or single-tensor state.
-struct Solved {
-  torch::Tensor ys;
-  Stats stats;
-  Status status;
-  std::string message;
-};
-
-Solved solve_state(const Field& f, const torch::Tensor& y0, const torch::Tensor& ts, const SolveOptions& options,
-                   const detail::Tolerances& tol) {
-  std::vector<double> times;
-  const double direction = check_times(ts, y0, times);
-  if (times.size() == 1) return {y0.unsqueeze(0), Stats{}, Status::Success, ""};
-  for (auto& t : times) t *= direction;
-  // Reversed time: solve dz/ds = -f(-s, z) on s = -t, which increases.
-  Field field = direction > 0 ? f : Field([f](const torch::Tensor& s, const torch::Tensor& y) { return -f(-s, y); });
-  detail::CountingField counted(field, y0.options());
-  auto r = detail::integrate(counted, y0, times, in_solver_time(options, direction), tol);
-  r.stats.initial_dt *= direction;
-  r.stats.final_dt *= direction;
-
-  Solved out{torch::Tensor(), r.stats, r.status, ""};
-  if (r.status != Status::Success) {
-    out.message = failure_message(r, direction, times.back());
-    if (options.throw_on_failure()) throw SolveError(r.status, r.t_stop * direction, r.dt_stop * direction, out.message);
-    // Rows the solve did not reach are NaN (r.ys always holds at least y0).
-    auto ys = torch::stack(r.ys);
-    auto pad_shape = ys.sizes().vec();
-    pad_shape[0] = static_cast<int64_t>(times.size() - r.ys.size());
-    if (pad_shape[0] > 0) ys = torch::cat({ys, torch::full(pad_shape, NAN, ys.options())});
-    out.ys = ys;
-    return out;
-  }
-  out.ys = torch::stack(r.ys);
-  return out;
-}
-
 detail::Tolerances tolerances(const SolveOptions& o, const core::TupleLayout* layout, const torch::TensorOptions& opts) {
-  detail::Tolerances tol{o.rtol()[0], o.atol()[0], {}, {}};
-  if (layout != nullptr && (o.rtol().size() > 1 || o.atol().size() > 1)) {
-    auto per_component = [&](const std::vector<double>& v) {
-      return core::expand_per_component(v.size() == 1 ? std::vector<double>(layout->size(), v[0]) : v, *layout,
-                                        opts);
-    };
+  detail::Tolerances tol{o.rtol()[0], o.atol()[0], {}, {}, {}, 0};
+  if (layout == nullptr) return tol;
+  auto per_component = [&](const std::vector<double>& v) {
+    return core::expand_per_component(v.size() == 1 ? std::vector<double>(layout->size(), v[0]) : v, *layout, opts);
+  };
+  if (o.rtol().size() > 1 || o.atol().size() > 1) {
     tol.rtol_elements = per_component(o.rtol());
     tol.atol_elements = per_component(o.atol());
   }
+  const auto& control = o.error_control();
+  if (std::find(control.begin(), control.end(), false) != control.end()) {
+    std::vector<double> mask;
+    for (bool c : control) mask.push_back(c ? 1.0 : 0.0);
+    tol.error_mask = per_component(mask);
+    for (size_t i = 0; i < control.size(); ++i) tol.controlled_numel += control[i] ? layout->numels[i] : 0;
+    TORCH_CHECK(tol.controlled_numel > 0, "SolveOptions::error_control leaves no component under error control");
+  }
   return tol;
+}
+
+/// The shared core of both solve() overloads, on a single or flattened state.
+Solution solve_state(const Field& f, const torch::Tensor& y0, const torch::Tensor& ts, const SolveOptions& options,
+                     const detail::Tolerances& tol) {
+  Solution sol;
+  detail::Problem problem;
+  problem.direction = check_times(ts, y0, problem.times);
+  if (problem.times.size() == 1) {
+    sol.ys = y0.unsqueeze(0);
+    return sol;
+  }
+  for (auto& t : problem.times) t *= problem.direction;
+  // Reversed time: solve dz/ds = -f(-s, z) on s = -t, which increases.
+  problem.field = problem.direction > 0
+                      ? f
+                      : Field([f](const torch::Tensor& s, const torch::Tensor& y) { return -f(-s, y); });
+  problem.ts = ts;
+  problem.options = in_solver_time(options, problem.direction);
+  problem.tol = tol;
+  problem.params = options.params().value_or(std::vector<torch::Tensor>{});
+  detail::Outcome outcome;
+  switch (options.gradient()) {
+    case Gradient::Direct: sol.ys = detail::solve_direct(problem, y0, sol.stats, outcome); break;
+    case Gradient::Adjoint: sol.ys = detail::solve_adjoint(problem, y0, sol.stats, outcome); break;
+    case Gradient::Checkpointed: sol.ys = detail::solve_checkpointed(problem, y0, sol.stats, outcome); break;
+  }
+  sol.status = outcome.status;
+  sol.message = outcome.message;
+  return sol;
 }
 
 }  // namespace
@@ -165,13 +154,7 @@ Solution solve(const Field& f, const torch::Tensor& y0, const torch::Tensor& ts,
   TORCH_CHECK(static_cast<bool>(f), "ode::solve: the field is empty");
   check_state(y0);
   validate(options, 1);
-  auto r = solve_state(f, y0, ts, options, tolerances(options, nullptr, y0.options()));
-  Solution sol;
-  sol.ys = r.ys;
-  *sol.stats = r.stats;
-  sol.status = r.status;
-  sol.message = r.message;
-  return sol;
+  return solve_state(f, y0, ts, options, tolerances(options, nullptr, y0.options()));
 }
 
 TupleSolution solve_tuple(const TupleField& f, const std::vector<torch::Tensor>& y0, const torch::Tensor& ts,
@@ -189,12 +172,7 @@ TupleSolution solve_tuple(const TupleField& f, const std::vector<torch::Tensor>&
   };
   auto flat_y0 = core::flatten(y0);
   auto r = solve_state(flat_field, flat_y0, ts, options, tolerances(options, &layout, flat_y0.options()));
-  TupleSolution sol;
-  sol.ys = core::unflatten(r.ys, layout);
-  *sol.stats = r.stats;
-  sol.status = r.status;
-  sol.message = r.message;
-  return sol;
+  return {core::unflatten(r.ys, layout), r.stats, r.status, r.message};
 }
 
 }  // namespace deepdyn::ode

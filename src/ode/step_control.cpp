@@ -6,12 +6,15 @@
 namespace deepdyn::ode::detail {
 namespace {
 
-// RMS of x / scale. A dot product, not mean(square): on the small states of
-// neural ODEs a BLAS dot costs a fraction of a reduction kernel's launch.
-// One host synchronisation: every caller branches on the number.
-double rms_scaled(const torch::Tensor& x, const torch::Tensor& scale) {
+// RMS of x / scale over the error-controlled elements. A dot product, not
+// mean(square): on the small states of neural ODEs a BLAS dot costs a fraction
+// of a reduction kernel's launch. One host synchronisation: every caller
+// branches on the number.
+double rms_scaled(const torch::Tensor& x, const torch::Tensor& scale, const Tolerances& tol) {
   auto r = x.div(scale).reshape(-1);
-  return std::sqrt(r.dot(r).item<double>() / static_cast<double>(r.numel()));
+  if (!tol.error_mask.defined()) return std::sqrt(r.dot(r).item<double>() / static_cast<double>(r.numel()));
+  r.mul_(tol.error_mask);
+  return std::sqrt(r.dot(r).item<double>() / static_cast<double>(tol.controlled_numel));
 }
 
 }  // namespace
@@ -25,7 +28,7 @@ double error_ratio(const torch::Tensor& error, const torch::Tensor& y0, const to
                    const Tolerances& tol) {
   torch::NoGradGuard no_grad;
   auto scale = torch::maximum(y0.abs(), y1.abs());
-  return rms_scaled(error, tol.scale_(scale));
+  return rms_scaled(error, tol.scale_(scale), tol);
 }
 
 double initial_step(CountingField& f, double t0, const torch::Tensor& y0, const torch::Tensor& f0, int order,
@@ -33,12 +36,12 @@ double initial_step(CountingField& f, double t0, const torch::Tensor& y0, const 
   torch::NoGradGuard no_grad;
   auto scale = y0.abs();
   tol.scale_(scale);
-  const double d0 = rms_scaled(y0, scale);
-  const double d1 = rms_scaled(f0, scale);
+  const double d0 = rms_scaled(y0, scale, tol);
+  const double d1 = rms_scaled(f0, scale, tol);
   const double h0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
   auto y1 = y0.add(f0, h0);
   auto f1 = f(t0 + h0, y1);
-  const double d2 = rms_scaled(f1 - f0, scale) / h0;
+  const double d2 = rms_scaled(f1 - f0, scale, tol) / h0;
   const double dmax = std::max(d1, d2);
   const double h1 = dmax <= 1e-15 ? std::max(1e-6, h0 * 1e-3) : std::pow(0.01 / dmax, 1.0 / (order + 1));
   return std::min(100 * h0, h1);

@@ -12,6 +12,27 @@ namespace deepdyn::ode {
 /// How outputs between grid points of a fixed-grid solve are computed.
 enum class Interpolation { Linear, CubicHermite };
 
+/// How gradients flow through a solve.
+enum class Gradient {
+  Direct,        ///< autograd through every step: the exact gradient of the discrete solve; memory grows with steps
+  Adjoint,       ///< continuous adjoint (Chen et al. 2018): O(1) memory in the number of steps
+  Checkpointed,  ///< exact discrete gradient with O(sqrt(steps)) memory: segments re-run from checkpoints
+};
+
+/// The error norm of the adjoint's backward solve.
+enum class AdjointNorm {
+  Full,      ///< every component of [z, a, a_theta, a_t] is error-controlled
+  Seminorm,  ///< a_theta and a_t are left out of error control (Kidger, Chen & Lyons 2021)
+};
+
+/// Solver settings of the adjoint's backward solve; unset values take the forward's.
+struct AdjointOptions {
+  TORCH_ARG(std::optional<Method>, method) = std::nullopt;
+  TORCH_ARG(std::optional<double>, rtol) = std::nullopt;
+  TORCH_ARG(std::optional<double>, atol) = std::nullopt;
+  TORCH_ARG(AdjointNorm, norm) = AdjointNorm::Full;
+};
+
 /// Options of ode::solve. Chaining setters; solve() validates them and refuses
 /// inconsistent values with a message that says what was expected.
 struct SolveOptions {
@@ -65,6 +86,20 @@ struct SolveOptions {
   TORCH_ARG(int64_t, max_steps) = 100000;
   /// Throw SolveError when the solve stops early; otherwise return the status and NaN rows.
   TORCH_ARG(bool, throw_on_failure) = true;
+  /// One flag per state component: false leaves that component out of the error norm
+  /// (integrals carried along for a loss, like RNODE's regularizers). Empty: all are controlled.
+  TORCH_ARG(std::vector<bool>, error_control) = {};
+
+  /// How gradients reach y0, ts and the parameters.
+  TORCH_ARG(Gradient, gradient) = Gradient::Direct;
+  /// The parameters the Adjoint and Checkpointed gradients differentiate. solve() on a module
+  /// takes the module's parameters when unset; a plain callable must set it (empty when only
+  /// y0 and ts need gradients).
+  TORCH_ARG(std::optional<std::vector<torch::Tensor>>, params) = std::nullopt;
+  /// The adjoint's own solver settings.
+  TORCH_ARG(AdjointOptions, adjoint) = {};
+  /// Checkpoints kept by Gradient::Checkpointed; 0 chooses about sqrt(number of steps).
+  TORCH_ARG(int64_t, checkpoints) = 0;
 
  private:
   std::vector<double> rtol_{1e-7};

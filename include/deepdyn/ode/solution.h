@@ -26,6 +26,8 @@ struct Stats {
   int64_t rejected = 0;   ///< steps rejected by the error control
   double initial_dt = 0;  ///< first step size tried (signed like the time direction)
   double final_dt = 0;    ///< step size the controller proposes after the last step
+  int64_t nfe_backward = 0;    ///< field evaluations of the backward pass (Adjoint, Checkpointed)
+  int64_t steps_backward = 0;  ///< steps of the backward pass
 };
 
 /// Thrown by solve() when it stops early and SolveOptions::throw_on_failure is set (the default).
@@ -44,6 +46,7 @@ class SolveError : public std::runtime_error {
 /// Result of solve() on a single-tensor state.
 struct Solution {
   torch::Tensor ys;  ///< [len(ts), *y0.shape]; rows past a failure are NaN
+  /// Shared with the backward pass, which adds its counts when it runs.
   std::shared_ptr<Stats> stats = std::make_shared<Stats>();
   Status status = Status::Success;
   std::string message;  ///< empty on success, else what happened and what to try

@@ -37,13 +37,16 @@ TupleSolution solve(F&& f, const std::vector<torch::Tensor>& y0, const torch::Te
 }
 
 /// A torch::nn::Module (as a holder made by TORCH_MODULE, or a shared_ptr) with
-/// `Tensor forward(const Tensor& t, const Tensor& y)` as the field.
+/// `Tensor forward(const Tensor& t, const Tensor& y)` as the field. Adjoint and
+/// Checkpointed gradients differentiate the module's parameters unless
+/// SolveOptions::params names others.
 template <class Impl, class = std::enable_if_t<std::is_base_of_v<torch::nn::Module, Impl>>>
 Solution solve(const std::shared_ptr<Impl>& module, const torch::Tensor& y0, const torch::Tensor& ts,
                const SolveOptions& options = SolveOptions()) {
   TORCH_CHECK(module != nullptr, "ode::solve: the field module is null");
   Field field = [module](const torch::Tensor& t, const torch::Tensor& y) { return module->forward(t, y); };
-  return solve(field, y0, ts, options);
+  if (options.params().has_value()) return solve(field, y0, ts, options);
+  return solve(field, y0, ts, SolveOptions(options).params(module->parameters()));
 }
 
 template <class Impl>

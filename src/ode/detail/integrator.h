@@ -1,6 +1,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <vector>
 
 #include "deepdyn/ode/options.h"
@@ -20,10 +21,21 @@ struct Integration {
   double error_ratio = 0;  ///< last error ratio at the failure
 };
 
+/// Called after every accepted step with the new time and state.
+using StepObserver = std::function<void(double t1, const torch::Tensor& y1)>;
+
 /// Integrates on strictly increasing `ts` (solve() maps decreasing time onto this),
 /// with options already validated. Adaptive unless the options give a fixed grid or
 /// the method has no embedded pair.
 Integration integrate(CountingField& f, const torch::Tensor& y0, const std::vector<double>& ts,
-                      const SolveOptions& options, const Tolerances& tol);
+                      const SolveOptions& options, const Tolerances& tol, const StepObserver& observer = nullptr);
+
+/// Re-runs accepted steps on the given grid (grid.front() is y0's time) with the
+/// same stages, jump handling and interpolants as `integrate` used, so that the
+/// result and its autograd graph are those of the original solve. Returns the
+/// outputs at `outputs` (all within (grid.front(), grid.back()]) followed by the
+/// state at grid.back().
+std::vector<torch::Tensor> replay(CountingField& f, const torch::Tensor& y0, const std::vector<double>& grid,
+                                  const std::vector<double>& outputs, const SolveOptions& options);
 
 }  // namespace deepdyn::ode::detail

@@ -10,6 +10,8 @@ namespace deepdyn::ode::detail {
 struct Tolerances {
   double rtol = 0, atol = 0;
   torch::Tensor rtol_elements, atol_elements;  ///< defined only for per-component tolerances
+  torch::Tensor error_mask;                    ///< 1 for error-controlled elements; undefined: all are
+  int64_t controlled_numel = 0;                ///< number of ones in error_mask
 
   /// atol + rtol * magnitude, in place on `magnitude`.
   torch::Tensor& scale_(torch::Tensor& magnitude) const;

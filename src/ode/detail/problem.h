@@ -1,0 +1,62 @@
+#pragma once
+// A solve as the gradient strategies see it: validated, in the integrator's
+// increasing time, on a single (possibly flattened) state tensor.
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "deepdyn/ode/solve.h"
+#include "ode/detail/integrator.h"
+#include "ode/detail/step_control.h"
+
+namespace deepdyn::ode::detail {
+
+struct Problem {
+  Field field;                        ///< in solver time s = direction * t
+  torch::Tensor ts;                   ///< the user's output times (gradients go to it)
+  std::vector<double> times;          ///< solver times, strictly increasing
+  double direction = 1.0;             ///< +1 when ts increases, -1 when it decreases
+  SolveOptions options;               ///< with every time option in solver time
+  Tolerances tol;
+  std::vector<torch::Tensor> params;  ///< what Adjoint and Checkpointed differentiate
+
+  CountingField counting_field(const torch::Tensor& like) const { return CountingField(field, like.options()); }
+};
+
+/// How a solve ended, as the strategies report it.
+struct Outcome {
+  Status status = Status::Success;
+  std::string message;
+};
+
+/// The outputs of an integration as one tensor [len(times), *y0.shape], its counts added to
+/// `stats`. A failed solve throws SolveError, or (throw_on_failure off) fills missing rows with NaN.
+torch::Tensor finish(const Problem& problem, Integration& integration, Stats& stats, Outcome& outcome);
+
+// The three gradient strategies. Each returns ys [len(ts), *y0.shape] and fills `stats`
+// (the backward pass of Adjoint and Checkpointed adds its counts later).
+torch::Tensor solve_direct(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<Stats>& stats,
+                           Outcome& outcome);
+torch::Tensor solve_adjoint(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<Stats>& stats,
+                            Outcome& outcome);
+torch::Tensor solve_checkpointed(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<Stats>& stats,
+                                 Outcome& outcome);
+
+/// Gradients with respect to the output times for strategies that differentiate the discrete
+/// solve (Direct, Checkpointed): moving t_i moves y(t_i) along f, moving t_0 shifts the start,
+///   dL/dt_i = g_i . f(t_i, y_i) (i > 0),   dL/dt_0 = -a(t_0) . f(t_0, y_0).
+/// `start` gives the y0 to integrate from (equal to y0 in value); `outputs` re-attaches ys.
+struct TimeGradients {
+  TimeGradients(const Problem& problem, const torch::Tensor& y0, Stats& stats);
+  torch::Tensor start() const { return start_; }
+  torch::Tensor outputs(const torch::Tensor& ys) const;
+
+ private:
+  const Problem& problem_;
+  Stats& stats_;
+  torch::Tensor start_;
+  torch::Tensor shift_;  ///< direction * (ts - ts.detach()): zero in value, carries ts's gradient
+};
+
+}  // namespace deepdyn::ode::detail

@@ -1,0 +1,156 @@
+// Gradient::Adjoint: the continuous adjoint sensitivity method (Chen, Rubanova,
+// Bettencourt & Duvenaud 2018, "Neural Ordinary Differential Equations", §2 and
+// appendix B). The forward solve keeps only the outputs; the backward pass
+// integrates the augmented state [z, a, a_theta, a_t] from the last output time
+// to the first, interval by interval:
+//   dz/dt = f,  da/dt = -a^T df/dz,  da_theta/dt = -a^T df/dtheta,  da_t/dt = -a^T df/dt,
+// restoring z to the stored output and adding the incoming gradient at each time.
+#include <algorithm>
+
+#include "ode/detail/problem.h"
+
+namespace deepdyn::ode::detail {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+struct AdjointContext : torch::CustomClassHolder {
+  AdjointContext(Problem p, std::shared_ptr<Stats> s) : problem(std::move(p)), stats(std::move(s)) {}
+  Problem problem;
+  std::shared_ptr<Stats> stats;
+  Outcome outcome;
+};
+
+/// The parameters that receive gradients; the others get none.
+std::vector<torch::Tensor> trainable(const std::vector<torch::Tensor>& params) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : params)
+    if (p.requires_grad()) out.push_back(p);
+  return out;
+}
+
+/// Options of the backward solve over one interval [s_i, s_{i-1}] (decreasing solver time).
+SolveOptions backward_options(const Problem& problem, double s_hi, double s_lo, size_t n_params, bool with_time) {
+  const auto& fwd = problem.options;
+  const auto& adj = fwd.adjoint();
+  SolveOptions o = fwd;
+  o.method(adj.method().value_or(fwd.method()))
+      .rtol(adj.rtol().value_or(*std::min_element(fwd.rtol().begin(), fwd.rtol().end())))
+      .atol(adj.atol().value_or(*std::min_element(fwd.atol().begin(), fwd.atol().end())))
+      .first_step(std::nullopt)
+      .throw_on_failure(true)
+      .gradient(Gradient::Direct);
+  // A fixed grid of the forward is walked back on its own points inside the interval.
+  if (!fwd.grid().empty() || (!is_adaptive(fwd.method()) && !fwd.step_size())) {
+    const auto& points = fwd.grid().empty() ? problem.times : fwd.grid();
+    std::vector<double> grid = {s_hi};
+    for (auto it = points.rbegin(); it != points.rend(); ++it)
+      if (*it < s_hi && *it > s_lo) grid.push_back(*it);
+    grid.push_back(s_lo);
+    o.grid(grid);
+  }
+  // [z, a] are error-controlled; the seminorm leaves a_theta and a_t out (Kidger et al. 2021).
+  std::vector<bool> control(2 + n_params + (with_time ? 1 : 0), adj.norm() == AdjointNorm::Full);
+  control[0] = control[1] = true;
+  o.error_control(control);
+  return o;
+}
+
+class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& y0, const torch::Tensor& /*ts*/,
+                               torch::TensorList /*params*/, c10::intrusive_ptr<AdjointContext> context) {
+    const auto& problem = context->problem;
+    auto f = problem.counting_field(y0);
+    auto r = integrate(f, y0, problem.times, problem.options, problem.tol);
+    auto ys = finish(problem, r, *context->stats, context->outcome);
+    ctx->save_for_backward({ys});
+    ctx->saved_data["context"] = c10::IValue::make_capsule(context);
+    return ys;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    auto context = c10::static_intrusive_pointer_cast<AdjointContext>(ctx->saved_data["context"].toCapsule());
+    const Problem& problem = context->problem;
+    Stats& stats = *context->stats;
+    const auto ys = ctx->get_saved_variables()[0];
+    const auto g = grad_outputs[0].defined() ? grad_outputs[0] : torch::zeros_like(ys);
+    const bool with_time = ctx->needs_input_grad(1);
+    const auto params = trainable(problem.params);
+    const auto n = static_cast<int64_t>(problem.times.size());
+    const auto state_options = ys.options();
+    auto time_tensor = [&](double s) { return torch::scalar_tensor(s, state_options); };
+
+    // The augmented field: one vector-Jacobian product gives a^T df/dz, a^T df/dtheta, a^T df/dt.
+    TupleField augmented = [&](const torch::Tensor& s, const std::vector<torch::Tensor>& state) {
+      torch::AutoGradMode enable_grad(true);
+      auto z = state[0].detach().requires_grad_(true);
+      auto t = s.detach().requires_grad_(with_time);
+      auto dz = problem.field(t, z);
+      std::vector<torch::Tensor> inputs = {z};
+      inputs.insert(inputs.end(), params.begin(), params.end());
+      if (with_time) inputs.push_back(t);
+      variable_list vjps(inputs.size());
+      if (dz.requires_grad())
+        vjps = torch::autograd::grad({dz}, inputs, {state[1]}, /*retain_graph=*/false, /*create_graph=*/false,
+                                     /*allow_unused=*/true);
+      std::vector<torch::Tensor> derivative = {dz.detach()};
+      for (size_t i = 0; i < inputs.size(); ++i)
+        derivative.push_back(vjps[i].defined() ? -vjps[i] : torch::zeros_like(inputs[i]));
+      return derivative;
+    };
+
+    // State at the last output time: z = y_N, a = dL/dy_N, a_theta = 0, a_t = 0.
+    std::vector<torch::Tensor> state = {ys[n - 1], g[n - 1]};
+    for (const auto& p : params) state.push_back(torch::zeros_like(p));
+    if (with_time) state.push_back(torch::zeros({}, state_options));
+    std::vector<double> time_grads(n, 0.0);
+    for (int64_t i = n - 1; i > 0; --i) {
+      const double s_hi = problem.times[i], s_lo = problem.times[i - 1];
+      if (with_time) {
+        // dL/dt_i = g_i . f(t_i, y_i): moving an output time moves its output along the field.
+        torch::NoGradGuard no_grad;
+        const double dl_dt = (problem.field(time_tensor(s_hi), ys[i]) * g[i]).sum().item<double>();
+        ++stats.nfe_backward;
+        time_grads[i] = dl_dt;
+        state.back() = state.back() - dl_dt;
+      }
+      auto sol = solve_tuple(augmented, state, torch::tensor({s_hi, s_lo}, torch::kFloat64),
+                             backward_options(problem, s_hi, s_lo, params.size(), with_time));
+      stats.nfe_backward += sol.stats->nfe;
+      stats.steps_backward += sol.stats->steps;
+      for (size_t c = 0; c < state.size(); ++c) state[c] = sol.ys[c][1];
+      state[0] = ys[i - 1];     // restore z from the forward pass instead of trusting the backward solve
+      state[1] += g[i - 1];     // the loss's gradient at this output time joins the adjoint
+    }
+
+    variable_list grads = {state[1], torch::Tensor()};
+    if (with_time) {
+      time_grads[0] = state.back().item<double>();
+      // Solver time is s = direction * t.
+      grads[1] = (torch::tensor(time_grads, torch::kFloat64) * problem.direction).to(problem.ts.options());
+    }
+    size_t next = 2;
+    for (const auto& p : problem.params) grads.push_back(p.requires_grad() ? state[next++] : torch::Tensor());
+    grads.push_back(torch::Tensor());  // the context
+    return grads;
+  }
+};
+
+}  // namespace
+
+torch::Tensor solve_adjoint(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<Stats>& stats,
+                            Outcome& outcome) {
+  for (const auto& p : problem.params)
+    TORCH_CHECK(p.scalar_type() == y0.scalar_type() && p.device() == y0.device(),
+                "Gradient::Adjoint integrates the parameters' adjoint beside the state: every parameter must have ",
+                "the state's dtype and device (", y0.scalar_type(), " on ", y0.device(), "), got ", p.scalar_type(),
+                " on ", p.device());
+  auto context = c10::make_intrusive<AdjointContext>(problem, stats);
+  auto ys = AdjointSolve::apply(y0, problem.ts, torch::TensorList(problem.params), context);
+  outcome = context->outcome;
+  return ys;
+}
+
+}  // namespace deepdyn::ode::detail

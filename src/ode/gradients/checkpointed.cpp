@@ -1,0 +1,160 @@
+// Gradient::Checkpointed: the exact gradient of the discrete solve (what Direct
+// computes) with memory that grows like the square root of the number of steps
+// (Griewank & Walther, "Evaluating Derivatives", ch. 12: one level of checkpoints).
+// The forward solve runs without a graph, records the accepted step times and keeps
+// the state at every stride-th step; the backward pass re-runs each segment from
+// its checkpoint with autograd, on exactly the recorded steps, and backpropagates
+// through it before moving to the segment before.
+#include <cmath>
+
+#include "ode/detail/problem.h"
+
+namespace deepdyn::ode::detail {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+/// Checkpoints thinned on the fly: when there are more than the limit, every other one is
+/// dropped and the stride doubles, so about sqrt(steps) (or the requested number) remain.
+class CheckpointLog {
+ public:
+  explicit CheckpointLog(int64_t requested) : requested_(requested) {}
+
+  void start(double t0, const torch::Tensor& y0) {
+    times_ = {t0};
+    steps_ = {0};
+    states_ = {y0};
+  }
+
+  void accepted(double t1, const torch::Tensor& y1) {
+    times_.push_back(t1);
+    const auto step = static_cast<int64_t>(times_.size()) - 1;
+    if (step % stride_ != 0) return;
+    steps_.push_back(step);
+    states_.push_back(y1);
+    if (static_cast<int64_t>(steps_.size()) > limit(step)) thin();
+  }
+
+  const std::vector<double>& times() const { return times_; }
+  const std::vector<int64_t>& steps() const { return steps_; }
+  const std::vector<torch::Tensor>& states() const { return states_; }
+
+ private:
+  int64_t limit(int64_t step) const {
+    if (requested_ > 0) return 2 * requested_;
+    return std::max<int64_t>(4, 2 * static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(step)))));
+  }
+
+  void thin() {
+    stride_ *= 2;
+    std::vector<int64_t> steps;
+    std::vector<torch::Tensor> states;
+    for (size_t i = 0; i < steps_.size(); ++i)
+      if (steps_[i] % stride_ == 0) steps.push_back(steps_[i]), states.push_back(states_[i]);
+    steps_.swap(steps);
+    states_.swap(states);
+  }
+
+  int64_t requested_;
+  int64_t stride_ = 1;
+  std::vector<double> times_;  ///< every accepted step's end time (a few bytes per step)
+  std::vector<int64_t> steps_;
+  std::vector<torch::Tensor> states_;
+};
+
+struct CheckpointContext : torch::CustomClassHolder {
+  CheckpointContext(Problem p, std::shared_ptr<Stats> s)
+      : problem(std::move(p)), stats(std::move(s)), log(problem.options.checkpoints()) {}
+  Problem problem;
+  std::shared_ptr<Stats> stats;
+  CheckpointLog log;
+  Outcome outcome;
+};
+
+class CheckpointedSolve : public torch::autograd::Function<CheckpointedSolve> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& y0, torch::TensorList /*params*/,
+                               c10::intrusive_ptr<CheckpointContext> context) {
+    const auto& problem = context->problem;
+    auto& log = context->log;
+    log.start(problem.times.front(), y0);
+    auto f = problem.counting_field(y0);
+    auto r = integrate(f, y0, problem.times, problem.options, problem.tol,
+                       [&log](double t1, const torch::Tensor& y1) { log.accepted(t1, y1); });
+    auto ys = finish(problem, r, *context->stats, context->outcome);
+    ctx->saved_data["context"] = c10::IValue::make_capsule(context);
+    return ys;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    auto context = c10::static_intrusive_pointer_cast<CheckpointContext>(ctx->saved_data["context"].toCapsule());
+    const Problem& problem = context->problem;
+    const auto& log = context->log;
+    const auto& grid = log.times();
+    const auto& outputs = problem.times;
+    const auto g = grad_outputs[0];
+
+    std::vector<torch::Tensor> params;
+    for (const auto& p : problem.params)
+      if (p.requires_grad()) params.push_back(p);
+    std::vector<torch::Tensor> param_grads(params.size());
+
+    torch::Tensor adjoint;  // dL/d(state at the end of the current segment)
+    auto f = problem.counting_field(g);
+    size_t next_output = outputs.size();  // outputs [first, next_output) are still to be handled
+    const auto segments = log.steps().size();
+    for (size_t seg = segments; seg-- > 0;) {
+      const int64_t first = log.steps()[seg];
+      const int64_t last = seg + 1 < segments ? log.steps()[seg + 1] : static_cast<int64_t>(grid.size()) - 1;
+      if (first == last) continue;
+      const std::vector<double> sub_grid(grid.begin() + first, grid.begin() + last + 1);
+      size_t begin = next_output;
+      while (begin > 1 && outputs[begin - 1] > sub_grid.front()) --begin;
+      const std::vector<double> sub_outputs(outputs.begin() + begin, outputs.begin() + next_output);
+
+      torch::AutoGradMode enable_grad(true);
+      auto start = log.states()[seg].detach().requires_grad_(true);
+      auto values = replay(f, start, sub_grid, sub_outputs, problem.options);  // outputs..., end state
+      variable_list grad_values;
+      for (size_t j = begin; j < next_output; ++j) grad_values.push_back(g[j]);
+      grad_values.push_back(adjoint.defined() ? adjoint : torch::zeros_like(start));
+      std::vector<torch::Tensor> inputs = {start};
+      inputs.insert(inputs.end(), params.begin(), params.end());
+      auto grads = torch::autograd::grad(values, inputs, grad_values, /*retain_graph=*/false,
+                                         /*create_graph=*/false, /*allow_unused=*/true);
+      adjoint = grads[0].defined() ? grads[0] : torch::zeros_like(start);
+      for (size_t p = 0; p < params.size(); ++p)
+        if (grads[p + 1].defined()) param_grads[p] = param_grads[p].defined() ? param_grads[p] + grads[p + 1] : grads[p + 1];
+      context->stats->steps_backward += last - first;
+      next_output = begin;
+    }
+    context->stats->nfe_backward += f.nfe();
+
+    variable_list result = {adjoint.defined() ? adjoint + g[0] : g[0]};
+    size_t next = 0;
+    for (const auto& p : problem.params) {
+      if (!p.requires_grad()) {
+        result.push_back(torch::Tensor());
+        continue;
+      }
+      const auto& grad = param_grads[next++];
+      result.push_back(grad.defined() ? grad : torch::zeros_like(p));
+    }
+    result.push_back(torch::Tensor());  // the context
+    return result;
+  }
+};
+
+}  // namespace
+
+torch::Tensor solve_checkpointed(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<Stats>& stats,
+                                 Outcome& outcome) {
+  TimeGradients time_gradients(problem, y0, *stats);
+  auto context = c10::make_intrusive<CheckpointContext>(problem, stats);
+  auto ys = CheckpointedSolve::apply(time_gradients.start(), torch::TensorList(problem.params), context);
+  outcome = context->outcome;
+  return time_gradients.outputs(ys);
+}
+
+}  // namespace deepdyn::ode::detail

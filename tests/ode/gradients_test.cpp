@@ -1,0 +1,282 @@
+// Gradients through solve(): Direct, Adjoint and Checkpointed against central
+// finite differences, against each other, and against closed forms.
+#include <gtest/gtest.h>
+
+#include <deepdyn/deepdyn.h>
+
+#include <cmath>
+#include <functional>
+
+namespace dd = deepdyn;
+using dd::ode::Gradient;
+using dd::ode::Method;
+using dd::ode::SolveOptions;
+
+namespace {
+
+// A small non-autonomous field with parameters: f(t, y) = tanh(y W^T + b) * (1 + 0.3 sin t).
+struct SmallField : torch::nn::Module {
+  torch::Tensor w, b;
+  SmallField() {
+    torch::manual_seed(1);
+    w = register_parameter("w", torch::randn({2, 2}, torch::kFloat64) * 0.8);
+    b = register_parameter("b", torch::randn({2}, torch::kFloat64) * 0.3);
+  }
+  torch::Tensor forward(const torch::Tensor& t, const torch::Tensor& y) {
+    return torch::tanh(torch::matmul(y, w.t()) + b) * (1 + 0.3 * torch::sin(t));
+  }
+};
+
+std::string gradient_name(Gradient g) {
+  switch (g) {
+    case Gradient::Direct: return "direct";
+    case Gradient::Adjoint: return "adjoint";
+    case Gradient::Checkpointed: return "checkpointed";
+  }
+  return "?";
+}
+
+struct Setting {
+  SolveOptions options;
+  double tolerance;       // relative agreement with finite differences for y0 and parameters
+  double time_tolerance;  // the same for ts
+};
+
+// Tolerances tight enough that the solve's own error does not hide a wrong gradient.
+Setting setting_for(Method method, Gradient gradient) {
+  auto o = SolveOptions().method(method).gradient(gradient);
+  const int order = dd::ode::tableau(method).order;
+  if (!dd::ode::is_adaptive(method)) {
+    // Fixed grids: Direct and Checkpointed differentiate the discrete solve exactly; the adjoint
+    // is O(h^order) away from it, and the ts gradients (which follow the field, not the
+    // interpolant between grid points) O(h^order + h^3) with cubic Hermite outputs.
+    const double h = order == 1 ? 1e-3 : 1e-2;
+    o.step_size(h).interpolation(dd::ode::Interpolation::CubicHermite);
+    const double discretisation = 20 * std::pow(h, order);
+    return {o, gradient == Gradient::Adjoint ? discretisation + 1e-6 : 1e-6, discretisation + 20 * h * h * h + 1e-6};
+  }
+  if (order <= 2) return {o.rtol(1e-7).atol(1e-9), 3e-3, 3e-3};
+  if (order == 3) return {o.rtol(1e-9).atol(1e-11), 1e-4, 1e-4};
+  return {o.rtol(1e-11).atol(1e-13), 1e-6, 1e-6};
+}
+
+struct Case {
+  Method method;
+  Gradient gradient;
+};
+
+class FiniteDifferences : public ::testing::TestWithParam<Case> {};
+
+TEST_P(FiniteDifferences, GradientsOfY0ParametersAndTimes) {
+  const auto [method, gradient] = GetParam();
+  const auto s = setting_for(method, gradient);
+  auto field = std::make_shared<SmallField>();
+  auto y0 = torch::tensor({{0.5, -0.3}, {0.1, 0.8}}, torch::kFloat64).requires_grad_();
+  auto ts = torch::tensor({0.0, 0.4, 1.0}, torch::kFloat64).requires_grad_();
+  torch::manual_seed(2);
+  const auto weights = torch::randn({3, 2, 2}, torch::kFloat64);
+  auto loss = [&] { return (dd::ode::solve(field, y0, ts, s.options).ys * weights).sum(); };
+
+  auto sol = dd::ode::solve(field, y0, ts, s.options);
+  (sol.ys * weights).sum().backward();
+  if (gradient != Gradient::Direct) EXPECT_GT(sol.stats->nfe_backward, 0);
+
+  auto check = [&](torch::Tensor& x, double tolerance, const std::string& name) {
+    const auto analytic = x.grad().clone();
+    auto numeric = torch::zeros_like(x);
+    const double eps = 1e-6;
+    torch::NoGradGuard no_grad;
+    auto flat = x.view(-1);
+    for (int64_t i = 0; i < flat.numel(); ++i) {
+      const double saved = flat[i].item<double>();
+      flat[i] = saved + eps;
+      const double up = loss().item<double>();
+      flat[i] = saved - eps;
+      const double down = loss().item<double>();
+      flat[i] = saved;
+      numeric.view(-1)[i] = (up - down) / (2 * eps);
+    }
+    const double scale = std::max(1.0, numeric.abs().max().item<double>());
+    EXPECT_LT((analytic - numeric).abs().max().item<double>() / scale, tolerance)
+        << name << "\nanalytic " << analytic << "\nnumeric " << numeric;
+  };
+  check(y0, s.tolerance, "y0");
+  check(field->w, s.tolerance, "w");
+  check(field->b, s.tolerance, "b");
+  check(ts, s.time_tolerance, "ts");
+}
+
+std::vector<Case> all_cases() {
+  std::vector<Case> cases;
+  for (auto m : dd::ode::all_methods())
+    for (auto g : {Gradient::Direct, Gradient::Adjoint, Gradient::Checkpointed}) cases.push_back({m, g});
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllMethods, FiniteDifferences, ::testing::ValuesIn(all_cases()), [](const auto& info) {
+  return dd::ode::method_name(info.param.method) + "_" + gradient_name(info.param.gradient);
+});
+
+// torchdiffeq's gradient test problem: the spiral f(t, y) = y^3 A.
+struct Spiral : torch::nn::Module {
+  torch::Tensor a = register_parameter("a", torch::tensor({{-0.1, 2.0}, {-2.0, -0.1}}, torch::kFloat64));
+  torch::Tensor forward(const torch::Tensor&, const torch::Tensor& y) { return y.pow(3).mm(a); }
+};
+
+struct Gradients {
+  torch::Tensor y0, ts, a;
+  int64_t nfe_backward;
+};
+
+Gradients spiral_gradients(Gradient gradient) {
+  auto field = std::make_shared<Spiral>();
+  auto y0 = torch::tensor({{2.0, 0.0}}, torch::kFloat64).requires_grad_();
+  auto ts = torch::linspace(0, 25, 10, torch::kFloat64).requires_grad_();
+  auto opts = SolveOptions().rtol(1e-9).atol(1e-12).gradient(gradient);
+  auto sol = dd::ode::solve(field, y0, ts, opts);
+  torch::manual_seed(3);
+  sol.ys.backward(torch::rand_like(sol.ys) * 0.1);
+  return {y0.grad(), ts.grad(), field->a.grad(), sol.stats->nfe_backward};
+}
+
+double max_abs(const torch::Tensor& x) { return x.abs().max().item<double>(); }
+
+TEST(AdjointAgainstDirect, SpiralOfTorchdiffeq) {
+  const auto direct = spiral_gradients(Gradient::Direct);
+  const auto adjoint = spiral_gradients(Gradient::Adjoint);
+  EXPECT_LT(max_abs(direct.y0 - adjoint.y0), 3e-4);
+  EXPECT_LT(max_abs(direct.ts - adjoint.ts), 1e-4);
+  EXPECT_LT(max_abs(direct.a - adjoint.a), 2e-3);
+  EXPECT_GT(adjoint.nfe_backward, 0);
+}
+
+TEST(CheckpointedAgainstDirect, SpiralOfTorchdiffeqToRoundOff) {
+  const auto direct = spiral_gradients(Gradient::Direct);
+  const auto checkpointed = spiral_gradients(Gradient::Checkpointed);
+  EXPECT_LT(max_abs(direct.y0 - checkpointed.y0), 1e-10);
+  EXPECT_LT(max_abs(direct.ts - checkpointed.ts), 1e-10);
+  EXPECT_LT(max_abs(direct.a - checkpointed.a), 1e-10);
+}
+
+class TimeEnds : public ::testing::TestWithParam<Gradient> {};
+
+TEST_P(TimeEnds, GradientOfStartAndEndTimesIsAnalytic) {
+  // y' = k y: y(t1) = y0 exp(k (t1 - t0)), so dy/dt1 = k y(t1) and dy/dt0 = -k y(t1).
+  const double k = -0.7, y0_value = 1.3, t0 = 0.2, t1 = 1.7;
+  auto rate = torch::tensor(k, torch::kFloat64).requires_grad_();
+  auto field = [rate](const torch::Tensor&, const torch::Tensor& y) { return rate * y; };
+  for (bool reversed : {false, true}) {
+    auto ts = (reversed ? torch::tensor({t1, t0}, torch::kFloat64) : torch::tensor({t0, t1}, torch::kFloat64))
+                  .requires_grad_();
+    auto sol = dd::ode::solve(field, torch::tensor({y0_value}, torch::kFloat64), ts,
+                              SolveOptions().rtol(1e-11).atol(1e-13).gradient(GetParam()).params({{rate}}));
+    sol.ys[1].sum().backward();
+    const double end = y0_value * std::exp(k * (reversed ? t0 - t1 : t1 - t0));
+    EXPECT_NEAR(ts.grad()[1].item<double>(), k * end, 1e-8) << "reversed " << reversed;
+    EXPECT_NEAR(ts.grad()[0].item<double>(), -k * end, 1e-8) << "reversed " << reversed;
+    EXPECT_NEAR(rate.grad().item<double>(), (reversed ? t0 - t1 : t1 - t0) * end, 1e-8);
+    rate.mutable_grad() = torch::Tensor();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllGradients, TimeEnds,
+                         ::testing::Values(Gradient::Direct, Gradient::Adjoint, Gradient::Checkpointed),
+                         [](const auto& info) { return gradient_name(info.param); });
+
+struct Mlp : torch::nn::Module {
+  torch::nn::Linear l1{nullptr}, l2{nullptr};
+  Mlp() {
+    torch::manual_seed(4);
+    l1 = register_module("l1", torch::nn::Linear(3, 32));
+    l2 = register_module("l2", torch::nn::Linear(32, 2));
+    to(torch::kFloat64);
+  }
+  torch::Tensor forward(const torch::Tensor& t, const torch::Tensor& y) {
+    return l2(torch::tanh(l1(torch::cat({y, t.expand({y.size(0), 1})}, 1))));
+  }
+};
+
+TEST(Seminorm, NeverCostsMoreAndKeepsTheGradient) {
+  auto field = std::make_shared<Mlp>();
+  auto y0 = torch::randn({16, 2}, torch::kFloat64);
+  auto ts = torch::tensor({0.0, 2.0}, torch::kFloat64);
+  auto run = [&](dd::ode::AdjointNorm norm) {
+    field->zero_grad();
+    auto opts = SolveOptions().rtol(1e-6).atol(1e-8).gradient(Gradient::Adjoint).adjoint(
+        dd::ode::AdjointOptions().norm(norm));
+    auto sol = dd::ode::solve(field, y0, ts, opts);
+    sol.ys[1].pow(2).sum().backward();
+    return std::make_pair(sol.stats->nfe_backward, field->l1->weight.grad().clone());
+  };
+  const auto [full_nfe, full_grad] = run(dd::ode::AdjointNorm::Full);
+  const auto [semi_nfe, semi_grad] = run(dd::ode::AdjointNorm::Seminorm);
+  field->zero_grad();
+  dd::ode::solve(field, y0, ts, SolveOptions().rtol(1e-10).atol(1e-12)).ys[1].pow(2).sum().backward();
+  const auto exact = field->l1->weight.grad();
+  EXPECT_LE(semi_nfe, full_nfe);
+  const double scale = max_abs(exact);
+  EXPECT_LT(max_abs(semi_grad - exact) / scale, 1e-4);
+  EXPECT_LT(max_abs(full_grad - exact) / scale, 1e-4);
+  std::printf("adjoint backward NFE: full norm %lld, seminorm %lld\n", static_cast<long long>(full_nfe),
+              static_cast<long long>(semi_nfe));
+}
+
+TEST(AdjointState, TupleStatesReversedTimeAndFloat32) {
+  for (auto dtype : {torch::kFloat64, torch::kFloat32}) {
+    for (bool reversed : {false, true}) {
+      auto w = torch::tensor({{0.0, 1.0}, {-1.0, -0.1}}, dtype).requires_grad_();
+      dd::ode::TupleField field = [w](const torch::Tensor&, const std::vector<torch::Tensor>& s) {
+        auto joined = torch::stack({s[0], s[1]});
+        auto d = w.mm(joined.view({2, 1})).view({2});
+        return std::vector<torch::Tensor>{d[0], d[1]};
+      };
+      auto x0 = torch::tensor(1.0, dtype).requires_grad_();
+      auto v0 = torch::tensor(0.5, dtype).requires_grad_();
+      auto ts = reversed ? torch::tensor({2.0, 1.0, 0.0}, torch::kFloat64) : torch::linspace(0, 2, 3, torch::kFloat64);
+      std::vector<torch::Tensor> grads[2];
+      for (auto gradient : {Gradient::Direct, Gradient::Adjoint}) {
+        auto sol = dd::ode::solve(field, {x0, v0}, ts,
+                                  SolveOptions().rtol({1e-7, 1e-7}).atol({1e-9, 1e-9}).gradient(gradient).params({{w}}));
+        (sol.ys[0].sum() + 2 * sol.ys[1].sum()).backward();
+        grads[gradient == Gradient::Adjoint] = {x0.grad().clone(), v0.grad().clone(), w.grad().clone()};
+        x0.mutable_grad() = v0.mutable_grad() = w.mutable_grad() = torch::Tensor();
+      }
+      const double tol = dtype == torch::kFloat64 ? 1e-5 : 2e-3;
+      for (size_t i = 0; i < 3; ++i)
+        EXPECT_LT(max_abs(grads[0][i] - grads[1][i]), tol) << "dtype " << dtype << " reversed " << reversed;
+    }
+  }
+}
+
+TEST(AdjointState, PlainCallableWithoutParamsIsRefused) {
+  auto field = [](const torch::Tensor&, const torch::Tensor& y) { return -y; };
+  try {
+    dd::ode::solve(field, torch::ones({2}, torch::kFloat64), torch::tensor({0.0, 1.0}, torch::kFloat64),
+                   SolveOptions().gradient(Gradient::Adjoint));
+    FAIL() << "expected an error";
+  } catch (const c10::Error& e) {
+    const std::string msg = e.what_without_backtrace();
+    EXPECT_NE(msg.find("SolveOptions::params"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("plain callable"), std::string::npos) << msg;
+  }
+}
+
+TEST(CheckpointedState, FewerStoredStatesThanSteps) {
+  // With requested checkpoints the gradient is unchanged: every choice is exact.
+  auto field = std::make_shared<Spiral>();
+  auto y0 = torch::tensor({{2.0, 0.0}}, torch::kFloat64).requires_grad_();
+  auto ts = torch::linspace(0, 10, 4, torch::kFloat64);
+  std::vector<torch::Tensor> grads;
+  for (int64_t k : {0, 1, 3, 50}) {
+    field->zero_grad();
+    y0.mutable_grad() = torch::Tensor();
+    auto sol = dd::ode::solve(field, y0, ts, SolveOptions().method(Method::RK4).step_size(0.01)
+                                                 .gradient(Gradient::Checkpointed).checkpoints(k));
+    sol.ys.sum().backward();
+    EXPECT_EQ(sol.stats->steps_backward, sol.stats->steps) << "checkpoints " << k;
+    grads.push_back(torch::cat({y0.grad().view(-1), field->a.grad().view(-1)}));
+  }
+  for (size_t i = 1; i < grads.size(); ++i) EXPECT_LT(max_abs(grads[i] - grads[0]), 1e-12);
+}
+
+}  // namespace
