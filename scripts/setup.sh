@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ccache
   libtorch-dev libopenblas0-openmp   # LibTorch 1.13; OpenBLAS (not reference BLAS) for speed
   googletest libgtest-dev libbenchmark-dev
+  libstb-dev                         # PNG output (stb_image_write)
 )
 
 missing=()

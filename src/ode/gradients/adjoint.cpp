@@ -106,6 +106,7 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
     for (const auto& p : params) state.push_back(torch::zeros_like(p));
     if (with_time) state.push_back(torch::zeros({}, state_options));
     std::vector<double> time_grads(n, 0.0);
+    double carried_step = 0;  // each interval starts with the step the previous one ended with
     for (int64_t i = n - 1; i > 0; --i) {
       const double s_hi = problem.times[i], s_lo = problem.times[i - 1];
       if (with_time) {
@@ -116,8 +117,10 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
         time_grads[i] = dl_dt;
         state.back() = state.back() - dl_dt;
       }
-      auto sol = solve_tuple(augmented, state, torch::tensor({s_hi, s_lo}, torch::kFloat64),
-                             backward_options(problem, s_hi, s_lo, params.size(), with_time));
+      auto options = backward_options(problem, s_hi, s_lo, params.size(), with_time);
+      if (carried_step > 0) options.first_step(std::min(carried_step, s_hi - s_lo));
+      auto sol = solve_tuple(augmented, state, torch::tensor({s_hi, s_lo}, torch::kFloat64), options);
+      carried_step = std::abs(sol.stats->final_dt);
       stats.nfe_backward += sol.stats->nfe;
       stats.steps_backward += sol.stats->steps;
       for (size_t c = 0; c < state.size(); ++c) state[c] = sol.ys[c][1];
