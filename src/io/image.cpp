@@ -71,6 +71,10 @@ void Image::text(int x, int y, const std::string& text, Rgb color, int scale) {
   }
 }
 
+int Image::text_width(const std::string& text, int scale) {
+  return stb_easy_font_width(const_cast<char*>(text.c_str())) * scale;
+}
+
 std::vector<uint8_t> Image::png() const {
   std::vector<uint8_t> bytes;
   auto append = [](void* context, void* data, int size) {
@@ -137,6 +141,9 @@ void Plot::render(Image& image, int x, int y, int width, int height) const {
   const double pad_x = 0.04 * (xmax - xmin), pad_y = 0.04 * (ymax - ymin);
   auto to_px = [&](double v) { return px0 + (v - xmin + pad_x) / (xmax - xmin + 2 * pad_x) * (px1 - px0); };
   auto to_py = [&](double v) { return py1 - (v - ymin + pad_y) / (ymax - ymin + 2 * pad_y) * (py1 - py0); };
+  int legend_width = 0;
+  for (const auto& s : series_) legend_width = std::max(legend_width, Image::text_width(s.label, 2));
+  const int legend_x = px1 - 8 - legend_width - 28;  // sample line, gap, text, right margin
   int legend_y = py0 + 6;
   for (const auto& s : series_) {
     for (size_t i = 0; i < s.xs.size(); ++i) {
@@ -147,8 +154,8 @@ void Plot::render(Image& image, int x, int y, int width, int height) const {
       }
     }
     if (!s.label.empty()) {
-      image.line(px1 - 110, legend_y + 5, px1 - 90, legend_y + 5, s.color, 3);
-      image.text(px1 - 84, legend_y, s.label, black, 2);
+      image.line(legend_x, legend_y + 5, legend_x + 20, legend_y + 5, s.color, 3);
+      image.text(legend_x + 28, legend_y, s.label, black, 2);
       legend_y += 20;
     }
   }

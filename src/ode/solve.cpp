@@ -46,9 +46,12 @@ void validate(const SolveOptions& o, size_t components) {
   TORCH_CHECK(o.max_step() > o.min_step(), "SolveOptions::max_step (", o.max_step(),
               ") must be greater than min_step (", o.min_step(), ")");
   TORCH_CHECK(o.max_steps() > 0, "SolveOptions::max_steps must be > 0, got ", o.max_steps());
-  TORCH_CHECK(o.error_control().empty() || o.error_control().size() == components,
+  const auto& control = o.error_control();
+  TORCH_CHECK(control.empty() || control.size() == components,
               "SolveOptions::error_control needs one flag per state component (", components, "), got ",
-              o.error_control().size());
+              control.size());
+  TORCH_CHECK(control.empty() || std::find(control.begin(), control.end(), true) != control.end(),
+              "SolveOptions::error_control leaves no component under error control: at least one flag must be true");
   TORCH_CHECK(o.checkpoints() >= 0, "SolveOptions::checkpoints must be >= 0 (0 chooses sqrt(steps)), got ",
               o.checkpoints());
   if (o.gradient() != Gradient::Direct)
@@ -113,7 +116,6 @@ detail::Tolerances tolerances(const SolveOptions& o, const core::TupleLayout* la
     for (bool c : control) mask.push_back(c ? 1.0 : 0.0);
     tol.error_mask = per_component(mask);
     for (size_t i = 0; i < control.size(); ++i) tol.controlled_numel += control[i] ? layout->numels[i] : 0;
-    TORCH_CHECK(tol.controlled_numel > 0, "SolveOptions::error_control leaves no component under error control");
   }
   return tol;
 }

@@ -76,6 +76,15 @@ TEST(BadInput, StepOptions) {
                {"either SolveOptions::step_size or ::grid"});
 }
 
+TEST(BadInput, ErrorControlFlags) {
+  dd::ode::TupleField field = [](const torch::Tensor&, const std::vector<torch::Tensor>& s) { return s; };
+  std::vector<torch::Tensor> y0 = {kY0, kY0};
+  expect_error([&] { dd::ode::solve(field, y0, kTs, SolveOptions().error_control({true})); },
+               {"one flag per state component (2)"});
+  expect_error([&] { dd::ode::solve(field, y0, kTs, SolveOptions().error_control({false, false})); },
+               {"at least one flag must be true"});
+}
+
 TEST(BadInput, UnknownMethodName) {
   expect_error([] { dd::ode::parse_method("rk5"); }, {"unknown ODE method 'rk5'", "valid methods are", "tsit5"});
 }

@@ -66,6 +66,19 @@ TEST(Solve, TupleStateWithPerComponentTolerances) {
   EXPECT_LT(loose.stats->nfe, tight.stats->nfe);
 }
 
+TEST(Solve, ErrorControlLeavesComponentsOut) {
+  // x' = -x is error-controlled; q' = sin(40 t) x is an integral carried along (like RNODE's).
+  dd::ode::TupleField field = [](const torch::Tensor& t, const std::vector<torch::Tensor>& s) {
+    return std::vector<torch::Tensor>{-s[0], torch::sin(40 * t) * s[0]};
+  };
+  std::vector<torch::Tensor> y0 = {torch::ones({1}, torch::kFloat64), torch::zeros({1}, torch::kFloat64)};
+  auto ts = torch::tensor({0.0, 2.0}, torch::kFloat64);
+  auto all = dd::ode::solve(field, y0, ts, SolveOptions().rtol(1e-8).atol(1e-10));
+  auto masked = dd::ode::solve(field, y0, ts, SolveOptions().rtol(1e-8).atol(1e-10).error_control({true, false}));
+  EXPECT_LT(masked.stats->nfe, all.stats->nfe);
+  EXPECT_NEAR(masked.ys[0][1].item<double>(), std::exp(-2.0), 1e-7);
+}
+
 struct Decay : torch::nn::Module {
   torch::Tensor rate = register_parameter("rate", torch::tensor(0.7, torch::kFloat64));
   torch::Tensor forward(const torch::Tensor&, const torch::Tensor& y) { return -rate * y; }

@@ -27,6 +27,8 @@ class Image {
   void rectangle(int x0, int y0, int x1, int y1, Rgb color);  ///< outline
   /// Text in the 6-pixel stb_easy_font, scaled by an integer factor; (x, y) is the top left.
   void text(int x, int y, const std::string& text, Rgb color, int scale = 1);
+  /// Width in pixels that text() covers.
+  static int text_width(const std::string& text, int scale = 1);
 
   /// PNG bytes of the image.
   std::vector<uint8_t> png() const;
