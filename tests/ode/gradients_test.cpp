@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <functional>
+#include <map>
 
 namespace dd = deepdyn;
 using dd::ode::Gradient;
@@ -220,7 +221,7 @@ TEST(Seminorm, NeverCostsMoreAndKeepsTheGradient) {
               static_cast<long long>(semi_nfe));
 }
 
-TEST(AdjointState, TupleStatesReversedTimeAndFloat32) {
+TEST(GradientStrategies, TupleStatesReversedTimeAndFloat32) {
   for (auto dtype : {torch::kFloat64, torch::kFloat32}) {
     for (bool reversed : {false, true}) {
       auto w = torch::tensor({{0.0, 1.0}, {-1.0, -0.1}}, dtype).requires_grad_();
@@ -232,17 +233,20 @@ TEST(AdjointState, TupleStatesReversedTimeAndFloat32) {
       auto x0 = torch::tensor(1.0, dtype).requires_grad_();
       auto v0 = torch::tensor(0.5, dtype).requires_grad_();
       auto ts = reversed ? torch::tensor({2.0, 1.0, 0.0}, torch::kFloat64) : torch::linspace(0, 2, 3, torch::kFloat64);
-      std::vector<torch::Tensor> grads[2];
-      for (auto gradient : {Gradient::Direct, Gradient::Adjoint}) {
+      std::map<Gradient, std::vector<torch::Tensor>> grads;
+      for (auto gradient : {Gradient::Direct, Gradient::Adjoint, Gradient::Checkpointed}) {
         auto sol = dd::ode::solve(field, {x0, v0}, ts,
                                   SolveOptions().rtol({1e-7, 1e-7}).atol({1e-9, 1e-9}).gradient(gradient).params({{w}}));
         (sol.ys[0].sum() + 2 * sol.ys[1].sum()).backward();
-        grads[gradient == Gradient::Adjoint] = {x0.grad().clone(), v0.grad().clone(), w.grad().clone()};
+        grads[gradient] = {x0.grad().clone(), v0.grad().clone(), w.grad().clone()};
         x0.mutable_grad() = v0.mutable_grad() = w.mutable_grad() = torch::Tensor();
       }
-      const double tol = dtype == torch::kFloat64 ? 1e-5 : 2e-3;
-      for (size_t i = 0; i < 3; ++i)
-        EXPECT_LT(max_abs(grads[0][i] - grads[1][i]), tol) << "dtype " << dtype << " reversed " << reversed;
+      const bool f64 = dtype == torch::kFloat64;
+      for (size_t i = 0; i < 3; ++i) {
+        const auto& direct = grads[Gradient::Direct][i];
+        EXPECT_LT(max_abs(direct - grads[Gradient::Adjoint][i]), f64 ? 1e-5 : 2e-3) << dtype << " reversed " << reversed;
+        EXPECT_LT(max_abs(direct - grads[Gradient::Checkpointed][i]), f64 ? 1e-12 : 1e-5) << dtype << " reversed " << reversed;
+      }
     }
   }
 }
