@@ -101,8 +101,8 @@ int main(int argc, char** argv) {
     for (int steps : {base, 10 * base, 100 * base}) {
       const auto m = in_child(field, y0, gradient, steps);
       if (first == 0) first = m.peak_mb;
-      std::printf("%-13s %7d %12.1f %9.2fx %9.3f %10lld %12lld\n", name, steps, m.peak_mb, m.peak_mb / first,
-                  m.seconds, m.nfe, m.nfe_backward);
+      std::printf("%-13s %7d %12.1f %9.2fx %9.3f %10lld %12lld\n", name, steps, m.peak_mb, m.peak_mb / first, m.seconds,
+                  m.nfe, m.nfe_backward);
     }
   }
   return 0;

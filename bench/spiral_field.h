@@ -9,8 +9,6 @@ struct SpiralNetImpl : torch::nn::Module {
     in = register_module("in", torch::nn::Linear(2, 50));
     out = register_module("out", torch::nn::Linear(50, 2));
   }
-  torch::Tensor forward(const torch::Tensor& /*t*/, const torch::Tensor& y) {
-    return out(torch::tanh(in(y.pow(3))));
-  }
+  torch::Tensor forward(const torch::Tensor& /*t*/, const torch::Tensor& y) { return out(torch::tanh(in(y.pow(3)))); }
 };
 TORCH_MODULE(SpiralNet);

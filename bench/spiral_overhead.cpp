@@ -59,8 +59,8 @@ int main(int argc, char** argv) {
                           field_calls);
   }
   const double solve_s = median(solve_times), field_s = median(field_times);
-  std::printf("spiral dopri5 batch 1024 float32, rtol 1e-6 atol 1e-8, t in [0, 10], %d thread(s), %d rounds\n",
-              threads, rounds);
+  std::printf("spiral dopri5 batch 1024 float32, rtol 1e-6 atol 1e-8, t in [0, 10], %d thread(s), %d rounds\n", threads,
+              rounds);
   std::printf("  NFE                      %lld (steps %lld: %lld accepted, %lld rejected)\n",
               static_cast<long long>(nfe), static_cast<long long>(warm.stats->steps),
               static_cast<long long>(warm.stats->accepted), static_cast<long long>(warm.stats->rejected));

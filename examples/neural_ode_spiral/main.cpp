@@ -129,8 +129,9 @@ int main(int argc, char** argv) {
   const double final_mae = (learned - truth).abs().mean().item<double>();
   save_picture(ts, truth.squeeze(1), learned.squeeze(1), png);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("kept iteration %d: mean absolute error over the whole trajectory %.4f (goal <= 0.1), %.0f s; "
-              "picture: %s\n",
-              best_iteration, final_mae, seconds, png.c_str());
+  std::printf(
+      "kept iteration %d: mean absolute error over the whole trajectory %.4f (goal <= 0.1), %.0f s; "
+      "picture: %s\n",
+      best_iteration, final_mae, seconds, png.c_str());
   return final_mae <= 0.1 ? 0 : 1;
 }

@@ -23,11 +23,11 @@ torch::Tensor flatten(const std::vector<torch::Tensor>& tensors) {
   flat.reserve(tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
     TORCH_CHECK(tensors[i].scalar_type() == tensors[0].scalar_type(),
-                "all components of a state tuple must share one dtype: component 0 is ",
-                tensors[0].scalar_type(), ", component ", i, " is ", tensors[i].scalar_type());
+                "all components of a state tuple must share one dtype: component 0 is ", tensors[0].scalar_type(),
+                ", component ", i, " is ", tensors[i].scalar_type());
     TORCH_CHECK(tensors[i].device() == tensors[0].device(),
-                "all components of a state tuple must live on one device: component 0 is on ",
-                tensors[0].device(), ", component ", i, " is on ", tensors[i].device());
+                "all components of a state tuple must live on one device: component 0 is on ", tensors[0].device(),
+                ", component ", i, " is on ", tensors[i].device());
     flat.push_back(tensors[i].reshape(-1));
   }
   return flat.size() == 1 ? flat[0] : torch::cat(flat);
@@ -49,8 +49,8 @@ std::vector<torch::Tensor> unflatten(const torch::Tensor& flat, const TupleLayou
 
 torch::Tensor expand_per_component(const std::vector<double>& values, const TupleLayout& layout,
                                    const torch::TensorOptions& options) {
-  TORCH_CHECK(values.size() == layout.size(), "expected one value per state component (", layout.size(),
-              "), got ", values.size());
+  TORCH_CHECK(values.size() == layout.size(), "expected one value per state component (", layout.size(), "), got ",
+              values.size());
   std::vector<torch::Tensor> parts;
   for (size_t i = 0; i < layout.size(); ++i) parts.push_back(torch::full({layout.numels[i]}, values[i], options));
   return torch::cat(parts);

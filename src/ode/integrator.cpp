@@ -39,7 +39,8 @@ double right_of(double t) { return std::nextafter(t, std::numeric_limits<double>
 enum class DenseOutput { Linear, Hermite, MethodExtension };
 
 DenseOutput dense_output_of(const ButcherTableau& tableau, const SolveOptions& options, bool adaptive) {
-  if (!adaptive) return options.interpolation() == Interpolation::CubicHermite ? DenseOutput::Hermite : DenseOutput::Linear;
+  if (!adaptive)
+    return options.interpolation() == Interpolation::CubicHermite ? DenseOutput::Hermite : DenseOutput::Linear;
   return tableau.b_theta.empty() ? DenseOutput::Hermite : DenseOutput::MethodExtension;
 }
 
@@ -47,16 +48,17 @@ DenseOutput dense_output_of(const ButcherTableau& tableau, const SolveOptions& o
 StepPolynomial interpolant(DenseOutput kind, const ButcherTableau& tableau, double t, double h, const torch::Tensor& y,
                            const RungeKuttaStep& step, const torch::Tensor& k1) {
   switch (kind) {
-    case DenseOutput::Linear: return linear_interpolant(t, h, y, step.y1);
-    case DenseOutput::Hermite: return hermite_interpolant(t, h, y, step.k[0], step.y1, k1);
-    case DenseOutput::MethodExtension: break;
+    case DenseOutput::Linear:
+      return linear_interpolant(t, h, y, step.y1);
+    case DenseOutput::Hermite:
+      return hermite_interpolant(t, h, y, step.k[0], step.y1, k1);
+    case DenseOutput::MethodExtension:
+      break;
   }
   return continuous_extension(t, h, y, step.k, tableau.b_theta);
 }
 
-bool is_underflow(double t, double dt, double min_step) {
-  return dt < min_step || t + dt == t || !(dt > 0);
-}
+bool is_underflow(double t, double dt, double min_step) { return dt < min_step || t + dt == t || !(dt > 0); }
 
 /// Writes the outputs ts[ys.size()..] that fall in (t0, t1] of each step; t1 itself gets y1 exactly.
 class OutputWriter {
@@ -98,9 +100,8 @@ Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, 
   double t = ts.front();
   torch::Tensor y = y0;
   torch::Tensor k0 = f(t, y);
-  double dt = options.first_step().has_value()
-                  ? *options.first_step()
-                  : initial_step(f, t, y, k0, tableau.error_order, tol);
+  double dt =
+      options.first_step().has_value() ? *options.first_step() : initial_step(f, t, y, k0, tableau.error_order, tol);
   dt = std::min({dt, options.max_step(), t_end - t});
   out.stats.initial_dt = dt;
   bool last_ratio_finite = true;
@@ -246,8 +247,8 @@ std::vector<torch::Tensor> replay(CountingField& f, const torch::Tensor& y0, con
                                   const std::vector<double>& outputs, const SolveOptions& options) {
   const auto& tab = tableau(options.method());
   const bool adaptive = tab.embedded() && !options.step_size().has_value() && options.grid().empty();
-  auto out = integrate_grid(f, tab, y0, grid, outputs, {}, dense_output_of(tab, options, adaptive), options, false,
-                            nullptr);
+  auto out =
+      integrate_grid(f, tab, y0, grid, outputs, {}, dense_output_of(tab, options, adaptive), options, false, nullptr);
   return std::move(out.ys);
 }
 

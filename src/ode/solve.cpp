@@ -11,10 +11,14 @@ namespace deepdyn::ode {
 
 const char* status_name(Status status) {
   switch (status) {
-    case Status::Success: return "success";
-    case Status::MaxStepsReached: return "max_steps_reached";
-    case Status::StepSizeUnderflow: return "step_size_underflow";
-    case Status::NonFiniteState: return "non_finite_state";
+    case Status::Success:
+      return "success";
+    case Status::MaxStepsReached:
+      return "max_steps_reached";
+    case Status::StepSizeUnderflow:
+      return "step_size_underflow";
+    case Status::NonFiniteState:
+      return "non_finite_state";
   }
   return "unknown";
 }
@@ -36,8 +40,7 @@ void validate(const SolveOptions& o, size_t components) {
                 "state component: the state has ", components, " component(s), got ", tol->size(), " values");
   if (o.step_size()) TORCH_CHECK(*o.step_size() > 0, "SolveOptions::step_size must be > 0, got ", *o.step_size());
   TORCH_CHECK(!(o.step_size() && !o.grid().empty()), "give either SolveOptions::step_size or ::grid, not both");
-  if (o.first_step())
-    TORCH_CHECK(*o.first_step() > 0, "SolveOptions::first_step must be > 0, got ", *o.first_step());
+  if (o.first_step()) TORCH_CHECK(*o.first_step() > 0, "SolveOptions::first_step must be > 0, got ", *o.first_step());
   TORCH_CHECK(o.safety() > 0 && o.safety() <= 1, "SolveOptions::safety must be in (0, 1], got ", o.safety());
   TORCH_CHECK(o.min_factor() > 0 && o.min_factor() <= 1, "SolveOptions::min_factor must be in (0, 1], got ",
               o.min_factor());
@@ -66,10 +69,11 @@ void validate(const SolveOptions& o, size_t components) {
 /// ts as host doubles, checked: 1-D, floating, finite, strictly monotone. Returns +1 or -1.
 double check_times(const torch::Tensor& ts, const torch::Tensor& y0, std::vector<double>& times) {
   TORCH_CHECK(ts.defined() && ts.dim() == 1 && ts.numel() >= 1,
-              "ts must be a 1-D tensor of output times, got a tensor of shape ", ts.defined() ? ts.sizes() : c10::IntArrayRef{});
+              "ts must be a 1-D tensor of output times, got a tensor of shape ",
+              ts.defined() ? ts.sizes() : c10::IntArrayRef{});
   TORCH_CHECK(ts.is_floating_point(), "ts must be floating point (float64 recommended), got ", ts.scalar_type());
-  TORCH_CHECK(ts.device() == y0.device(), "ts and y0 must be on the same device: ts is on ", ts.device(),
-              ", y0 on ", y0.device());
+  TORCH_CHECK(ts.device() == y0.device(), "ts and y0 must be on the same device: ts is on ", ts.device(), ", y0 on ",
+              y0.device());
   auto host = ts.detach().to(torch::kCPU, torch::kFloat64).contiguous();
   times.assign(host.data_ptr<double>(), host.data_ptr<double>() + host.numel());
   for (double t : times) TORCH_CHECK(std::isfinite(t), "ts must be finite, got ", t);
@@ -83,8 +87,8 @@ double check_times(const torch::Tensor& ts, const torch::Tensor& y0, std::vector
 
 void check_state(const torch::Tensor& y0) {
   TORCH_CHECK(y0.defined(), "y0 is an undefined tensor");
-  TORCH_CHECK(y0.is_floating_point(), "y0 must be a floating-point tensor (float32 or float64), got ",
-              y0.scalar_type(), "; convert it with y0.to(torch::kFloat64)");
+  TORCH_CHECK(y0.is_floating_point(), "y0 must be a floating-point tensor (float32 or float64), got ", y0.scalar_type(),
+              "; convert it with y0.to(torch::kFloat64)");
   TORCH_CHECK(torch::isfinite(y0.detach()).all().item<bool>(), "y0 contains NaN or Inf");
 }
 
@@ -100,7 +104,8 @@ SolveOptions in_solver_time(SolveOptions o, double direction) {
   return o;
 }
 
-detail::Tolerances tolerances(const SolveOptions& o, const core::TupleLayout* layout, const torch::TensorOptions& opts) {
+detail::Tolerances tolerances(const SolveOptions& o, const core::TupleLayout* layout,
+                              const torch::TensorOptions& opts) {
   detail::Tolerances tol{o.rtol()[0], o.atol()[0], {}, {}, {}, 0};
   if (layout == nullptr) return tol;
   auto per_component = [&](const std::vector<double>& v) {
@@ -132,18 +137,23 @@ Solution solve_state(const Field& f, const torch::Tensor& y0, const torch::Tenso
   }
   for (auto& t : problem.times) t *= problem.direction;
   // Reversed time: solve dz/ds = -f(-s, z) on s = -t, which increases.
-  problem.field = problem.direction > 0
-                      ? f
-                      : Field([f](const torch::Tensor& s, const torch::Tensor& y) { return -f(-s, y); });
+  problem.field =
+      problem.direction > 0 ? f : Field([f](const torch::Tensor& s, const torch::Tensor& y) { return -f(-s, y); });
   problem.ts = ts;
   problem.options = in_solver_time(options, problem.direction);
   problem.tol = tol;
   problem.params = options.params().value_or(std::vector<torch::Tensor>{});
   detail::Outcome outcome;
   switch (options.gradient()) {
-    case Gradient::Direct: sol.ys = detail::solve_direct(problem, y0, sol.stats, outcome); break;
-    case Gradient::Adjoint: sol.ys = detail::solve_adjoint(problem, y0, sol.stats, outcome); break;
-    case Gradient::Checkpointed: sol.ys = detail::solve_checkpointed(problem, y0, sol.stats, outcome); break;
+    case Gradient::Direct:
+      sol.ys = detail::solve_direct(problem, y0, sol.stats, outcome);
+      break;
+    case Gradient::Adjoint:
+      sol.ys = detail::solve_adjoint(problem, y0, sol.stats, outcome);
+      break;
+    case Gradient::Checkpointed:
+      sol.ys = detail::solve_checkpointed(problem, y0, sol.stats, outcome);
+      break;
   }
   sol.status = outcome.status;
   sol.message = outcome.message;

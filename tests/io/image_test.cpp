@@ -1,6 +1,5 @@
-#include <gtest/gtest.h>
-
 #include <deepdyn/io/image.h>
+#include <gtest/gtest.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -44,7 +43,8 @@ TEST(Image, SavesAtomically) {
   std::filesystem::create_directories(dir);
   const auto path = (dir / "plot.png").string();
   dd::io::Image image(64, 48);
-  dd::io::Plot("test").line(torch::linspace(0, 1, 20), torch::linspace(0, 1, 20).pow(2), {0, 0, 255}, "x^2")
+  dd::io::Plot("test")
+      .line(torch::linspace(0, 1, 20), torch::linspace(0, 1, 20).pow(2), {0, 0, 255}, "x^2")
       .render(image, 0, 0, 64, 48);
   image.save_png(path);
   EXPECT_TRUE(std::filesystem::exists(path));

@@ -1,8 +1,7 @@
 // Convergence order of every method: on a smooth problem with a fixed step, the
 // slope of log(error) against log(step) must be within 0.3 of the method's order.
-#include <gtest/gtest.h>
-
 #include <deepdyn/deepdyn.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 
@@ -43,12 +42,24 @@ TEST_P(Convergence, SlopeMatchesOrder) {
   double t1 = 2.0;
   std::vector<int> steps;
   switch (tab.order) {
-    case 1: steps = {200, 400, 800, 1600}; break;
-    case 2: steps = {50, 100, 200, 400}; break;
-    case 3: steps = {25, 50, 100, 200}; break;
-    case 4: steps = {12, 24, 48, 96}; break;
-    case 5: t1 = 10.0, steps = {32, 64, 128}; break;
-    default: steps = {4, 6, 8, 10}; break;
+    case 1:
+      steps = {200, 400, 800, 1600};
+      break;
+    case 2:
+      steps = {50, 100, 200, 400};
+      break;
+    case 3:
+      steps = {25, 50, 100, 200};
+      break;
+    case 4:
+      steps = {12, 24, 48, 96};
+      break;
+    case 5:
+      t1 = 10.0, steps = {32, 64, 128};
+      break;
+    default:
+      steps = {4, 6, 8, 10};
+      break;
   }
   const double order = observed_order(GetParam(), t1, steps);
   EXPECT_NEAR(order, tab.order, 0.3) << dd::ode::method_name(GetParam());

@@ -1,8 +1,7 @@
 // Outputs at ts come from each step's interpolant: asking for 1000 times costs
 // no extra field evaluation, and the interpolated values keep the solver's accuracy.
-#include <gtest/gtest.h>
-
 #include <deepdyn/deepdyn.h>
+#include <gtest/gtest.h>
 
 namespace dd = deepdyn;
 using dd::ode::Method;
@@ -10,9 +9,7 @@ using dd::ode::Method;
 namespace {
 
 // Harmonic oscillator y'' = -y as a first-order system; exact (cos t, -sin t).
-torch::Tensor oscillator(const torch::Tensor&, const torch::Tensor& y) {
-  return torch::stack({y[1], -y[0]});
-}
+torch::Tensor oscillator(const torch::Tensor&, const torch::Tensor& y) { return torch::stack({y[1], -y[0]}); }
 
 torch::Tensor exact(const torch::Tensor& ts) { return torch::stack({torch::cos(ts), -torch::sin(ts)}, 1); }
 

@@ -1,8 +1,7 @@
 // Bad input is refused with a message that says what was expected; a solve that
 // cannot finish stops with a status and a message naming the time and step size.
-#include <gtest/gtest.h>
-
 #include <deepdyn/deepdyn.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 
@@ -57,23 +56,33 @@ TEST(BadInput, IntegerState) {
 }
 
 TEST(BadInput, NonFiniteState) {
-  expect_error([&] { dd::ode::solve(decay, torch::tensor({1.0, std::nan("")}, torch::kFloat64), kTs); }, {"y0 contains NaN"});
+  expect_error(
+      [&] {
+        dd::ode::solve(decay, torch::tensor({1.0, std::nan("")}, torch::kFloat64), kTs);
+      },
+      {"y0 contains NaN"});
 }
 
 TEST(BadInput, Tolerances) {
   expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().rtol(-1)); }, {"rtol must be > 0, got -1"});
   expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().rtol(0)); }, {"rtol must be > 0, got 0"});
   expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().atol(-1e-9)); }, {"atol must be >= 0"});
-  expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().rtol(std::vector<double>{1e-6, 1e-6})); },
-               {"one value per state component", "1 component"});
+  expect_error(
+      [&] {
+        dd::ode::solve(decay, kY0, kTs, SolveOptions().rtol(std::vector<double>{1e-6, 1e-6}));
+      },
+      {"one value per state component", "1 component"});
 }
 
 TEST(BadInput, StepOptions) {
   expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().step_size(0.0)); }, {"step_size must be > 0"});
   expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().first_step(-0.1)); }, {"first_step must be > 0"});
   expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().max_steps(0)); }, {"max_steps must be > 0"});
-  expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().step_size(0.1).grid({0.0, 1.0})); },
-               {"either SolveOptions::step_size or ::grid"});
+  expect_error(
+      [&] {
+        dd::ode::solve(decay, kY0, kTs, SolveOptions().step_size(0.1).grid({0.0, 1.0}));
+      },
+      {"either SolveOptions::step_size or ::grid"});
 }
 
 TEST(BadInput, ErrorControlFlags) {
@@ -81,8 +90,11 @@ TEST(BadInput, ErrorControlFlags) {
   std::vector<torch::Tensor> y0 = {kY0, kY0};
   expect_error([&] { dd::ode::solve(field, y0, kTs, SolveOptions().error_control({true})); },
                {"one flag per state component (2)"});
-  expect_error([&] { dd::ode::solve(field, y0, kTs, SolveOptions().error_control({false, false})); },
-               {"at least one flag must be true"});
+  expect_error(
+      [&] {
+        dd::ode::solve(field, y0, kTs, SolveOptions().error_control({false, false}));
+      },
+      {"at least one flag must be true"});
 }
 
 TEST(BadInput, UnknownMethodName) {
@@ -136,9 +148,7 @@ TEST(Failures, BlowUpStopsNearTheSingularity) {
 }
 
 TEST(Failures, NaNFieldIsReportedAsNonFinite) {
-  auto poisoned = [](const torch::Tensor& t, const torch::Tensor& y) {
-    return t.item<double>() > 0.5 ? y * NAN : -y;
-  };
+  auto poisoned = [](const torch::Tensor& t, const torch::Tensor& y) { return t.item<double>() > 0.5 ? y * NAN : -y; };
   for (auto method : {dd::ode::Method::Dopri5, dd::ode::Method::RK4}) {
     try {
       auto opts = SolveOptions().method(method);

@@ -1,6 +1,5 @@
-#include <gtest/gtest.h>
-
 #include <deepdyn/deepdyn.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 
@@ -13,8 +12,12 @@ namespace {
 TEST(Solve, SingleTimeReturnsInitialState) {
   auto y0 = torch::randn({3, 2}, torch::kFloat64);
   int calls = 0;
-  auto sol = dd::ode::solve([&](const torch::Tensor&, const torch::Tensor& y) { ++calls; return y; }, y0,
-                            torch::tensor({2.0}, torch::kFloat64));
+  auto sol = dd::ode::solve(
+      [&](const torch::Tensor&, const torch::Tensor& y) {
+        ++calls;
+        return y;
+      },
+      y0, torch::tensor({2.0}, torch::kFloat64));
   EXPECT_TRUE(torch::equal(sol.ys, y0.unsqueeze(0)));
   EXPECT_EQ(calls, 0);
 }
@@ -143,16 +146,16 @@ TEST(StepControl, StepTimesAreLandedOnExactly) {
 }
 
 TEST(StepControl, MaxStepBoundsEveryStep) {
-  auto sol = dd::ode::solve([](const torch::Tensor&, const torch::Tensor& y) { return -y; },
-                            torch::ones({1}, torch::kFloat64), torch::tensor({0.0, 10.0}, torch::kFloat64),
-                            SolveOptions().max_step(0.5));
+  auto sol =
+      dd::ode::solve([](const torch::Tensor&, const torch::Tensor& y) { return -y; }, torch::ones({1}, torch::kFloat64),
+                     torch::tensor({0.0, 10.0}, torch::kFloat64), SolveOptions().max_step(0.5));
   EXPECT_GE(sol.stats->accepted, 20);
 }
 
 TEST(StepControl, FirstStepIsUsedWhenGiven) {
-  auto sol = dd::ode::solve([](const torch::Tensor&, const torch::Tensor& y) { return -y; },
-                            torch::ones({1}, torch::kFloat64), torch::tensor({0.0, 1.0}, torch::kFloat64),
-                            SolveOptions().first_step(0.0123));
+  auto sol =
+      dd::ode::solve([](const torch::Tensor&, const torch::Tensor& y) { return -y; }, torch::ones({1}, torch::kFloat64),
+                     torch::tensor({0.0, 1.0}, torch::kFloat64), SolveOptions().first_step(0.0123));
   EXPECT_DOUBLE_EQ(sol.stats->initial_dt, 0.0123);
 }
 
@@ -161,26 +164,25 @@ TEST(FixedGrid, ExplicitGridAndStepSizeAgree) {
   auto y0 = torch::zeros({1}, torch::kFloat64);
   auto ts = torch::tensor({0.0, 1.0}, torch::kFloat64);
   auto by_step = dd::ode::solve(field, y0, ts, SolveOptions().method(Method::RK4).step_size(0.25));
-  auto by_grid =
-      dd::ode::solve(field, y0, ts, SolveOptions().method(Method::RK4).grid({0.0, 0.25, 0.5, 0.75, 1.0}));
+  auto by_grid = dd::ode::solve(field, y0, ts, SolveOptions().method(Method::RK4).grid({0.0, 0.25, 0.5, 0.75, 1.0}));
   EXPECT_TRUE(torch::equal(by_step.ys, by_grid.ys));
   EXPECT_EQ(by_step.stats->nfe, 16);
   EXPECT_EQ(by_step.stats->steps, 4);
 }
 
 TEST(FixedGrid, DefaultsToTheOutputTimes) {
-  auto sol = dd::ode::solve([](const torch::Tensor&, const torch::Tensor& y) { return -y; },
-                            torch::ones({1}, torch::kFloat64), torch::linspace(0, 1, 11, torch::kFloat64),
-                            SolveOptions().method(Method::Euler));
+  auto sol =
+      dd::ode::solve([](const torch::Tensor&, const torch::Tensor& y) { return -y; }, torch::ones({1}, torch::kFloat64),
+                     torch::linspace(0, 1, 11, torch::kFloat64), SolveOptions().method(Method::Euler));
   // Euler on the grid of ts: y_n = (1 - 0.1)^n.
   EXPECT_NEAR(sol.ys[10].item<double>(), std::pow(0.9, 10), 1e-12);
   EXPECT_EQ(sol.stats->nfe, 10);
 }
 
 TEST(FixedGrid, AdaptiveMethodOnAFixedGridIgnoresItsErrorEstimate) {
-  auto sol = dd::ode::solve([](const torch::Tensor&, const torch::Tensor& y) { return -y; },
-                            torch::ones({1}, torch::kFloat64), torch::tensor({0.0, 1.0}, torch::kFloat64),
-                            SolveOptions().method(Method::Dopri5).step_size(0.5));
+  auto sol =
+      dd::ode::solve([](const torch::Tensor&, const torch::Tensor& y) { return -y; }, torch::ones({1}, torch::kFloat64),
+                     torch::tensor({0.0, 1.0}, torch::kFloat64), SolveOptions().method(Method::Dopri5).step_size(0.5));
   EXPECT_EQ(sol.stats->steps, 2);
   EXPECT_EQ(sol.stats->rejected, 0);
 }

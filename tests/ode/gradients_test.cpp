@@ -1,8 +1,7 @@
 // Gradients through solve(): Direct, Adjoint and Checkpointed against central
 // finite differences, against each other, and against closed forms.
-#include <gtest/gtest.h>
-
 #include <deepdyn/deepdyn.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 #include <functional>
@@ -30,9 +29,12 @@ struct SmallField : torch::nn::Module {
 
 std::string gradient_name(Gradient g) {
   switch (g) {
-    case Gradient::Direct: return "direct";
-    case Gradient::Adjoint: return "adjoint";
-    case Gradient::Checkpointed: return "checkpointed";
+    case Gradient::Direct:
+      return "direct";
+    case Gradient::Adjoint:
+      return "adjoint";
+    case Gradient::Checkpointed:
+      return "checkpointed";
   }
   return "?";
 }
@@ -202,8 +204,8 @@ TEST(Seminorm, NeverCostsMoreAndKeepsTheGradient) {
   auto ts = torch::tensor({0.0, 2.0}, torch::kFloat64);
   auto run = [&](dd::ode::AdjointNorm norm) {
     field->zero_grad();
-    auto opts = SolveOptions().rtol(1e-6).atol(1e-8).gradient(Gradient::Adjoint).adjoint(
-        dd::ode::AdjointOptions().norm(norm));
+    auto opts =
+        SolveOptions().rtol(1e-6).atol(1e-8).gradient(Gradient::Adjoint).adjoint(dd::ode::AdjointOptions().norm(norm));
     auto sol = dd::ode::solve(field, y0, ts, opts);
     sol.ys[1].pow(2).sum().backward();
     return std::make_pair(sol.stats->nfe_backward, field->l1->weight.grad().clone());
@@ -235,8 +237,8 @@ TEST(GradientStrategies, TupleStatesReversedTimeAndFloat32) {
       auto ts = reversed ? torch::tensor({2.0, 1.0, 0.0}, torch::kFloat64) : torch::linspace(0, 2, 3, torch::kFloat64);
       std::map<Gradient, std::vector<torch::Tensor>> grads;
       for (auto gradient : {Gradient::Direct, Gradient::Adjoint, Gradient::Checkpointed}) {
-        auto sol = dd::ode::solve(field, {x0, v0}, ts,
-                                  SolveOptions().rtol({1e-7, 1e-7}).atol({1e-9, 1e-9}).gradient(gradient).params({{w}}));
+        auto sol = dd::ode::solve(
+            field, {x0, v0}, ts, SolveOptions().rtol({1e-7, 1e-7}).atol({1e-9, 1e-9}).gradient(gradient).params({{w}}));
         (sol.ys[0].sum() + 2 * sol.ys[1].sum()).backward();
         grads[gradient] = {x0.grad().clone(), v0.grad().clone(), w.grad().clone()};
         x0.mutable_grad() = v0.mutable_grad() = w.mutable_grad() = torch::Tensor();
@@ -244,8 +246,10 @@ TEST(GradientStrategies, TupleStatesReversedTimeAndFloat32) {
       const bool f64 = dtype == torch::kFloat64;
       for (size_t i = 0; i < 3; ++i) {
         const auto& direct = grads[Gradient::Direct][i];
-        EXPECT_LT(max_abs(direct - grads[Gradient::Adjoint][i]), f64 ? 1e-5 : 2e-3) << dtype << " reversed " << reversed;
-        EXPECT_LT(max_abs(direct - grads[Gradient::Checkpointed][i]), f64 ? 1e-12 : 1e-5) << dtype << " reversed " << reversed;
+        EXPECT_LT(max_abs(direct - grads[Gradient::Adjoint][i]), f64 ? 1e-5 : 2e-3)
+            << dtype << " reversed " << reversed;
+        EXPECT_LT(max_abs(direct - grads[Gradient::Checkpointed][i]), f64 ? 1e-12 : 1e-5)
+            << dtype << " reversed " << reversed;
       }
     }
   }
@@ -273,8 +277,9 @@ TEST(CheckpointedState, FewerStoredStatesThanSteps) {
   for (int64_t k : {0, 1, 3, 50}) {
     field->zero_grad();
     y0.mutable_grad() = torch::Tensor();
-    auto sol = dd::ode::solve(field, y0, ts, SolveOptions().method(Method::RK4).step_size(0.01)
-                                                 .gradient(Gradient::Checkpointed).checkpoints(k));
+    auto sol = dd::ode::solve(
+        field, y0, ts,
+        SolveOptions().method(Method::RK4).step_size(0.01).gradient(Gradient::Checkpointed).checkpoints(k));
     sol.ys.sum().backward();
     EXPECT_EQ(sol.stats->steps_backward, sol.stats->steps) << "checkpoints " << k;
     grads.push_back(torch::cat({y0.grad().view(-1), field->a.grad().view(-1)}));

@@ -34,10 +34,14 @@ std::vector<Case> all_cases() {
 // their order to reach the same accuracy class as the adaptive methods.
 double fixed_step_for(Method m) {
   switch (dd::ode::tableau(m).order) {
-    case 1: return 1e-4;
-    case 2: return 2e-3;
-    case 3: return 1e-2;
-    default: return 2e-2;
+    case 1:
+      return 1e-4;
+    case 2:
+      return 2e-3;
+    case 3:
+      return 1e-2;
+    default:
+      return 2e-2;
   }
 }
 
@@ -59,8 +63,8 @@ TEST_P(PeerProblems, MatchExactSolution) {
 
   auto ts = torch::linspace(1, 8, 10, torch::kFloat64);
   if (reversed) ts = ts.flip(0);
-  for (const auto& problem : {dd::testing::constant_ode(), dd::testing::sine_ode(),
-                              dd::testing::linear_ode(dtype), dd::testing::exp_ode()}) {
+  for (const auto& problem :
+       {dd::testing::constant_ode(), dd::testing::sine_ode(), dd::testing::linear_ode(dtype), dd::testing::exp_ode()}) {
     SCOPED_TRACE(problem.name);
     auto exact = problem.exact(ts);
     auto y0 = exact[0].to(dtype);

@@ -19,8 +19,7 @@ struct ExactProblem {
 /// f = a + (y - (a t + b))^5, exact y = a t + b (a = 0.2, b = 3).
 inline ExactProblem constant_ode() {
   const double a = 0.2, b = 3.0;
-  return {"constant",
-          [=](const torch::Tensor& t, const torch::Tensor& y) { return a + (y - (a * t + b)).pow(5); },
+  return {"constant", [=](const torch::Tensor& t, const torch::Tensor& y) { return a + (y - (a * t + b)).pow(5); },
           [=](const torch::Tensor& ts) { return a * ts + b; }};
 }
 
@@ -53,7 +52,8 @@ inline ExactProblem linear_ode(torch::Dtype dtype, int64_t dim = 10) {
 
 /// f = -0.1 exp(-0.1 t), exact exp(-0.1 t): a pure quadrature.
 inline ExactProblem exp_ode() {
-  return {"exp", [](const torch::Tensor& t, const torch::Tensor& y) { return (-0.1 * torch::exp(-0.1 * t)).expand_as(y); },
+  return {"exp",
+          [](const torch::Tensor& t, const torch::Tensor& y) { return (-0.1 * torch::exp(-0.1 * t)).expand_as(y); },
           [](const torch::Tensor& ts) { return torch::exp(-0.1 * ts); }};
 }
 

@@ -1,6 +1,5 @@
-#include <gtest/gtest.h>
-
 #include <deepdyn/deepdyn.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 

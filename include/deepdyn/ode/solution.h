@@ -20,12 +20,12 @@ const char* status_name(Status status);
 
 /// Counters of one solve. Users of these methods live by NFE.
 struct Stats {
-  int64_t nfe = 0;        ///< field evaluations of the forward solve
-  int64_t steps = 0;      ///< steps attempted
-  int64_t accepted = 0;   ///< steps accepted
-  int64_t rejected = 0;   ///< steps rejected by the error control
-  double initial_dt = 0;  ///< first step size tried (signed like the time direction)
-  double final_dt = 0;    ///< step size the controller proposes after the last step
+  int64_t nfe = 0;             ///< field evaluations of the forward solve
+  int64_t steps = 0;           ///< steps attempted
+  int64_t accepted = 0;        ///< steps accepted
+  int64_t rejected = 0;        ///< steps rejected by the error control
+  double initial_dt = 0;       ///< first step size tried (signed like the time direction)
+  double final_dt = 0;         ///< step size the controller proposes after the last step
   int64_t nfe_backward = 0;    ///< field evaluations of the backward pass (Adjoint, Checkpointed)
   int64_t steps_backward = 0;  ///< steps of the backward pass
 };

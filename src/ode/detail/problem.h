@@ -13,11 +13,11 @@
 namespace deepdyn::ode::detail {
 
 struct Problem {
-  Field field;                        ///< in solver time s = direction * t
-  torch::Tensor ts;                   ///< the user's output times (gradients go to it)
-  std::vector<double> times;          ///< solver times, strictly increasing
-  double direction = 1.0;             ///< +1 when ts increases, -1 when it decreases
-  SolveOptions options;               ///< with every time option in solver time
+  Field field;                ///< in solver time s = direction * t
+  torch::Tensor ts;           ///< the user's output times (gradients go to it)
+  std::vector<double> times;  ///< solver times, strictly increasing
+  double direction = 1.0;     ///< +1 when ts increases, -1 when it decreases
+  SolveOptions options;       ///< with every time option in solver time
   Tolerances tol;
   std::vector<torch::Tensor> params;  ///< what Adjoint and Checkpointed differentiate
 

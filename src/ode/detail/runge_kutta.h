@@ -14,7 +14,7 @@ torch::Tensor weighted_sum(const torch::Tensor& base, double h, const std::vecto
 
 struct RungeKuttaStep {
   torch::Tensor y1;
-  torch::Tensor error;         ///< undefined for methods without an embedded pair
+  torch::Tensor error;           ///< undefined for methods without an embedded pair
   std::vector<torch::Tensor> k;  ///< the stages; for FSAL methods k.back() == f(t + h, y1)
 };
 

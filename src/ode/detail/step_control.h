@@ -19,8 +19,7 @@ struct Tolerances {
 
 /// RMS of err / (atol + rtol * max(|y0|, |y1|)) (Hairer, Nørsett & Wanner I, eq. II.4.11).
 /// One host synchronisation: the accept/reject decision needs the number.
-double error_ratio(const torch::Tensor& error, const torch::Tensor& y0, const torch::Tensor& y1,
-                   const Tolerances& tol);
+double error_ratio(const torch::Tensor& error, const torch::Tensor& y0, const torch::Tensor& y1, const Tolerances& tol);
 
 /// Hairer's starting step (Hairer, Nørsett & Wanner I, §II.4, "Starting step size"),
 /// one extra field evaluation. `order` is the order of the embedded error estimate.

@@ -46,7 +46,7 @@ SolveOptions backward_options(const Problem& problem, double s_hi, double s_lo, 
     const auto& points = fwd.grid().empty() ? problem.times : fwd.grid();
     std::vector<double> grid = {s_hi};
     for (auto it = points.rbegin(); it != points.rend(); ++it)
-      if (*it < s_hi && *it > s_lo) grid.push_back(*it);
+      if (*it<s_hi&& * it> s_lo) grid.push_back(*it);
     grid.push_back(s_lo);
     o.grid(grid);
   }
@@ -124,8 +124,8 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
       stats.nfe_backward += sol.stats->nfe;
       stats.steps_backward += sol.stats->steps;
       for (size_t c = 0; c < state.size(); ++c) state[c] = sol.ys[c][1];
-      state[0] = ys[i - 1];     // restore z from the forward pass instead of trusting the backward solve
-      state[1] += g[i - 1];     // the loss's gradient at this output time joins the adjoint
+      state[0] = ys[i - 1];  // restore z from the forward pass instead of trusting the backward solve
+      state[1] += g[i - 1];  // the loss's gradient at this output time joins the adjoint
     }
 
     variable_list grads = {state[1], torch::Tensor()};

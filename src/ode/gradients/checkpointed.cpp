@@ -125,7 +125,8 @@ class CheckpointedSolve : public torch::autograd::Function<CheckpointedSolve> {
                                          /*create_graph=*/false, /*allow_unused=*/true);
       adjoint = grads[0].defined() ? grads[0] : torch::zeros_like(start);
       for (size_t p = 0; p < params.size(); ++p)
-        if (grads[p + 1].defined()) param_grads[p] = param_grads[p].defined() ? param_grads[p] + grads[p + 1] : grads[p + 1];
+        if (grads[p + 1].defined())
+          param_grads[p] = param_grads[p].defined() ? param_grads[p] + grads[p + 1] : grads[p + 1];
       context->stats->steps_backward += last - first;
       next_output = begin;
     }

@@ -25,7 +25,8 @@ std::string failure_message(const Integration& r, double direction, double t_end
       m << "the state or the field became NaN or Inf. The solution may blow up here: check the field near "
         << "this time, shorten the interval, or lower first_step.";
       break;
-    case Status::Success: break;
+    case Status::Success:
+      break;
   }
   return m.str();
 }

@@ -22,8 +22,8 @@ const ButcherTableau& heun2() {
 }
 
 const ButcherTableau& heun3() {
-  static const ButcherTableau t{
-      3, 0, {0.0, 1.0 / 3, 2.0 / 3}, {{}, {1.0 / 3}, {0.0, 2.0 / 3}}, {0.25, 0.0, 0.75}, {}, {}};
+  static const ButcherTableau t{3,  0, {0.0, 1.0 / 3, 2.0 / 3}, {{}, {1.0 / 3}, {0.0, 2.0 / 3}}, {0.25, 0.0, 0.75},
+                                {}, {}};
   return t;
 }
 
@@ -33,13 +33,9 @@ const ButcherTableau& ralston() {
 }
 
 const ButcherTableau& rk4() {
-  static const ButcherTableau t{4,
-                                0,
-                                {0.0, 0.5, 0.5, 1.0},
-                                {{}, {0.5}, {0.0, 0.5}, {0.0, 0.0, 1.0}},
-                                {1.0 / 6, 1.0 / 3, 1.0 / 3, 1.0 / 6},
-                                {},
-                                {}};
+  static const ButcherTableau t{
+      4,  0, {0.0, 0.5, 0.5, 1.0}, {{}, {0.5}, {0.0, 0.5}, {0.0, 0.0, 1.0}}, {1.0 / 6, 1.0 / 3, 1.0 / 3, 1.0 / 6},
+      {}, {}};
   return t;
 }
 
