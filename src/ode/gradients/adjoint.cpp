@@ -105,14 +105,14 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
     std::vector<torch::Tensor> state = {ys[n - 1], g[n - 1]};
     for (const auto& p : params) state.push_back(torch::zeros_like(p));
     if (with_time) state.push_back(torch::zeros({}, state_options));
-    std::vector<double> time_grads(n, 0.0);
+    std::vector<torch::Tensor> time_grads(n);  // 0-d, kept on the device: no host sync per interval
     double carried_step = 0;  // each interval starts with the step the previous one ended with
     for (int64_t i = n - 1; i > 0; --i) {
       const double s_hi = problem.times[i], s_lo = problem.times[i - 1];
       if (with_time) {
         // dL/dt_i = g_i . f(t_i, y_i): moving an output time moves its output along the field.
         torch::NoGradGuard no_grad;
-        const double dl_dt = (problem.field(time_tensor(s_hi), ys[i]) * g[i]).sum().item<double>();
+        const auto dl_dt = (problem.field(time_tensor(s_hi), ys[i]) * g[i]).sum();
         ++stats.nfe_backward;
         time_grads[i] = dl_dt;
         state.back() = state.back() - dl_dt;
@@ -130,9 +130,9 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
 
     variable_list grads = {state[1], torch::Tensor()};
     if (with_time) {
-      time_grads[0] = state.back().item<double>();
+      time_grads[0] = state.back();
       // Solver time is s = direction * t.
-      grads[1] = (torch::tensor(time_grads, torch::kFloat64) * problem.direction).to(problem.ts.options());
+      grads[1] = (torch::stack(time_grads) * problem.direction).to(problem.ts.options());
     }
     size_t next = 2;
     for (const auto& p : problem.params) grads.push_back(p.requires_grad() ? state[next++] : torch::Tensor());
