@@ -85,6 +85,20 @@ class OutputWriter {
   std::vector<torch::Tensor>& ys_;
 };
 
+/// Everything that follows an accepted step from (t, y) to (t1, step.y1): its outputs are written
+/// and the observer told. Returns the next step's first stage: the FSAL stage, the field sampled
+/// just past a discontinuity, or undefined (evaluated lazily, and only if needed).
+torch::Tensor accept(CountingField& f, const ButcherTableau& tableau, DenseOutput dense, OutputWriter& writer,
+                     const StepObserver& observer, double t, double h, double t1, const torch::Tensor& y,
+                     const RungeKuttaStep& step, bool ends_at_jump) {
+  torch::Tensor k1 = tableau.fsal() ? step.k.back() : torch::Tensor();
+  if (dense == DenseOutput::Hermite && writer.needs_interpolant(t1) && !k1.defined()) k1 = f(t1, step.y1);
+  writer.write(t1, step.y1, [&] { return interpolant(dense, tableau, t, h, y, step, k1); });
+  if (ends_at_jump) k1 = f(right_of(t1), step.y1);
+  if (observer) observer(t1, step.y1);
+  return k1;
+}
+
 Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, const torch::Tensor& y0,
                                const std::vector<double>& ts, const SolveOptions& options, const Tolerances& tol,
                                const StepObserver& observer) {
@@ -141,12 +155,8 @@ Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, 
 
     ++out.stats.accepted;
     const double t1 = clipped ? t_target : t + h;
-    torch::Tensor k1 = tableau.fsal() ? step.k.back() : torch::Tensor();
-    if (dense == DenseOutput::Hermite && writer.needs_interpolant(t1) && !k1.defined()) k1 = f(t1, step.y1);
-    writer.write(t1, step.y1, [&] { return interpolant(dense, tableau, t, h, y, step, k1); });
-    if (ends_at_jump) k1 = f(right_of(t1), step.y1);
+    auto k1 = accept(f, tableau, dense, writer, observer, t, h, t1, y, step, ends_at_jump);
     if (clipped) ++next_stop;
-    if (observer) observer(t1, step.y1);
 
     const double proposed = controller.next(h, ratio, true);
     // A step shortened to land on a stop says little about the right size: keep the larger one.
@@ -207,14 +217,9 @@ Integration integrate_grid(CountingField& f, const ButcherTableau& tableau, cons
     out.stats.final_dt = h;
     out.t_stop = t1;
     out.dt_stop = h;
-    torch::Tensor k1 = tableau.fsal() ? step.k.back() : torch::Tensor();
     const size_t written = out.ys.size();
-    if (dense == DenseOutput::Hermite && writer.needs_interpolant(t1) && !k1.defined()) k1 = f(t1, step.y1);
-    writer.write(t1, step.y1, [&] { return interpolant(dense, tableau, t, h, y, step, k1); });
-    if (ends_at_jump) k1 = f(right_of(t1), step.y1);
-    if (observer) observer(t1, step.y1);
+    k0 = accept(f, tableau, dense, writer, observer, t, h, t1, y, step, ends_at_jump);
     y = step.y1;
-    k0 = k1;
     if (check_finite && out.ys.size() > written && !torch::isfinite(y).all().item<bool>()) {  // sync: stop on NaN
       out.status = Status::NonFiniteState;
       out.ys.resize(written);

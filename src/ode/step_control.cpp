@@ -12,9 +12,9 @@ namespace {
 // branches on the number.
 double rms_scaled(const torch::Tensor& x, const torch::Tensor& scale, const Tolerances& tol) {
   auto r = x.div(scale).reshape(-1);
-  if (!tol.error_mask.defined()) return std::sqrt(r.dot(r).item<double>() / static_cast<double>(r.numel()));
-  r.mul_(tol.error_mask);
-  return std::sqrt(r.dot(r).item<double>() / static_cast<double>(tol.controlled_numel));
+  if (tol.error_mask.defined()) r.mul_(tol.error_mask);
+  const auto controlled = tol.error_mask.defined() ? tol.controlled_numel : r.numel();
+  return std::sqrt(r.dot(r).item<double>() / static_cast<double>(controlled));
 }
 
 }  // namespace

@@ -43,6 +43,15 @@ torch::Tensor solve_adjoint(const Problem& problem, const torch::Tensor& y0, con
 torch::Tensor solve_checkpointed(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<Stats>& stats,
                                  Outcome& outcome);
 
+/// The parameters that receive gradients (those that require them).
+std::vector<torch::Tensor> trainable(const std::vector<torch::Tensor>& params);
+
+/// One gradient per entry of `params` for an autograd Function's backward: the next of
+/// `trained` (gradients of trainable(params), in order; undefined means zero) for trainable
+/// parameters, undefined for the others.
+torch::autograd::variable_list parameter_gradients(const std::vector<torch::Tensor>& params,
+                                                   const std::vector<torch::Tensor>& trained);
+
 /// Gradients with respect to the output times for strategies that differentiate the discrete
 /// solve (Direct, Checkpointed): moving t_i moves y(t_i) along f, moving t_0 shifts the start,
 ///   dL/dt_i = g_i . f(t_i, y_i) (i > 0),   dL/dt_0 = -a(t_0) . f(t_0, y_0).

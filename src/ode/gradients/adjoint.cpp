@@ -22,14 +22,6 @@ struct AdjointContext : torch::CustomClassHolder {
   Outcome outcome;
 };
 
-/// The parameters that receive gradients; the others get none.
-std::vector<torch::Tensor> trainable(const std::vector<torch::Tensor>& params) {
-  std::vector<torch::Tensor> out;
-  for (const auto& p : params)
-    if (p.requires_grad()) out.push_back(p);
-  return out;
-}
-
 /// Options of the backward solve over one interval [s_i, s_{i-1}] (decreasing solver time).
 SolveOptions backward_options(const Problem& problem, double s_hi, double s_lo, size_t n_params, bool with_time) {
   const auto& fwd = problem.options;
@@ -106,7 +98,7 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
     for (const auto& p : params) state.push_back(torch::zeros_like(p));
     if (with_time) state.push_back(torch::zeros({}, state_options));
     std::vector<torch::Tensor> time_grads(n);  // 0-d, kept on the device: no host sync per interval
-    double carried_step = 0;  // each interval starts with the step the previous one ended with
+    double carried_step = 0;                   // each interval starts with the step the previous one ended with
     for (int64_t i = n - 1; i > 0; --i) {
       const double s_hi = problem.times[i], s_lo = problem.times[i - 1];
       if (with_time) {
@@ -134,8 +126,9 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
       // Solver time is s = direction * t.
       grads[1] = (torch::stack(time_grads) * problem.direction).to(problem.ts.options());
     }
-    size_t next = 2;
-    for (const auto& p : problem.params) grads.push_back(p.requires_grad() ? state[next++] : torch::Tensor());
+    const auto params_end = state.begin() + 2 + static_cast<int64_t>(params.size());
+    const auto param_grads = parameter_gradients(problem.params, {state.begin() + 2, params_end});
+    grads.insert(grads.end(), param_grads.begin(), param_grads.end());
     grads.push_back(torch::Tensor());  // the context
     return grads;
   }

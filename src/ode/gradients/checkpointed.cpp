@@ -95,9 +95,7 @@ class CheckpointedSolve : public torch::autograd::Function<CheckpointedSolve> {
     const auto& outputs = problem.times;
     const auto g = grad_outputs[0];
 
-    std::vector<torch::Tensor> params;
-    for (const auto& p : problem.params)
-      if (p.requires_grad()) params.push_back(p);
+    const auto params = trainable(problem.params);
     std::vector<torch::Tensor> param_grads(params.size());
 
     torch::Tensor adjoint;  // dL/d(state at the end of the current segment)
@@ -133,15 +131,8 @@ class CheckpointedSolve : public torch::autograd::Function<CheckpointedSolve> {
     context->stats->nfe_backward += f.nfe();
 
     variable_list result = {adjoint.defined() ? adjoint + g[0] : g[0]};
-    size_t next = 0;
-    for (const auto& p : problem.params) {
-      if (!p.requires_grad()) {
-        result.push_back(torch::Tensor());
-        continue;
-      }
-      const auto& grad = param_grads[next++];
-      result.push_back(grad.defined() ? grad : torch::zeros_like(p));
-    }
+    const auto grads = parameter_gradients(problem.params, param_grads);
+    result.insert(result.end(), grads.begin(), grads.end());
     result.push_back(torch::Tensor());  // the context
     return result;
   }

@@ -52,6 +52,28 @@ torch::Tensor finish(const Problem& problem, Integration& r, Stats& stats, Outco
   return pad_shape[0] > 0 ? torch::cat({ys, torch::full(pad_shape, NAN, ys.options())}) : ys;
 }
 
+std::vector<torch::Tensor> trainable(const std::vector<torch::Tensor>& params) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : params)
+    if (p.requires_grad()) out.push_back(p);
+  return out;
+}
+
+torch::autograd::variable_list parameter_gradients(const std::vector<torch::Tensor>& params,
+                                                   const std::vector<torch::Tensor>& trained) {
+  torch::autograd::variable_list grads;
+  size_t next = 0;
+  for (const auto& p : params) {
+    if (!p.requires_grad()) {
+      grads.emplace_back();
+      continue;
+    }
+    const auto& g = trained[next++];
+    grads.push_back(g.defined() ? g : torch::zeros_like(p));
+  }
+  return grads;
+}
+
 TimeGradients::TimeGradients(const Problem& problem, const torch::Tensor& y0, Stats& stats)
     : problem_(problem), stats_(stats), start_(y0) {
   if (!problem.ts.requires_grad()) return;
