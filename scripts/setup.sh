@@ -8,6 +8,7 @@ packages=(
   libtorch-dev libopenblas0-openmp   # LibTorch 1.13; OpenBLAS (not reference BLAS) for speed
   googletest libgtest-dev libbenchmark-dev
   libstb-dev                         # PNG output (stb_image_write)
+  zlib1g-dev dataset-fashion-mnist   # gzip IDX reader; real images for the DEQ classifier
 )
 
 missing=()

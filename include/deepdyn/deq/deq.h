@@ -1,0 +1,85 @@
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <variant>
+
+#include "deepdyn/deq/solver.h"
+
+namespace deepdyn::deq {
+
+/// The weight-tied function of a DEQ: z_{k+1} = f(z_k, x).
+using DEQFunction = std::function<torch::Tensor(const torch::Tensor& z, const torch::Tensor& x)>;
+
+/// Implicit differentiation (Bai, Kolter & Koltun 2019, eq. 8): dL/dz* (I - J_f)^{-1} is the
+/// fixed point u = u J_f(z*) + dL/dz*, found by `solver` from vector-Jacobian products alone.
+/// Memory does not depend on the forward iteration count.
+struct Implicit {
+  /* implicit */ Implicit(SolverOptions solver = SolverOptions(Broyden{}).tol(1e-6).max_iterations(50))
+      : solver_(std::move(solver)) {}
+  TORCH_ARG(SolverOptions, solver);
+};
+
+/// One-step gradient (Fung et al. 2022, "JFB"): (I - J_f)^{-1} replaced by I; backprop through one
+/// application of f at z*.
+struct JacobianFree {};
+
+/// Phantom gradient (Geng et al. 2021): backprop through `steps` damped steps
+/// z <- (1 - tau) z + tau f(z, x) started at z*.
+struct Phantom {
+  TORCH_ARG(int64_t, steps) = 5;
+  TORCH_ARG(double, tau) = 0.5;
+};
+
+using Backward = std::variant<Implicit, JacobianFree, Phantom>;
+const char* backward_name(const Backward& backward);
+
+struct DEQOptions {
+  /// The forward fixed-point solve (Broyden by default). The tolerance suits float32 training
+  /// (TorchDEQ stops at 1e-3); tighten it for float64 work.
+  TORCH_ARG(SolverOptions, forward) = SolverOptions(Broyden{}).tol(1e-4).max_iterations(50);
+  TORCH_ARG(Backward, backward) = Implicit{};
+  /// Hutchinson probes of ||J_f(z*)||_F^2 computed in forward for the loss (0: none).
+  TORCH_ARG(int64_t, jacobian_probes) = 0;
+};
+
+/// Refuses inconsistent options with a message that names the setting.
+void validate(const DEQOptions& options);
+
+struct DEQOutput {
+  torch::Tensor z;  ///< f(z*, x) on the graph of x and f's parameters (gradients as the backward mode says)
+  SolverStats forward;
+  /// Filled by the implicit backward when it runs (iterations, nfe, residuals of the linear system).
+  std::shared_ptr<SolverStats> backward = std::make_shared<SolverStats>();
+  torch::Tensor jacobian_frobenius;  ///< [batch] Hutchinson estimate at z*, when jacobian_probes > 0
+};
+
+/// A deep equilibrium layer: z* = f(z*, x). The solve runs without a graph; f is then applied once
+/// with grad at z* to re-attach the output to x and f's parameters, and the backward mode decides
+/// how the gradient flows through it.
+class DEQImpl : public torch::nn::Module {
+ public:
+  explicit DEQImpl(DEQFunction f, DEQOptions options = {});
+  /// A module with forward(z, x) as f; registered as the submodule "f" so its parameters are this
+  /// layer's.
+  template <class M>
+  explicit DEQImpl(torch::nn::ModuleHolder<M> f, DEQOptions options = {})
+      : DEQImpl([f](const torch::Tensor& z, const torch::Tensor& x) mutable { return f->forward(z, x); },
+                std::move(options)) {
+    register_module("f", f);
+  }
+
+  /// z0 is the initial guess; it fixes the state's shape (batch first).
+  DEQOutput forward(const torch::Tensor& x, const torch::Tensor& z0);
+
+  const DEQOptions& options() const { return options_; }
+  const DEQFunction& function() const { return f_; }
+
+ private:
+  DEQFunction f_;
+  DEQOptions options_;
+};
+TORCH_MODULE(DEQ);
+
+}  // namespace deepdyn::deq

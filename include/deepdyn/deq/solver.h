@@ -1,0 +1,92 @@
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+#include <variant>
+
+namespace deepdyn::deq {
+
+/// Plain fixed-point iteration z <- z + damping (f(z) - z). Converges when f is a contraction.
+struct Picard {
+  TORCH_ARG(double, damping) = 1.0;  ///< in (0, 1]; 1 is the undamped iteration z <- f(z)
+};
+
+/// Anderson acceleration (Anderson 1965; Walker & Ni 2011): the next iterate mixes the last
+/// `memory` iterates with weights alpha that minimise ||sum_i alpha_i (f(z_i) - z_i)|| subject to
+/// sum alpha = 1; z <- beta sum alpha_i f(z_i) + (1 - beta) sum alpha_i z_i.
+struct Anderson {
+  TORCH_ARG(int64_t, memory) = 5;    ///< m >= 1 past iterates
+  TORCH_ARG(double, lambda) = 1e-4;  ///< Tikhonov term of the least squares, relative to its scale
+  TORCH_ARG(double, beta) = 1.0;     ///< mixing in (0, 1]
+};
+
+/// Broyden's "good" method on g(z) = f(z) - z with the inverse Jacobian kept in limited-memory
+/// low-rank form B = -I + U V^T (never a dense matrix), updated by the seed's rank-one formula
+///   B+ = B + (dz - B dg) dz^T B / (dz^T B dg).
+struct Broyden {
+  TORCH_ARG(int64_t, memory) = 30;       ///< rank-one terms kept; the oldest is overwritten when full
+  TORCH_ARG(bool, line_search) = false;  ///< backtracking (Armijo) on ||g||^2 along each Newton step
+};
+
+using Method = std::variant<Picard, Anderson, Broyden>;
+
+const char* method_name(const Method& method);
+/// Parses "picard", "anderson" or "broyden" (default settings); unknown names are refused with the valid list.
+Method parse_method(const std::string& name);
+
+/// What the stopping test measures, per sample.
+enum class ResidualNorm {
+  Absolute,  ///< ||f(z) - z||
+  Relative,  ///< ||f(z) - z|| / ||f(z)||
+};
+
+/// Why a fixed-point solve stopped.
+enum class Stop {
+  Converged,      ///< every sample's residual is at or below tol
+  MaxIterations,  ///< max_iterations steps were taken without convergence
+  Diverged,       ///< a sample's residual grew past divergence_ratio times its first residual
+  NonFinite,      ///< f returned NaN or infinity
+};
+
+const char* stop_name(Stop stop);
+
+/// Options of a fixed-point solve; validated by solve_fixed_point.
+struct SolverOptions {
+  /* implicit */ SolverOptions(Method method = Broyden{}) : method_(std::move(method)) {}
+  TORCH_ARG(Method, method);
+  TORCH_ARG(double, tol) = 1e-6;
+  TORCH_ARG(ResidualNorm, stop_on) = ResidualNorm::Relative;
+  TORCH_ARG(int64_t, max_iterations) = 50;
+  TORCH_ARG(double, divergence_ratio) = 1e8;
+};
+
+/// Numbers of one fixed-point solve. Residuals are per sample (the first dimension is the batch).
+struct SolverStats {
+  int64_t iterations = 0;        ///< steps taken
+  int64_t nfe = 0;               ///< evaluations of f
+  torch::Tensor absolute;        ///< [batch] ||f(z) - z|| at the returned iterate
+  torch::Tensor relative;        ///< [batch] ||f(z) - z|| / ||f(z)|| at the returned iterate
+  torch::Tensor absolute_trace;  ///< [iterations + 1, batch] residual of every iterate
+  torch::Tensor relative_trace;  ///< [iterations + 1, batch]
+  bool converged = false;
+  Stop stop = Stop::MaxIterations;
+  std::string message;  ///< empty when converged, else what happened and what to try
+};
+
+struct FixedPointResult {
+  torch::Tensor z;  ///< per sample, the iterate with the smallest residual seen (finite even on failure)
+  SolverStats stats;
+};
+
+using FixedPointMap = std::function<torch::Tensor(const torch::Tensor& z)>;
+
+/// Solves z = f(z) from z0 over a batch (dimension 0 indexes independent samples). Runs under the
+/// caller's grad mode; the DEQ layer calls it under NoGradGuard. One host synchronisation per
+/// iteration decides whether to stop.
+FixedPointResult solve_fixed_point(const FixedPointMap& f, const torch::Tensor& z0, const SolverOptions& options = {});
+
+/// Refuses inconsistent options with a message that names the setting and what to do.
+void validate(const SolverOptions& options);
+
+}  // namespace deepdyn::deq

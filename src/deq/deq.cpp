@@ -1,0 +1,120 @@
+#include "deepdyn/deq/deq.h"
+
+#include "deepdyn/deq/jacobian.h"
+
+namespace deepdyn::deq {
+
+const char* backward_name(const Backward& backward) {
+  return std::visit(
+      [](const auto& b) -> const char* {
+        using B = std::decay_t<decltype(b)>;
+        if constexpr (std::is_same_v<B, Implicit>) return "implicit";
+        if constexpr (std::is_same_v<B, JacobianFree>) return "jacobian_free";
+        return "phantom";
+      },
+      backward);
+}
+
+void validate(const DEQOptions& options) {
+  validate(options.forward());
+  TORCH_CHECK(options.jacobian_probes() >= 0, "jacobian_probes must be >= 0 (0 turns it off), got ",
+              options.jacobian_probes());
+  if (const auto* implicit = std::get_if<Implicit>(&options.backward())) validate(implicit->solver());
+  if (const auto* phantom = std::get_if<Phantom>(&options.backward())) {
+    TORCH_CHECK(phantom->steps() >= 1, "Phantom steps must be >= 1, got ", phantom->steps());
+    TORCH_CHECK(phantom->tau() > 0 && phantom->tau() <= 1, "Phantom tau must be in (0, 1], got ", phantom->tau());
+  }
+}
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+struct ImplicitContext : torch::CustomClassHolder {
+  ImplicitContext(DEQFunction f, torch::Tensor z_star, torch::Tensor x, SolverOptions solver,
+                  std::shared_ptr<SolverStats> stats)
+      : f(std::move(f)),
+        z_star(std::move(z_star)),
+        x(std::move(x)),
+        solver(std::move(solver)),
+        stats(std::move(stats)) {}
+  DEQFunction f;
+  torch::Tensor z_star, x;  // detached
+  SolverOptions solver;
+  std::shared_ptr<SolverStats> stats;
+};
+
+/// Identity on f(z*, x) in forward; in backward it turns dL/dz into u = dL/dz (I - J_f(z*))^{-1},
+/// which then flows through f's graph to x and the parameters: dL/dtheta = u df/dtheta (the
+/// implicit function theorem applied to z* = f(z*, x)).
+class ImplicitGradient : public torch::autograd::Function<ImplicitGradient> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& fz,
+                               c10::intrusive_ptr<ImplicitContext> context) {
+    ctx->saved_data["context"] = c10::IValue::make_capsule(std::move(context));
+    return fz.clone();
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    auto context = c10::static_intrusive_pointer_cast<ImplicitContext>(ctx->saved_data["context"].toCapsule());
+    const auto& grad = grad_outputs[0];
+    if (!grad.defined()) return {torch::Tensor(), torch::Tensor()};
+    torch::AutoGradMode enable_grad(true);
+    auto z = context->z_star.detach().requires_grad_(true);
+    auto fz = context->f(z, context->x);
+    // u = u J + grad: each evaluation of the map is one vector-Jacobian product through f.
+    auto linear_map = [&](const torch::Tensor& u) {
+      return torch::autograd::grad({fz}, {z}, {u}, /*retain_graph=*/true)[0] + grad;
+    };
+    auto result = solve_fixed_point(linear_map, grad, context->solver);
+    *context->stats = std::move(result.stats);
+    return {result.z, torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+DEQImpl::DEQImpl(DEQFunction f, DEQOptions options) : f_(std::move(f)), options_(std::move(options)) {
+  TORCH_CHECK(f_, "DEQ needs a function f(z, x)");
+  validate(options_);
+}
+
+DEQOutput DEQImpl::forward(const torch::Tensor& x, const torch::Tensor& z0) {
+  DEQOutput out;
+  torch::Tensor z_star;
+  {
+    torch::NoGradGuard no_grad;
+    auto result = solve_fixed_point([&](const torch::Tensor& z) { return f_(z, x); }, z0, options_.forward());
+    z_star = result.z;
+    out.forward = std::move(result.stats);
+  }
+  if (!torch::GradMode::is_enabled()) {
+    out.z = f_(z_star, x);
+    return out;
+  }
+  // Re-attach: one application of f with grad. z* itself requires grad only when the Jacobian
+  // regularizer needs d f / d z at z*.
+  auto z_in = options_.jacobian_probes() > 0 ? z_star.clone().requires_grad_(true) : z_star;
+  auto fz = f_(z_in, x);
+  if (options_.jacobian_probes() > 0) out.jacobian_frobenius = jacobian_frobenius(fz, z_in, options_.jacobian_probes());
+
+  std::visit(
+      [&](const auto& mode) {
+        using B = std::decay_t<decltype(mode)>;
+        if constexpr (std::is_same_v<B, Implicit>) {
+          auto context = c10::make_intrusive<ImplicitContext>(f_, z_star, x.detach(), mode.solver(), out.backward);
+          out.z = ImplicitGradient::apply(fz, context);
+        } else if constexpr (std::is_same_v<B, JacobianFree>) {
+          out.z = fz;
+        } else {
+          auto z = z_in + mode.tau() * (fz - z_in);
+          for (int64_t k = 1; k < mode.steps(); ++k) z = z + mode.tau() * (f_(z, x) - z);
+          out.z = z;
+        }
+      },
+      options_.backward());
+  return out;
+}
+
+}  // namespace deepdyn::deq

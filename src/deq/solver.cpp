@@ -1,0 +1,176 @@
+// The fixed-point driver shared by every method: residuals, best iterate, stopping and stats.
+#include "deepdyn/deq/solver.h"
+
+#include <limits>
+#include <optional>
+#include <sstream>
+
+#include "deq/detail/iteration.h"
+
+namespace deepdyn::deq {
+
+const char* method_name(const Method& method) {
+  return std::visit(
+      [](const auto& m) -> const char* {
+        using M = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<M, Picard>) return "picard";
+        if constexpr (std::is_same_v<M, Anderson>) return "anderson";
+        return "broyden";
+      },
+      method);
+}
+
+Method parse_method(const std::string& name) {
+  for (Method method : {Method(Picard{}), Method(Anderson{}), Method(Broyden{})}) {
+    if (name == method_name(method)) return method;
+  }
+  TORCH_CHECK(false, "unknown fixed-point method '", name, "': valid names are picard, anderson, broyden");
+}
+
+const char* stop_name(Stop stop) {
+  switch (stop) {
+    case Stop::Converged:
+      return "converged";
+    case Stop::MaxIterations:
+      return "max_iterations";
+    case Stop::Diverged:
+      return "diverged";
+    case Stop::NonFinite:
+      return "non_finite";
+  }
+  return "unknown";
+}
+
+namespace {
+
+void validate_method(const Picard& m) {
+  TORCH_CHECK(m.damping() > 0 && m.damping() <= 1, "Picard damping must be in (0, 1], got ", m.damping(),
+              ": 1 is the plain iteration, smaller values damp it");
+}
+void validate_method(const Anderson& m) {
+  TORCH_CHECK(m.memory() >= 1, "Anderson memory must be >= 1, got ", m.memory());
+  TORCH_CHECK(m.lambda() >= 0, "Anderson lambda must be >= 0, got ", m.lambda());
+  TORCH_CHECK(m.beta() > 0 && m.beta() <= 1, "Anderson beta must be in (0, 1], got ", m.beta());
+}
+void validate_method(const Broyden& m) {
+  TORCH_CHECK(m.memory() >= 1, "Broyden memory must be >= 1 rank-one updates, got ", m.memory());
+}
+
+}  // namespace
+
+void validate(const SolverOptions& options) {
+  std::visit([](const auto& m) { validate_method(m); }, options.method());
+  TORCH_CHECK(options.tol() > 0, "fixed-point tol must be > 0, got ", options.tol());
+  TORCH_CHECK(options.max_iterations() >= 1, "max_iterations must be >= 1, got ", options.max_iterations());
+  TORCH_CHECK(options.divergence_ratio() > 1, "divergence_ratio must be > 1, got ", options.divergence_ratio(),
+              ": it is how many times its first residual a sample's residual may grow before the solve stops");
+}
+
+namespace {
+
+struct Residuals {
+  torch::Tensor absolute, relative;  // [batch]
+};
+
+Residuals residuals_of(const detail::Iterate& iterate) {
+  auto absolute = detail::row_norm(iterate.fz - iterate.z);
+  // The tiny floor keeps f(z) = 0 = z (a fixed point at the origin) at relative residual 0, not NaN.
+  auto relative = absolute / detail::row_norm(iterate.fz).clamp_min(std::numeric_limits<double>::min());
+  return {absolute, relative};
+}
+
+std::string failure_message(Stop stop, const SolverOptions& options, double worst) {
+  std::ostringstream out;
+  out << method_name(options.method()) << " stopped (" << stop_name(stop) << ") at worst residual " << worst
+      << " > tol " << options.tol() << ": ";
+  switch (stop) {
+    case Stop::MaxIterations:
+      out << "raise max_iterations, try another method, or make f more contractive (Jacobian regularization)";
+      break;
+    case Stop::Diverged:
+      out << "f is probably not contractive here; damp the iteration or regularize f's Jacobian";
+      break;
+    case Stop::NonFinite:
+      out << "f returned NaN or infinity; the best finite iterate is returned";
+      break;
+    case Stop::Converged:
+      break;
+  }
+  return out.str();
+}
+
+}  // namespace
+
+FixedPointResult solve_fixed_point(const FixedPointMap& f, const torch::Tensor& z0, const SolverOptions& options) {
+  validate(options);
+  TORCH_CHECK(z0.defined() && z0.dim() >= 1 && z0.size(0) >= 1,
+              "solve_fixed_point needs z0 with a batch dimension first, got ",
+              z0.defined() ? z0.sizes() : c10::IntArrayRef{});
+  TORCH_CHECK(z0.is_floating_point(), "z0 must be a floating-point tensor, got ", z0.scalar_type());
+  const auto shape = z0.sizes().vec();
+  const int64_t batch = z0.size(0);
+
+  SolverStats stats;
+  detail::FlatMap flat_f = [&](const torch::Tensor& z) {
+    ++stats.nfe;
+    auto fz = f(z.view(shape));
+    TORCH_CHECK(fz.sizes() == z0.sizes(), "the fixed-point map must return the shape of z ", z0.sizes(), ", got ",
+                fz.sizes());
+    return fz.reshape({batch, -1});
+  };
+  auto iteration = std::visit([&](const auto& m) { return detail::make_iteration(m, flat_f); }, options.method());
+
+  const bool relative_stop = options.stop_on() == ResidualNorm::Relative;
+  detail::Iterate current{z0.reshape({batch, -1}), flat_f(z0.reshape({batch, -1}))};
+  auto first = residuals_of(current);
+  std::vector<torch::Tensor> absolute_trace, relative_trace;
+  torch::Tensor best_z = current.z, best_absolute = first.absolute, best_relative = first.relative;
+  auto metric_of = [&](const Residuals& r) { return relative_stop ? r.relative : r.absolute; };
+  auto best_metric = metric_of(first).clone();
+  best_metric.masked_fill_(best_metric.isnan(), std::numeric_limits<double>::infinity());
+
+  for (int64_t k = 0;; ++k) {
+    auto residuals = k == 0 ? first : residuals_of(current);
+    absolute_trace.push_back(residuals.absolute);
+    relative_trace.push_back(residuals.relative);
+    auto metric = metric_of(residuals);
+    if (k > 0) {  // keep, per sample, the iterate with the smallest residual (NaN never wins)
+      auto better = metric < best_metric;
+      auto rows = better.unsqueeze(1);
+      best_z = torch::where(rows, current.z, best_z);
+      best_absolute = torch::where(better, residuals.absolute, best_absolute);
+      best_relative = torch::where(better, residuals.relative, best_relative);
+      best_metric = torch::where(better, metric, best_metric);
+    }
+    // Host synchronisation: one transfer of three flags decides whether to go on.
+    auto flags = torch::stack({(best_metric <= options.tol()).all(), residuals.absolute.isfinite().all(),
+                               (residuals.absolute <= options.divergence_ratio() * first.absolute).all()})
+                     .cpu();
+    auto flag = flags.accessor<bool, 1>();
+    std::optional<Stop> stop;
+    if (flag[0]) {
+      stop = Stop::Converged;
+    } else if (!flag[1]) {
+      stop = Stop::NonFinite;
+    } else if (!flag[2]) {
+      stop = Stop::Diverged;
+    } else if (k == options.max_iterations()) {
+      stop = Stop::MaxIterations;
+    }
+    if (stop) {
+      stats.iterations = k;
+      stats.stop = *stop;
+      stats.converged = *stop == Stop::Converged;
+      if (!stats.converged) stats.message = failure_message(*stop, options, best_metric.max().item<double>());
+      break;
+    }
+    current = iteration->step(current);
+  }
+  stats.absolute = best_absolute;
+  stats.relative = best_relative;
+  stats.absolute_trace = torch::stack(absolute_trace);
+  stats.relative_trace = torch::stack(relative_trace);
+  return {best_z.view(shape), std::move(stats)};
+}
+
+}  // namespace deepdyn::deq
