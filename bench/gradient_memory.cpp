@@ -1,19 +1,16 @@
 // Peak memory and time of one forward+backward pass through solve() as the
 // number of steps grows 10x and 100x, for each gradient strategy (issue 3).
 // rk4 with a shrinking fixed step on an MLP field (2 -> 64 -> 64 -> 2, 4482
-// parameters), batch 256, float32. Each measurement runs in a forked child so
-// that allocations of one run cannot hide in another; the child resets the
-// kernel's peak-RSS mark (/proc/self/clear_refs) and reports VmHWM - VmRSS.
+// parameters), batch 256, float32. Each measurement runs in a forked child
+// (peak_memory.h).
 //   bench_gradient_memory [base_steps=10]
 #include <deepdyn/deepdyn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <string>
+
+#include "peak_memory.h"
 
 namespace dd = deepdyn;
 
@@ -32,14 +29,6 @@ struct FieldImpl : torch::nn::Module {
 };
 TORCH_MODULE(Field);
 
-long status_kb(const std::string& key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key + ":", 0) == 0) return std::atol(line.c_str() + key.size() + 1);
-  return -1;
-}
-
 struct Measurement {
   double peak_mb;
   double seconds;
@@ -48,35 +37,14 @@ struct Measurement {
 
 // Runs in the child: one forward and backward pass, reported through a pipe.
 Measurement measure(Field& field, const torch::Tensor& y0, dd::ode::Gradient gradient, int steps) {
-  std::ofstream("/proc/self/clear_refs") << "5";  // reset the peak-RSS mark to the current RSS
-  const long baseline = status_kb("VmRSS");
+  const dd::bench::PeakMemory peak;
   const auto start = std::chrono::steady_clock::now();
   auto opts = dd::ode::SolveOptions().method(dd::ode::Method::RK4).step_size(1.0 / steps).gradient(gradient);
   auto sol = dd::ode::solve(field, y0, torch::tensor({0.0, 1.0}, torch::kFloat64), opts);
   sol.ys[1].pow(2).mean().backward();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return {(status_kb("VmHWM") - baseline) / 1024.0, seconds, static_cast<long long>(sol.stats->nfe),
+  return {peak.megabytes(), seconds, static_cast<long long>(sol.stats->nfe),
           static_cast<long long>(sol.stats->nfe_backward)};
-}
-
-Measurement in_child(Field& field, const torch::Tensor& y0, dd::ode::Gradient gradient, int steps) {
-  int fds[2];
-  if (pipe(fds) != 0) std::abort();
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    const Measurement m = measure(field, y0, gradient, steps);
-    if (write(fds[1], &m, sizeof m) != static_cast<ssize_t>(sizeof m)) _exit(1);
-    _exit(0);
-  }
-  close(fds[1]);
-  Measurement m{};
-  const bool ok = read(fds[0], &m, sizeof m) == static_cast<ssize_t>(sizeof m);
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!ok) std::fprintf(stderr, "measurement child failed\n"), std::exit(1);
-  return m;
 }
 
 }  // namespace
@@ -99,7 +67,7 @@ int main(int argc, char** argv) {
   for (const auto& [name, gradient] : gradients) {
     double first = 0;
     for (int steps : {base, 10 * base, 100 * base}) {
-      const auto m = in_child(field, y0, gradient, steps);
+      const auto m = dd::bench::in_child<Measurement>([&] { return measure(field, y0, gradient, steps); });
       if (first == 0) first = m.peak_mb;
       std::printf("%-13s %7d %12.1f %9.2fx %9.3f %10lld %12lld\n", name, steps, m.peak_mb, m.peak_mb / first, m.seconds,
                   m.nfe, m.nfe_backward);
