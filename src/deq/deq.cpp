@@ -5,14 +5,15 @@
 namespace deepdyn::deq {
 
 const char* backward_name(const Backward& backward) {
-  return std::visit(
-      [](const auto& b) -> const char* {
-        using B = std::decay_t<decltype(b)>;
-        if constexpr (std::is_same_v<B, Implicit>) return "implicit";
-        if constexpr (std::is_same_v<B, JacobianFree>) return "jacobian_free";
-        return "phantom";
-      },
-      backward);
+  static const char* const names[] = {"implicit", "jacobian_free", "phantom"};  // in the variant's order
+  return names[backward.index()];
+}
+
+Backward parse_backward(const std::string& name) {
+  for (Backward backward : {Backward(Implicit{}), Backward(JacobianFree{}), Backward(Phantom{})}) {
+    if (name == backward_name(backward)) return backward;
+  }
+  TORCH_CHECK(false, "unknown DEQ backward '", name, "': valid names are implicit, jacobian_free, phantom");
 }
 
 void validate(const DEQOptions& options) {

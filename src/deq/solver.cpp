@@ -10,14 +10,8 @@
 namespace deepdyn::deq {
 
 const char* method_name(const Method& method) {
-  return std::visit(
-      [](const auto& m) -> const char* {
-        using M = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<M, Picard>) return "picard";
-        if constexpr (std::is_same_v<M, Anderson>) return "anderson";
-        return "broyden";
-      },
-      method);
+  static const char* const names[] = {"picard", "anderson", "broyden"};  // in the variant's order
+  return names[method.index()];
 }
 
 Method parse_method(const std::string& name) {

@@ -34,6 +34,8 @@ struct Phantom {
 
 using Backward = std::variant<Implicit, JacobianFree, Phantom>;
 const char* backward_name(const Backward& backward);
+/// Parses "implicit", "jacobian_free" or "phantom" (default settings); unknown names are refused with the valid list.
+Backward parse_backward(const std::string& name);
 
 struct DEQOptions {
   /// The forward fixed-point solve (Broyden by default). The tolerance suits float32 training
