@@ -10,3 +10,6 @@
 #include "deepdyn/deq/deq.h"
 #include "deepdyn/deq/jacobian.h"
 #include "deepdyn/deq/solver.h"
+#include "deepdyn/cnf/cnf.h"
+#include "deepdyn/cnf/flow.h"
+#include "deepdyn/reg/rnode.h"

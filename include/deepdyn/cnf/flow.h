@@ -1,0 +1,48 @@
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "deepdyn/ode/options.h"
+#include "deepdyn/ode/solution.h"
+#include "deepdyn/ode/solve.h"
+
+namespace deepdyn::cnf {
+
+/// How the divergence tr(df/dz) of the log-density ODE is computed.
+enum class TraceEstimator {
+  Exact,       ///< one vector-Jacobian product per dimension
+  Hutchinson,  ///< e^T (df/dz) e with one noise vector per solve (Hutchinson 1989; FFJORD)
+};
+
+/// Distribution of Hutchinson's noise vector e (zero mean, identity covariance).
+enum class Noise { Gaussian, Rademacher };
+
+struct FlowOptions {
+  TORCH_ARG(TraceEstimator, trace) = TraceEstimator::Hutchinson;
+  TORCH_ARG(Noise, noise) = Noise::Gaussian;
+  /// Also integrate RNODE's kinetic energy and Jacobian Frobenius integrals.
+  TORCH_ARG(bool, regularize) = false;
+  /// The ODE solve (params must name what Adjoint/Checkpointed gradients differentiate).
+  TORCH_ARG(ode::SolveOptions, solver) = ode::SolveOptions().rtol(1e-5).atol(1e-5);
+};
+
+/// End of one integration of the augmented state [z, delta_logp(, E_K, E_J)].
+struct FlowResult {
+  torch::Tensor z;           ///< [batch, dim] at ts[1]
+  torch::Tensor delta_logp;  ///< [batch] integral of -tr(df/dz) from ts[0] to ts[1]
+  torch::Tensor kinetic;     ///< [batch] integral of ||f||^2 (when regularize)
+  torch::Tensor jacobian;    ///< [batch] integral of ||e^T df/dz||^2, or ||df/dz||_F^2 with the exact trace
+  std::shared_ptr<ode::Stats> stats;
+};
+
+/// Integrates the change of variables d/dt [z, log p] = [f(t, z), -tr(df/dz)] (Chen et al. 2018,
+/// Theorem 1) from ts[0] to ts[1] (either direction; ts may require grad, e.g. a learnable end time).
+/// The Jacobian regularizer reuses the trace's vector-Jacobian product, so it costs one reduction.
+FlowResult integrate_flow(const ode::Field& f, const torch::Tensor& z0, const torch::Tensor& ts,
+                          const FlowOptions& options = {});
+
+/// log N(z; 0, I) per sample.
+torch::Tensor standard_normal_log_density(const torch::Tensor& z);
+
+}  // namespace deepdyn::cnf

@@ -1,0 +1,87 @@
+#include "deepdyn/cnf/flow.h"
+
+#include <cmath>
+
+#include "deepdyn/reg/rnode.h"
+
+namespace deepdyn::cnf {
+namespace {
+
+torch::Tensor draw_noise(Noise noise, const torch::Tensor& like) {
+  if (noise == Noise::Gaussian) return torch::randn_like(like);
+  return torch::randint_like(like, 0, 2).mul_(2).sub_(1);  // Rademacher: +-1 with equal odds
+}
+
+/// The augmented field on [z, delta_logp(, E_K, E_J)]. The divergence needs d f / d z, so f runs
+/// with grad enabled even inside a no-grad solve; the graph of the outputs is kept (create_graph)
+/// only when the caller records one, i.e. when the outputs will be differentiated.
+ode::TupleField augmented_field(ode::Field f, const FlowOptions& options, torch::Tensor noise) {
+  const bool exact = options.trace() == TraceEstimator::Exact;
+  const bool regularize = options.regularize();
+  return [f = std::move(f), exact, regularize, noise = std::move(noise)](const torch::Tensor& t,
+                                                                         const std::vector<torch::Tensor>& y) {
+    const bool differentiable = torch::GradMode::is_enabled();
+    torch::AutoGradMode enable_grad(true);
+    // Outside a recorded graph z becomes a fresh leaf: only d f / d z at this point is needed.
+    auto z = differentiable && y[0].requires_grad() ? y[0] : y[0].detach().requires_grad_(true);
+    auto dz = f(t, z);
+    TORCH_CHECK(dz.sizes() == z.sizes(), "the CNF field must return z's shape ", z.sizes(), ", got ", dz.sizes());
+    torch::Tensor trace, frobenius;
+    if (exact) {
+      // Row i of df/dz is the gradient of sum_b f_i(z_b): rows of different samples do not mix.
+      trace = torch::zeros({z.size(0)}, z.options());
+      frobenius = torch::zeros_like(trace);
+      for (int64_t i = 0; i < z.size(1); ++i) {
+        auto row = torch::autograd::grad({dz.select(1, i).sum()}, {z}, {}, /*retain_graph=*/true, differentiable)[0];
+        trace = trace + row.select(1, i);
+        if (regularize) frobenius = frobenius + reg::squared_norm(row);
+      }
+    } else {
+      auto vjp = torch::autograd::grad({dz}, {z}, {noise}, /*retain_graph=*/true, differentiable)[0];
+      trace = (vjp * noise).sum(1);
+      if (regularize) frobenius = reg::squared_norm(vjp);
+    }
+    std::vector<torch::Tensor> derivatives = {dz, -trace};
+    if (regularize) {
+      derivatives.push_back(reg::squared_norm(dz));
+      derivatives.push_back(frobenius);
+    }
+    if (!differentiable)
+      for (auto& d : derivatives) d = d.detach();
+    return derivatives;
+  };
+}
+
+}  // namespace
+
+torch::Tensor standard_normal_log_density(const torch::Tensor& z) {
+  const double dim = static_cast<double>(z[0].numel());
+  return -0.5 * reg::squared_norm(z) - 0.5 * dim * std::log(2 * M_PI);
+}
+
+FlowResult integrate_flow(const ode::Field& f, const torch::Tensor& z0, const torch::Tensor& ts,
+                          const FlowOptions& options) {
+  TORCH_CHECK(z0.dim() == 2, "a CNF state is [batch, dim], got shape ", z0.sizes());
+  TORCH_CHECK(ts.dim() == 1 && ts.size(0) == 2, "integrate_flow needs ts = [t0, t1], got shape ", ts.sizes());
+  auto zeros = torch::zeros({z0.size(0)}, z0.options());
+  std::vector<torch::Tensor> y0 = {z0, zeros};
+  auto solver = options.solver();
+  if (options.regularize()) {
+    y0.push_back(zeros);
+    y0.push_back(zeros);
+    // The regularizer integrals ride along outside the error norm: they must not cost steps.
+    solver.error_control({true, true, false, false});
+  }
+  auto solution = ode::solve(augmented_field(f, options, draw_noise(options.noise(), z0)), y0, ts, solver);
+  FlowResult result;
+  result.z = solution.ys[0][1];
+  result.delta_logp = solution.ys[1][1];
+  if (options.regularize()) {
+    result.kinetic = solution.ys[2][1];
+    result.jacobian = solution.ys[3][1];
+  }
+  result.stats = solution.stats;
+  return result;
+}
+
+}  // namespace deepdyn::cnf

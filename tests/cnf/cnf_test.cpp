@@ -1,0 +1,185 @@
+// Continuous normalizing flows: the change of variables against closed forms (linear fields),
+// samples against log_prob (histogram), Hutchinson against the exact trace, gradients against
+// central finite differences, and the RNODE integrals.
+#include <deepdyn/deepdyn.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace dd = deepdyn;
+using dd::cnf::CNF;
+using dd::cnf::CNFOptions;
+using dd::cnf::FlowOptions;
+using dd::cnf::TraceEstimator;
+
+namespace {
+
+dd::ode::SolveOptions tight() { return dd::ode::SolveOptions().rtol(1e-10).atol(1e-10); }
+
+struct Linear {
+  torch::Tensor a = torch::tensor({{-0.4, 1.1, 0.2}, {-0.9, 0.3, 0.0}, {0.5, 0.1, -0.2}}, torch::kFloat64);
+  torch::Tensor operator()(const torch::Tensor&, const torch::Tensor& z) const { return torch::matmul(z, a.t()); }
+};
+
+// A small flow whose last layer is not zero (an untrained CNF is the identity by construction).
+CNF random_flow(int64_t dim, std::vector<int64_t> hidden, uint64_t seed, bool learn_end_time = false,
+                dd::ode::SolveOptions solver = tight()) {
+  torch::manual_seed(seed);
+  CNF flow(CNFOptions(dim).hidden(hidden).end_time(0.8).learn_end_time(learn_end_time).solver(solver));
+  torch::NoGradGuard no_grad;
+  for (auto& p : flow->blocks[0]->layers.back()->parameters()) p.copy_(0.8 * torch::randn_like(p));
+  flow->to(torch::kFloat64);
+  return flow;
+}
+
+}  // namespace
+
+TEST(Flow, LinearFieldMatchesTheClosedForm) {
+  Linear f;
+  const double t = 0.7;
+  auto x = torch::randn({5, 3}, torch::kFloat64);
+  auto ts = torch::tensor({0.0, t}, torch::kFloat64);
+  auto r =
+      dd::cnf::integrate_flow(f, x, ts, FlowOptions().trace(TraceEstimator::Exact).regularize(true).solver(tight()));
+  // z(t) = exp(A t) x, delta log p = -tr(A) t, E_J = ||A||_F^2 t.
+  auto z_exact = torch::matmul(x, torch::linalg::matrix_exp(f.a * t).t());
+  EXPECT_TRUE(torch::allclose(r.z, z_exact, 0, 1e-8));
+  const double trace = f.a.trace().item<double>();
+  EXPECT_TRUE(torch::allclose(r.delta_logp, torch::full({5}, -trace * t, torch::kFloat64), 0, 1e-6));
+  auto log_prob = dd::cnf::standard_normal_log_density(r.z) - r.delta_logp;
+  auto closed_form = dd::cnf::standard_normal_log_density(z_exact) + trace * t;
+  EXPECT_TRUE(torch::allclose(log_prob, closed_form, 0, 1e-6));
+  const double frobenius = f.a.pow(2).sum().item<double>();
+  EXPECT_TRUE(torch::allclose(r.jacobian, torch::full({5}, frobenius * t, torch::kFloat64), 0, 1e-6));
+  // E_K = int_0^t ||A z(s)||^2 ds by Simpson's rule on the exact trajectory.
+  const int n = 2000;
+  auto kinetic = torch::zeros({5}, torch::kFloat64);
+  for (int i = 0; i <= n; ++i) {
+    const double s = t * i / n, w = (i == 0 || i == n) ? 1 : (i % 2 ? 4 : 2);
+    auto z = torch::matmul(x, torch::linalg::matrix_exp(f.a * s).t());
+    kinetic += w * torch::matmul(z, f.a.t()).pow(2).sum(1);
+  }
+  kinetic *= t / n / 3;
+  EXPECT_TRUE(torch::allclose(r.kinetic, kinetic, 1e-8, 1e-10));
+}
+
+TEST(Flow, RegularizersStayOutOfErrorControl) {
+  auto flow = random_flow(2, {8, 8}, 5);
+  auto x = torch::randn({64, 2}, torch::kFloat64);
+  auto ts = torch::tensor({0.0, 0.8}, torch::kFloat64);
+  auto options = FlowOptions().trace(TraceEstimator::Exact).solver(dd::ode::SolveOptions().rtol(1e-5).atol(1e-5));
+  torch::NoGradGuard no_grad;
+  auto plain = dd::cnf::integrate_flow(flow->blocks[0], x, ts, options);
+  auto regularized = dd::cnf::integrate_flow(flow->blocks[0], x, ts, FlowOptions(options).regularize(true));
+  EXPECT_EQ(plain.stats->nfe, regularized.stats->nfe) << "carrying E_K and E_J must not cost steps";
+  EXPECT_TRUE(torch::allclose(plain.delta_logp, regularized.delta_logp, 0, 1e-12));
+}
+
+TEST(Flow, HutchinsonAgreesWithTheExactTraceInExpectation) {
+  auto flow = random_flow(2, {8, 8}, 6);
+  auto x = torch::tensor({{0.3, -0.5}}, torch::kFloat64);
+  auto ts = torch::tensor({0.0, 0.8}, torch::kFloat64);
+  torch::NoGradGuard no_grad;
+  auto exact =
+      dd::cnf::integrate_flow(flow->blocks[0], x, ts, FlowOptions().trace(TraceEstimator::Exact).solver(tight()));
+  // One noise vector per sample and solve: 4000 copies of x are 4000 independent draws.
+  auto copies = x.expand({4000, 2}).contiguous();
+  for (auto noise : {dd::cnf::Noise::Gaussian, dd::cnf::Noise::Rademacher}) {
+    auto estimate = dd::cnf::integrate_flow(
+        flow->blocks[0], copies, ts, FlowOptions().noise(noise).solver(dd::ode::SolveOptions().rtol(1e-8).atol(1e-8)));
+    const double mean = estimate.delta_logp.mean().item<double>();
+    const double standard_error = estimate.delta_logp.std().item<double>() / std::sqrt(4000.0);
+    EXPECT_GT(standard_error, 0) << "the estimate must actually be random";
+    EXPECT_LT(std::abs(mean - exact.delta_logp.item<double>()), 3 * standard_error)
+        << "mean " << mean << " exact " << exact.delta_logp.item<double>() << " se " << standard_error;
+  }
+}
+
+TEST(CNF, SamplesFollowLogProb) {
+  auto flow = random_flow(2, {16, 16}, 7, false, dd::ode::SolveOptions().rtol(1e-6).atol(1e-6));
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(8);
+  const int64_t n = 100000;
+  auto samples = flow->sample(n);
+  ASSERT_EQ(samples.sizes(), (std::vector<int64_t>{n, 2}));
+  // Histogram on [-3, 3]^2 with 0.5-wide bins against the density integrated over each bin by
+  // 2x2-point Gauss-Legendre (error O(h^4), far below the counting noise).
+  const double lo = -3, h = 0.5;
+  const int64_t bins = 12;
+  auto index = ((samples - lo) / h).floor().to(torch::kInt64);
+  auto inside = (index >= 0).all(1).logical_and((index < bins).all(1));
+  auto flat = (index.select(1, 0) * bins + index.select(1, 1)).masked_select(inside);
+  auto counts = torch::bincount(flat, {}, bins * bins).to(torch::kFloat64);
+  auto centers = lo + h * (torch::arange(bins, torch::kFloat64) + 0.5);
+  auto grid = torch::stack(torch::meshgrid({centers, centers}, "ij"), -1).reshape({-1, 2});
+  auto expected = torch::zeros({bins * bins}, torch::kFloat64);
+  const double offset = h / (2 * std::sqrt(3.0));
+  for (double dx : {-offset, offset})
+    for (double dy : {-offset, offset})
+      expected += flow->log_prob(grid + torch::tensor({dx, dy}, torch::kFloat64)).exp() * (h * h / 4);
+  expected *= n;
+  auto big = expected > 100;
+  ASSERT_GT(big.sum().item<int64_t>(), 30);
+  auto z_scores = ((counts - expected) / expected.sqrt()).masked_select(big);
+  EXPECT_LT(z_scores.abs().max().item<double>(), 5.0);
+  EXPECT_LT(z_scores.pow(2).mean().item<double>(), 2.0) << "chi^2 per bin should be about 1";
+}
+
+TEST(CNF, UntrainedFlowIsTheIdentity) {
+  CNF flow(CNFOptions(3).hidden({8}));
+  auto x = torch::randn({6, 3});
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::allclose(flow->log_prob(x), dd::cnf::standard_normal_log_density(x), 0, 1e-5));
+  auto z = torch::randn({4, 3});
+  EXPECT_TRUE(torch::allclose(flow->generate(z), z));
+}
+
+TEST(CNF, LogProbGradientsMatchFiniteDifferences) {
+  for (auto gradient : {dd::ode::Gradient::Direct, dd::ode::Gradient::Adjoint}) {
+    SCOPED_TRACE(gradient == dd::ode::Gradient::Direct ? "direct" : "adjoint");
+    auto flow = random_flow(2, {4}, 9, /*learn_end_time=*/true,
+                            tight().gradient(gradient).adjoint(dd::ode::AdjointOptions().rtol(1e-10).atol(1e-10)));
+    auto x = torch::randn({3, 2}, torch::kFloat64).requires_grad_(true);
+    auto leaves = flow->parameters();
+    leaves.push_back(x);
+    auto grads = torch::autograd::grad({flow->log_prob(x).sum()}, leaves);
+    const double h = 1e-5;
+    for (size_t i = 0; i < leaves.size(); ++i) {
+      auto v = torch::randn_like(leaves[i]);
+      v /= v.norm();
+      auto loss_at = [&](double s) {
+        torch::NoGradGuard no_grad;
+        leaves[i].add_(v, s);
+        double value = flow->log_prob(x.detach()).sum().item<double>();
+        leaves[i].sub_(v, s);
+        return value;
+      };
+      const double fd = (loss_at(h) - loss_at(-h)) / (2 * h);
+      const double analytic = (grads[i] * v).sum().item<double>();
+      EXPECT_NEAR(analytic, fd, 1e-6 + 1e-5 * std::abs(fd)) << "leaf " << i;
+    }
+  }
+}
+
+TEST(CNF, TrainingPassCarriesThePenaltyAndCounts) {
+  torch::manual_seed(10);
+  CNF flow(CNFOptions(2).hidden({16}).blocks(2).learn_end_time(true).regularize(dd::reg::RNODE(0.01, 0.01)));
+  auto x = torch::randn({32, 2});
+  auto out = flow->forward(x);
+  ASSERT_TRUE(out.kinetic.defined());
+  EXPECT_EQ(out.stats.size(), 2u);
+  EXPECT_GT(out.nfe(), 0);
+  (-out.log_prob.mean() + out.penalty).backward();
+  EXPECT_GT(out.nfe_backward(), 0);
+  for (const auto& p : flow->parameters()) EXPECT_TRUE(p.grad().defined());
+}
+
+TEST(CNF, RefusesBadOptions) {
+  EXPECT_THROW(CNF(CNFOptions(0)), c10::Error);
+  EXPECT_THROW(CNF(CNFOptions(2).blocks(0)), c10::Error);
+  EXPECT_THROW(CNF(CNFOptions(2).end_time(-1)), c10::Error);
+  EXPECT_THROW(CNF(CNFOptions(2).hidden({8, 0})), c10::Error);
+  EXPECT_THROW(CNF(CNFOptions(2).regularize(dd::reg::RNODE(-0.1, 0.01))), c10::Error);
+  CNF flow(CNFOptions(2));
+  EXPECT_THROW(flow->log_prob(torch::randn({4, 3})), c10::Error);
+}
