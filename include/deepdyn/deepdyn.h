@@ -2,6 +2,7 @@
 // Umbrella header of deepdyn: deep learning as dynamical systems on LibTorch.
 #include "deepdyn/core/tensor_tuple.h"
 #include "deepdyn/data/fashion_mnist.h"
+#include "deepdyn/data/toy.h"
 #include "deepdyn/ode/method.h"
 #include "deepdyn/ode/options.h"
 #include "deepdyn/ode/solution.h"
