@@ -89,6 +89,25 @@ std::vector<uint8_t> Image::png() const {
 
 void Image::save_png(const std::string& path) const { write_file_atomically(path, png()); }
 
+void heat_map(Image& image, int x, int y, const torch::Tensor& values) {
+  TORCH_CHECK(values.dim() == 2, "heat_map needs a 2-D tensor, got shape ", values.sizes());
+  auto v = values.detach().to(torch::kCPU, torch::kDouble).contiguous();
+  const double lo = v.min().item<double>(), hi = v.max().item<double>();
+  auto scaled = (v - lo) / std::max(hi - lo, 1e-300);
+  auto a = scaled.accessor<double, 2>();
+  // Ramp black -> purple -> orange -> pale yellow, close to matplotlib's "inferno".
+  static const double ramp[][3] = {{0, 0, 4}, {87, 16, 110}, {188, 55, 84}, {249, 142, 9}, {252, 255, 164}};
+  for (int row = 0; row < a.size(0); ++row) {
+    for (int col = 0; col < a.size(1); ++col) {
+      const double u = a[row][col] * 4;
+      const int k = std::min(static_cast<int>(u), 3);
+      const double w = u - k;
+      auto channel = [&](int c) { return static_cast<uint8_t>(ramp[k][c] + w * (ramp[k + 1][c] - ramp[k][c]) + 0.5); };
+      image.set(x + col, y + row, {channel(0), channel(1), channel(2)});
+    }
+  }
+}
+
 void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
   const std::string temporary = path + ".tmp";
   {

@@ -38,6 +38,19 @@ TEST(Image, LinesAndTextColourPixels) {
   EXPECT_GT(dark, 10);
 }
 
+TEST(Image, HeatMapRampsFromMinimumToMaximum) {
+  dd::io::Image image(10, 10);
+  auto values = torch::tensor({{0.0, 1.0, 2.0}, {3.0, 4.0, 8.0}});
+  dd::io::heat_map(image, 2, 3, values);
+  const auto low = image.at(2, 3), high = image.at(4, 4);
+  EXPECT_EQ(low.r, 0);
+  EXPECT_EQ(low.b, 4);
+  EXPECT_EQ(high.r, 252);
+  EXPECT_EQ(high.b, 164);
+  EXPECT_EQ(image.at(1, 3).r, 255) << "pixels outside the map keep the background";
+  EXPECT_THROW(dd::io::heat_map(image, 0, 0, torch::zeros({3})), c10::Error);
+}
+
 TEST(Image, SavesAtomically) {
   const auto dir = std::filesystem::temp_directory_path() / "deepdyn_image_test";
   std::filesystem::create_directories(dir);

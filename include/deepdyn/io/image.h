@@ -40,6 +40,10 @@ class Image {
   std::vector<uint8_t> pixels_;
 };
 
+/// Paints a 2-D tensor of values one pixel per entry, top left at (x, y), row 0 at the top, on a
+/// dark-to-bright colour ramp scaled from the tensor's minimum to its maximum (for densities).
+void heat_map(Image& image, int x, int y, const torch::Tensor& values);
+
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes);
 
