@@ -137,42 +137,49 @@ torch::Tensor swiss_roll(Rng& rng, int64_t n) {
   return points / 5;
 }
 
+struct ToyEntry {
+  Toy toy;
+  const char* name;
+  torch::Tensor (*sample)(Rng&, int64_t);
+};
+
+// In the order of the enum.
+const ToyEntry kToys[] = {
+    {Toy::EightGaussians, "8gaussians", eight_gaussians},
+    {Toy::Checkerboard, "checkerboard", checkerboard},
+    {Toy::Pinwheel, "pinwheel", pinwheel},
+    {Toy::TwoSpirals, "2spirals", two_spirals},
+    {Toy::Moons, "moons", moons},
+    {Toy::Circles, "circles", circles},
+    {Toy::Rings, "rings", rings},
+    {Toy::SwissRoll, "swissroll", swiss_roll},
+};
+
+const ToyEntry& entry(Toy toy) {
+  const auto index = static_cast<size_t>(toy);
+  TORCH_CHECK(index < std::size(kToys), "invalid Toy value ", index, "; expected 0 to ", std::size(kToys) - 1);
+  return kToys[index];
+}
+
 }  // namespace
 
 const std::vector<Toy>& all_toys() {
-  static const std::vector<Toy> toys = {Toy::EightGaussians, Toy::Checkerboard, Toy::Pinwheel, Toy::TwoSpirals,
-                                        Toy::Moons,          Toy::Circles,      Toy::Rings,    Toy::SwissRoll};
+  static const std::vector<Toy> toys = [] {
+    std::vector<Toy> all;
+    for (const auto& e : kToys) all.push_back(e.toy);
+    return all;
+  }();
   return toys;
 }
 
-const char* toy_name(Toy toy) {
-  switch (toy) {
-    case Toy::EightGaussians:
-      return "8gaussians";
-    case Toy::Checkerboard:
-      return "checkerboard";
-    case Toy::Pinwheel:
-      return "pinwheel";
-    case Toy::TwoSpirals:
-      return "2spirals";
-    case Toy::Moons:
-      return "moons";
-    case Toy::Circles:
-      return "circles";
-    case Toy::Rings:
-      return "rings";
-    case Toy::SwissRoll:
-      return "swissroll";
-  }
-  TORCH_CHECK(false, "invalid Toy value ", static_cast<int>(toy), "; expected 0 to ", all_toys().size() - 1);
-}
+const char* toy_name(Toy toy) { return entry(toy).name; }
 
 Toy parse_toy(const std::string& name) {
   std::string valid;
-  for (Toy toy : all_toys()) {
-    if (name == toy_name(toy)) return toy;
+  for (const auto& e : kToys) {
+    if (name == e.name) return e.toy;
     valid += valid.empty() ? "" : ", ";
-    valid += toy_name(toy);
+    valid += e.name;
   }
   TORCH_CHECK(false, "unknown toy density '", name, "'; expected one of: ", valid);
 }
@@ -182,35 +189,7 @@ torch::Tensor sample_toy(Toy toy, int64_t n, uint64_t seed, torch::TensorOptions
   const auto dtype = c10::typeMetaToScalarType(options.dtype());
   TORCH_CHECK(c10::isFloatingType(dtype), "sample_toy needs a floating dtype, got ", dtype);
   Rng rng(seed);
-  torch::Tensor points;
-  switch (toy) {
-    case Toy::EightGaussians:
-      points = eight_gaussians(rng, n);
-      break;
-    case Toy::Checkerboard:
-      points = checkerboard(rng, n);
-      break;
-    case Toy::Pinwheel:
-      points = pinwheel(rng, n);
-      break;
-    case Toy::TwoSpirals:
-      points = two_spirals(rng, n);
-      break;
-    case Toy::Moons:
-      points = moons(rng, n);
-      break;
-    case Toy::Circles:
-      points = circles(rng, n);
-      break;
-    case Toy::Rings:
-      points = rings(rng, n);
-      break;
-    case Toy::SwissRoll:
-      points = swiss_roll(rng, n);
-      break;
-    default:
-      TORCH_CHECK(false, "invalid Toy value ", static_cast<int>(toy), "; expected 0 to ", all_toys().size() - 1);
-  }
+  auto points = entry(toy).sample(rng, n);
   return points.to(options.device(), dtype).contiguous();
 }
 

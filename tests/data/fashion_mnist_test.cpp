@@ -7,7 +7,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "support/error_message.h"
+
 namespace dd = deepdyn;
+using dd::testing::error_message;
 namespace fs = std::filesystem;
 
 namespace {
@@ -34,15 +37,6 @@ void write_gzip(const fs::path& path, const std::string& bytes) {
   gzclose(file);
 }
 
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const c10::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 }  // namespace
 
 TEST(Idx, ReadsGzipAndPlainFiles) {
@@ -63,19 +57,19 @@ TEST(Idx, RefusesBrokenFilesWithTheReason) {
   TempDir dir;
   auto path = (dir.path / "bad.gz").string();
   write_gzip(path, idx_bytes({4}, {1, 2, 3}));
-  EXPECT_NE(error_of([&] { dd::data::read_idx(path); }).find("truncated"), std::string::npos);
+  EXPECT_NE(error_message([&] { dd::data::read_idx(path); }).find("truncated"), std::string::npos);
   write_gzip(path, idx_bytes({2}, {1, 2, 3}));
-  EXPECT_NE(error_of([&] { dd::data::read_idx(path); }).find("data past"), std::string::npos);
+  EXPECT_NE(error_message([&] { dd::data::read_idx(path); }).find("data past"), std::string::npos);
   write_gzip(path, idx_bytes({2}, {0, 0, 0, 0, 0, 0, 0, 0}, 0x0d));
-  EXPECT_NE(error_of([&] { dd::data::read_idx(path); }).find("only unsigned bytes"), std::string::npos);
+  EXPECT_NE(error_message([&] { dd::data::read_idx(path); }).find("only unsigned bytes"), std::string::npos);
   write_gzip(path, "\x01\x02\x08\x01");
-  EXPECT_NE(error_of([&] { dd::data::read_idx(path); }).find("not an IDX file"), std::string::npos);
-  EXPECT_NE(error_of([&] { dd::data::read_idx((dir.path / "missing.gz").string()); }).find("cannot open"),
+  EXPECT_NE(error_message([&] { dd::data::read_idx(path); }).find("not an IDX file"), std::string::npos);
+  EXPECT_NE(error_message([&] { dd::data::read_idx((dir.path / "missing.gz").string()); }).find("cannot open"),
             std::string::npos);
 }
 
 TEST(FashionMnist, MissingDirectoryNamesThePackage) {
-  auto message = error_of([] { dd::data::load_fashion_mnist(dd::data::Split::Test, "/nonexistent/fashion"); });
+  auto message = error_message([] { dd::data::load_fashion_mnist(dd::data::Split::Test, "/nonexistent/fashion"); });
   EXPECT_NE(message.find("dataset-fashion-mnist"), std::string::npos) << message;
 }
 

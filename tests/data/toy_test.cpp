@@ -8,21 +8,15 @@
 #include <iostream>
 #include <string>
 
+#include "support/error_message.h"
+
 namespace dd = deepdyn;
 using dd::data::Toy;
+using dd::testing::error_message;
 
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const c10::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 torch::Tensor sample(Toy toy, int64_t n, uint64_t seed = 0) {
   return dd::data::sample_toy(toy, n, seed, torch::kFloat64);
@@ -65,12 +59,12 @@ TEST(Toy, SameSeedSameSamplesOtherSeedOtherSamples) {
 }
 
 TEST(Toy, RejectsBadArguments) {
-  const auto few = error_of([] { dd::data::sample_toy(Toy::Moons, 0, 0); });
+  const auto few = error_message([] { dd::data::sample_toy(Toy::Moons, 0, 0); });
   EXPECT_NE(few.find("n >= 1"), std::string::npos) << few;
   EXPECT_NE(few.find("got n = 0"), std::string::npos) << few;
-  const auto integer = error_of([] { dd::data::sample_toy(Toy::Moons, 4, 0, torch::kInt64); });
+  const auto integer = error_message([] { dd::data::sample_toy(Toy::Moons, 4, 0, torch::kInt64); });
   EXPECT_NE(integer.find("floating dtype"), std::string::npos) << integer;
-  const auto shape = error_of([] { dd::data::eight_gaussians_log_density(torch::zeros({4, 3})); });
+  const auto shape = error_message([] { dd::data::eight_gaussians_log_density(torch::zeros({4, 3})); });
   EXPECT_NE(shape.find("[..., 2]"), std::string::npos) << shape;
 }
 
@@ -83,7 +77,7 @@ TEST(Toy, NamesRoundTripAndUnknownNameListsValidOnes) {
     EXPECT_EQ(dd::data::toy_name(toy), expected[i]);
     EXPECT_EQ(dd::data::parse_toy(expected[i]), toy);
   }
-  const auto message = error_of([] { dd::data::parse_toy("8gaussian"); });
+  const auto message = error_message([] { dd::data::parse_toy("8gaussian"); });
   EXPECT_NE(message.find("'8gaussian'"), std::string::npos) << message;
   for (const auto& name : expected) EXPECT_NE(message.find(name), std::string::npos) << name << " in " << message;
 }
