@@ -52,7 +52,14 @@ CNFImpl::CNFImpl(CNFOptions options) : options_(std::move(options)) {
   TORCH_CHECK(options_.blocks() >= 1, "CNF blocks must be >= 1, got ", options_.blocks());
   TORCH_CHECK(options_.end_time() > 0, "CNF end_time must be > 0, got ", options_.end_time());
   for (auto width : options_.hidden()) TORCH_CHECK(width >= 1, "CNF hidden widths must be >= 1, got ", width);
-  if (options_.regularize()) reg::validate(*options_.regularize());
+  if (options_.regularize()) {
+    reg::validate(*options_.regularize());
+    // For a fixed transport the kinetic energy falls like 1/T: with T trained, the regularizer is
+    // lowered by stretching time instead of straightening paths (RNODE fixes T = 1).
+    TORCH_CHECK(options_.regularize()->kinetic() == 0 || !options_.learn_end_time(),
+                "RNODE's kinetic regularizer needs a fixed end time: a learnable T lowers it by growing, not by "
+                "straightening the flow; set learn_end_time(false) (RNODE uses end_time 1)");
+  }
   for (int64_t k = 0; k < options_.blocks(); ++k) {
     const auto name = std::to_string(k);
     blocks.push_back(register_module("block" + name, ODENet(options_.dim(), options_.hidden(), options_.activation())));

@@ -163,7 +163,7 @@ TEST(CNF, LogProbGradientsMatchFiniteDifferences) {
 
 TEST(CNF, TrainingPassCarriesThePenaltyAndCounts) {
   torch::manual_seed(10);
-  CNF flow(CNFOptions(2).hidden({16}).blocks(2).learn_end_time(true).regularize(dd::reg::RNODE(0.01, 0.01)));
+  CNF flow(CNFOptions(2).hidden({16}).blocks(2).regularize(dd::reg::RNODE(0.01, 0.01)));
   auto x = torch::randn({32, 2});
   auto out = flow->forward(x);
   ASSERT_TRUE(out.kinetic.defined());
@@ -180,6 +180,8 @@ TEST(CNF, RefusesBadOptions) {
   EXPECT_THROW(CNF(CNFOptions(2).end_time(-1)), c10::Error);
   EXPECT_THROW(CNF(CNFOptions(2).hidden({8, 0})), c10::Error);
   EXPECT_THROW(CNF(CNFOptions(2).regularize(dd::reg::RNODE(-0.1, 0.01))), c10::Error);
+  EXPECT_THROW(CNF(CNFOptions(2).learn_end_time(true).regularize(dd::reg::RNODE(0.01, 0.01))), c10::Error);
+  EXPECT_NO_THROW(CNF(CNFOptions(2).learn_end_time(true).regularize(dd::reg::RNODE(0, 0.01))));
   CNF flow(CNFOptions(2));
   EXPECT_THROW(flow->log_prob(torch::randn({4, 3})), c10::Error);
 }
