@@ -1,6 +1,7 @@
 #include "deepdyn/deq/deq.h"
 
 #include "deepdyn/deq/jacobian.h"
+#include "deq/detail/names.h"
 
 namespace deepdyn::deq {
 
@@ -10,10 +11,7 @@ const char* backward_name(const Backward& backward) {
 }
 
 Backward parse_backward(const std::string& name) {
-  for (Backward backward : {Backward(Implicit{}), Backward(JacobianFree{}), Backward(Phantom{})}) {
-    if (name == backward_name(backward)) return backward;
-  }
-  TORCH_CHECK(false, "unknown DEQ backward '", name, "': valid names are implicit, jacobian_free, phantom");
+  return detail::parse_by_name<Backward>(name, {Implicit{}, JacobianFree{}, Phantom{}}, backward_name, "DEQ backward");
 }
 
 void validate(const DEQOptions& options) {

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "deq/detail/iteration.h"
+#include "deq/detail/names.h"
 
 namespace deepdyn::deq {
 
@@ -15,10 +16,7 @@ const char* method_name(const Method& method) {
 }
 
 Method parse_method(const std::string& name) {
-  for (Method method : {Method(Picard{}), Method(Anderson{}), Method(Broyden{})}) {
-    if (name == method_name(method)) return method;
-  }
-  TORCH_CHECK(false, "unknown fixed-point method '", name, "': valid names are picard, anderson, broyden");
+  return detail::parse_by_name<Method>(name, {Picard{}, Anderson{}, Broyden{}}, method_name, "fixed-point method");
 }
 
 const char* stop_name(Stop stop) {
