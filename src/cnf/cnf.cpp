@@ -30,7 +30,7 @@ torch::Tensor ODENetImpl::forward(const torch::Tensor& t, const torch::Tensor& z
   auto h = z;
   for (size_t i = 0; i < layers.size(); ++i) {
     h = layers[i](t, h);
-    if (i + 1 < layers.size()) h = activation == Activation::Tanh ? torch::tanh(h) : torch::softplus(h);
+    if (i + 1 < layers.size()) h = core::activate(activation, h);
   }
   return h;
 }

@@ -7,11 +7,6 @@
 namespace deepdyn::cnf {
 namespace {
 
-torch::Tensor draw_noise(Noise noise, const torch::Tensor& like) {
-  if (noise == Noise::Gaussian) return torch::randn_like(like);
-  return torch::randint_like(like, 0, 2).mul_(2).sub_(1);  // Rademacher: +-1 with equal odds
-}
-
 /// The augmented field on [z, delta_logp(, E_K, E_J)]. The divergence needs d f / d z, so f runs
 /// with grad enabled even inside a no-grad solve; the graph of the outputs is kept (create_graph)
 /// only when the caller records one, i.e. when the outputs will be differentiated.
@@ -72,7 +67,7 @@ FlowResult integrate_flow(const ode::Field& f, const torch::Tensor& z0, const to
     // The regularizer integrals ride along outside the error norm: they must not cost steps.
     solver.error_control({true, true, false, false});
   }
-  auto solution = ode::solve(augmented_field(f, options, draw_noise(options.noise(), z0)), y0, ts, solver);
+  auto solution = ode::solve(augmented_field(f, options, core::draw_noise(options.noise(), z0)), y0, ts, solver);
   FlowResult result;
   result.z = solution.ys[0][1];
   result.delta_logp = solution.ys[1][1];

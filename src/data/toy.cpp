@@ -1,11 +1,14 @@
 #include "deepdyn/data/toy.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <cmath>
+
+#include "data/detail/rng.h"
 
 namespace deepdyn::data {
 namespace {
+
+using detail::kDouble;
+using detail::Rng;
 
 constexpr double kPi = 3.14159265358979323846;
 
@@ -13,26 +16,6 @@ constexpr double kPi = 3.14159265358979323846;
 constexpr double kEightGaussiansScale = 4.0;
 constexpr double kEightGaussiansDivisor = 1.414;
 constexpr double kEightGaussiansStd = 0.5;
-
-const torch::TensorOptions kDouble = torch::TensorOptions().dtype(torch::kFloat64);
-
-// Seeded CPU float64 draws; all randomness of one sample_toy call comes from one generator.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : generator_(at::detail::createCPUGenerator(seed)) {}
-  torch::Tensor normal(at::IntArrayRef size) { return torch::randn(size, generator_, kDouble); }
-  torch::Tensor uniform(at::IntArrayRef size) { return torch::rand(size, generator_, kDouble); }
-  // Integers in [low, high).
-  torch::Tensor integers(int64_t low, int64_t high, at::IntArrayRef size) {
-    return torch::randint(low, high, size, generator_, torch::kInt64);
-  }
-  torch::Tensor shuffle_rows(const torch::Tensor& x) {
-    return x.index_select(0, torch::randperm(x.size(0), generator_, torch::kInt64));
-  }
-
- private:
-  at::Generator generator_;
-};
 
 // numpy's linspace(0, stop, k, endpoint=False).
 torch::Tensor linspace_without_endpoint(int64_t k, double stop) {

@@ -6,11 +6,12 @@
 #include <vector>
 
 #include "deepdyn/cnf/flow.h"
+#include "deepdyn/core/activation.h"
 #include "deepdyn/reg/rnode.h"
 
 namespace deepdyn::cnf {
 
-enum class Activation { Tanh, Softplus };
+using core::Activation;
 
 /// FFJORD's time-conditioned layer: Linear(x) * sigmoid(W_g t + b_g) + W_b t (Grathwohl et al. 2019).
 struct ConcatSquashLinearImpl : torch::nn::Module {

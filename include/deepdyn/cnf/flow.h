@@ -3,20 +3,15 @@
 
 #include <memory>
 
+#include "deepdyn/core/trace.h"
 #include "deepdyn/ode/options.h"
 #include "deepdyn/ode/solution.h"
 #include "deepdyn/ode/solve.h"
 
 namespace deepdyn::cnf {
 
-/// How the divergence tr(df/dz) of the log-density ODE is computed.
-enum class TraceEstimator {
-  Exact,       ///< one vector-Jacobian product per dimension
-  Hutchinson,  ///< e^T (df/dz) e with one noise vector per solve (Hutchinson 1989; FFJORD)
-};
-
-/// Distribution of Hutchinson's noise vector e (zero mean, identity covariance).
-enum class Noise { Gaussian, Rademacher };
+using core::Noise;
+using core::TraceEstimator;
 
 struct FlowOptions {
   TORCH_ARG(TraceEstimator, trace) = TraceEstimator::Hutchinson;
