@@ -1,7 +1,10 @@
 #pragma once
 // Umbrella header of deepdyn: deep learning as dynamical systems on LibTorch.
+#include "deepdyn/core/activation.h"
 #include "deepdyn/core/tensor_tuple.h"
+#include "deepdyn/core/trace.h"
 #include "deepdyn/data/fashion_mnist.h"
+#include "deepdyn/data/sequences.h"
 #include "deepdyn/data/toy.h"
 #include "deepdyn/ode/method.h"
 #include "deepdyn/ode/options.h"
@@ -14,3 +17,5 @@
 #include "deepdyn/cnf/cnf.h"
 #include "deepdyn/cnf/flow.h"
 #include "deepdyn/reg/rnode.h"
+#include "deepdyn/ode2vae/bnn.h"
+#include "deepdyn/ode2vae/ode2vae.h"
