@@ -108,6 +108,20 @@ void heat_map(Image& image, int x, int y, const torch::Tensor& values) {
   }
 }
 
+void gray_frame(Image& image, int x, int y, const torch::Tensor& values, int scale) {
+  TORCH_CHECK(values.dim() == 2, "gray_frame needs a 2-D tensor, got shape ", values.sizes());
+  TORCH_CHECK(scale >= 1, "gray_frame: scale must be >= 1, got ", scale);
+  auto v = values.detach().to(torch::kCPU, torch::kDouble).clamp(0, 1).contiguous();
+  auto a = v.accessor<double, 2>();
+  for (int row = 0; row < a.size(0); ++row) {
+    for (int col = 0; col < a.size(1); ++col) {
+      const auto level = static_cast<uint8_t>(a[row][col] * 255 + 0.5);
+      for (int dy = 0; dy < scale; ++dy)
+        for (int dx = 0; dx < scale; ++dx) image.set(x + col * scale + dx, y + row * scale + dy, {level, level, level});
+    }
+  }
+}
+
 void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
   const std::string temporary = path + ".tmp";
   {

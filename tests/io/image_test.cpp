@@ -51,6 +51,18 @@ TEST(Image, HeatMapRampsFromMinimumToMaximum) {
   EXPECT_THROW(dd::io::heat_map(image, 0, 0, torch::zeros({3})), c10::Error);
 }
 
+TEST(Image, GrayFrameScalesEachEntryToABlock) {
+  dd::io::Image image(10, 10, {255, 0, 0});
+  dd::io::gray_frame(image, 1, 2, torch::tensor({{0.0, 1.0}, {0.5, 2.0}}), 3);
+  EXPECT_EQ(image.at(1, 2).g, 0);
+  EXPECT_EQ(image.at(3, 4).g, 0);    // still the first entry's block
+  EXPECT_EQ(image.at(4, 2).g, 255);  // second column starts at x = 1 + 3
+  EXPECT_EQ(image.at(1, 5).g, 128);
+  EXPECT_EQ(image.at(6, 7).r, 255);  // clamped to white
+  EXPECT_EQ(image.at(7, 7).g, 0) << "pixels outside the frame keep the background";
+  EXPECT_THROW(dd::io::gray_frame(image, 0, 0, torch::zeros({2, 2}), 0), c10::Error);
+}
+
 TEST(Image, SavesAtomically) {
   const auto dir = std::filesystem::temp_directory_path() / "deepdyn_image_test";
   std::filesystem::create_directories(dir);

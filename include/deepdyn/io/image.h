@@ -44,6 +44,10 @@ class Image {
 /// dark-to-bright colour ramp scaled from the tensor's minimum to its maximum (for densities).
 void heat_map(Image& image, int x, int y, const torch::Tensor& values);
 
+/// Paints a 2-D tensor of intensities in [0, 1] (clamped) as gray, each entry a scale x scale
+/// block, top left at (x, y), row 0 at the top (for image frames: 0 black, 1 white).
+void gray_frame(Image& image, int x, int y, const torch::Tensor& values, int scale = 1);
+
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes);
 
