@@ -1,0 +1,83 @@
+#include "deepdyn/ode/script_field.h"
+
+#include <fstream>
+#include <sstream>
+
+namespace deepdyn::ode {
+namespace {
+
+torch::jit::Module load(const std::string& path) {
+  TORCH_CHECK(std::ifstream(path).good(), "cannot read the TorchScript field '", path,
+              "': check the path (save one in Python with torch.jit.script(module).save(path))");
+  try {
+    return torch::jit::load(path);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "'", path, "' is not a TorchScript file that LibTorch ", TORCH_VERSION,
+                " can load (save it with torch.jit.script(module).save(path)): ", e.what_without_backtrace());
+  }
+}
+
+// forward(self, t: Tensor, y: Tensor) -> Tensor, or a clear refusal.
+void check_signature(const torch::jit::Module& module, const std::string& origin) {
+  auto method = module.find_method("forward");
+  TORCH_CHECK(method.has_value(), origin, " has no forward method; a field needs forward(self, t, y) -> Tensor");
+  const auto& schema = method->function().getSchema();
+  const auto& args = schema.arguments();
+  bool ok = args.size() == 3 && schema.returns().size() == 1 &&
+            schema.returns()[0].type()->isSubtypeOf(*c10::TensorType::get());
+  for (size_t i = 1; ok && i < args.size(); ++i) ok = args[i].type()->isSubtypeOf(*c10::TensorType::get());
+  std::ostringstream found;
+  found << schema;
+  TORCH_CHECK(ok, origin, ": forward must be forward(self, t: Tensor, y: Tensor) -> Tensor (t a 0-d time, y the state), got ",
+              found.str());
+}
+
+std::string last_line(const std::string& text) {
+  const auto end = text.find_last_not_of(" \n");
+  if (end == std::string::npos) return text;
+  const auto start = text.rfind('\n', end);
+  return text.substr(start == std::string::npos ? 0 : start + 1, end + 1 - (start == std::string::npos ? 0 : start + 1));
+}
+
+}  // namespace
+
+ScriptField::ScriptField(const std::string& path) : ScriptField(load(path), "'" + path + "'") {}
+
+ScriptField::ScriptField(torch::jit::Module module, const std::string& origin)
+    : module_(std::move(module)), origin_(origin) {
+  check_signature(module_, origin_);
+}
+
+torch::Tensor ScriptField::operator()(const torch::Tensor& t, const torch::Tensor& y) const {
+  c10::IValue out;
+  try {
+    out = const_cast<torch::jit::Module&>(module_).forward({t, y});
+  } catch (const std::exception& e) {
+    // The interpreter's message is a long traceback; its last line says what failed.
+    TORCH_CHECK(false, origin_, ": forward(t, y) failed for a state y of shape ", y.sizes(), ": ",
+                last_line(e.what()));
+  }
+  TORCH_CHECK(out.isTensor(), origin_, ": forward returned a ", out.tagKind(), ", not a Tensor");
+  return out.toTensor();
+}
+
+std::vector<torch::Tensor> ScriptField::parameters() const {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : module_.parameters()) out.push_back(p);
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> ScriptField::named_parameters() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& p : module_.named_parameters()) out.emplace_back(p.name, p.value);
+  return out;
+}
+
+Solution solve(const ScriptField& field, const torch::Tensor& y0, const torch::Tensor& ts,
+               const SolveOptions& options) {
+  Field f = field;
+  if (options.params().has_value()) return solve(f, y0, ts, options);
+  return solve(f, y0, ts, SolveOptions(options).params(field.parameters()));
+}
+
+}  // namespace deepdyn::ode
