@@ -9,6 +9,7 @@ packages=(
   googletest libgtest-dev libbenchmark-dev
   libstb-dev                         # PNG output (stb_image_write)
   zlib1g-dev dataset-fashion-mnist   # gzip IDX reader; real images for the DEQ classifier
+  libcli11-dev nlohmann-json3-dev    # the deepdyn command: options, config files, metrics
 )
 
 missing=()

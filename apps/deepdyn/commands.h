@@ -1,0 +1,13 @@
+#pragma once
+// The subcommands of the deepdyn binary. Each registers its options on the app and, when chosen,
+// sets `action` to the work it does (run after parsing, so parse errors never start work).
+#include <CLI/CLI.hpp>
+#include <functional>
+
+#include "common.h"
+
+namespace deepdyn::cli {
+
+void add_solve_command(CLI::App& app, const GlobalOptions& global, std::function<void()>& action);
+
+}  // namespace deepdyn::cli

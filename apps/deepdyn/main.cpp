@@ -1,0 +1,46 @@
+// deepdyn: deep learning as dynamical systems, from the command line.
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <string>
+
+#include "commands.h"
+
+namespace {
+
+// Errors are one line: "deepdyn: error: <what went wrong and what to do>".
+int fail(std::string message) {
+  std::replace(message.begin(), message.end(), '\n', ' ');
+  std::fprintf(stderr, "deepdyn: error: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace cli = deepdyn::cli;
+  CLI::App app("deepdyn: Neural ODEs, Deep Equilibrium Models, FFJORD, ODE2VAE and RNODE on LibTorch", "deepdyn");
+  app.require_subcommand(1);
+  cli::GlobalOptions global;
+  app.add_option("--threads", global.threads, "Intra-op threads of LibTorch")->capture_default_str();
+  app.add_option("--seed", global.seed, "Seed of every random stream")->capture_default_str();
+  app.add_option("--device", global.device, "cpu or cuda")->capture_default_str();
+  std::function<void()> action;
+  cli::add_solve_command(app, global, action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    action();
+  } catch (const c10::Error& e) {
+    return fail(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  return 0;
+}

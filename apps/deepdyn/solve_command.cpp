@@ -1,0 +1,108 @@
+// deepdyn solve: integrates a TorchScript vector field and writes the trajectory and the stats.
+#include <deepdyn/deepdyn.h>
+#include <deepdyn/io/image.h>
+#include <deepdyn/ode/script_field.h>
+#include <nlohmann/json.hpp>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <sstream>
+
+#include "commands.h"
+
+namespace deepdyn::cli {
+namespace {
+
+struct SolveArguments {
+  std::string field, y0, t, method = "dopri5", out = "trajectory.csv", stats;
+  double rtol = 1e-7, atol = 1e-9;
+  std::optional<double> step_size;
+  std::string dtype = "float64";
+};
+
+std::vector<uint8_t> bytes_of(const std::string& text) { return {text.begin(), text.end()}; }
+
+// One row per time: t, then the state's entries (flattened).
+std::string trajectory_csv(const torch::Tensor& ts, const torch::Tensor& ys) {
+  auto rows = ys.reshape({ys.size(0), -1}).to(torch::kCPU, torch::kFloat64).contiguous();
+  auto times = ts.to(torch::kCPU, torch::kFloat64).contiguous();
+  std::ostringstream out;
+  out.precision(17);
+  out << "t";
+  for (int64_t j = 0; j < rows.size(1); ++j) out << ",y" << j;
+  out << "\n";
+  auto r = rows.accessor<double, 2>();
+  auto t = times.accessor<double, 1>();
+  for (int64_t i = 0; i < rows.size(0); ++i) {
+    out << t[i];
+    for (int64_t j = 0; j < rows.size(1); ++j) out << "," << r[i][j];
+    out << "\n";
+  }
+  return out.str();
+}
+
+void run_solve(const SolveArguments& args, const GlobalOptions& global) {
+  const auto device = apply(global);
+  TORCH_CHECK(args.dtype == "float64" || args.dtype == "float32", "--dtype must be float64 or float32, got '", args.dtype,
+              "'");
+  const auto dtype = args.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
+  TORCH_CHECK(args.rtol > 0 && args.atol > 0, "--rtol and --atol must be > 0, got ", args.rtol, " and ", args.atol);
+  auto options = ode::SolveOptions().method(ode::parse_method(args.method)).rtol(args.rtol).atol(args.atol);
+  if (args.step_size) {
+    TORCH_CHECK(*args.step_size > 0, "--step-size must be > 0, got ", *args.step_size);
+    options.step_size(*args.step_size);
+  }
+  auto y0 = parse_numbers(args.y0, "--y0").to(device, dtype);
+  auto ts = parse_times(args.t).to(device, dtype);
+  ode::ScriptField field(args.field);
+  field.module().to(device, dtype);
+  torch::NoGradGuard no_grad;
+  auto solution = ode::solve(field, y0, ts, options.throw_on_failure(false));
+  const bool is_pt = args.out.size() > 3 && args.out.substr(args.out.size() - 3) == ".pt";
+  if (is_pt) {
+    const auto pickled = torch::pickle_save(solution.ys.cpu());  // what Python's torch.load() reads
+    io::write_file_atomically(args.out, std::vector<uint8_t>(pickled.begin(), pickled.end()));
+  } else {
+    io::write_file_atomically(args.out, bytes_of(trajectory_csv(ts, solution.ys)));
+  }
+  const auto& s = *solution.stats;
+  nlohmann::json stats = {{"status", ode::status_name(solution.status)},
+                          {"message", solution.message},
+                          {"method", args.method},
+                          {"nfe", s.nfe},
+                          {"steps", s.steps},
+                          {"accepted", s.accepted},
+                          {"rejected", s.rejected},
+                          {"initial_dt", s.initial_dt},
+                          {"final_dt", s.final_dt}};
+  if (!args.stats.empty()) io::write_file_atomically(args.stats, bytes_of(stats.dump(2) + "\n"));
+  std::printf("%s: %s, nfe %lld, steps %lld (%lld rejected) -> %s\n", args.field.c_str(),
+              ode::status_name(solution.status), static_cast<long long>(s.nfe), static_cast<long long>(s.steps),
+              static_cast<long long>(s.rejected), args.out.c_str());
+  TORCH_CHECK(solution.status == ode::Status::Success, "the solve stopped early: ", solution.message);
+}
+
+}  // namespace
+
+void add_solve_command(CLI::App& app, const GlobalOptions& global, std::function<void()>& action) {
+  auto args = std::make_shared<SolveArguments>();
+  auto* cmd = app.add_subcommand("solve", "Integrate a TorchScript vector field forward(t, y) -> dy/dt");
+  cmd->add_option("--field", args->field, "TorchScript file (torch.jit.script(module).save(path) in Python)")
+      ->required();
+  cmd->add_option("--y0", args->y0, "Initial state: comma-separated numbers, e.g. 0.5,-1,2")->required();
+  cmd->add_option("--t", args->t, "Output times: comma-separated (increasing or decreasing) or start:stop:count")
+      ->required();
+  cmd->add_option("--method", args->method, "Runge-Kutta method: euler midpoint heun2 heun3 ralston rk4 rk4_38 "
+                                             "heun_euler fehlberg2 bosh3 dopri5 tsit5 dopri8")
+      ->capture_default_str();
+  cmd->add_option("--rtol", args->rtol, "Relative tolerance (adaptive methods)")->capture_default_str();
+  cmd->add_option("--atol", args->atol, "Absolute tolerance (adaptive methods)")->capture_default_str();
+  cmd->add_option("--step-size", args->step_size, "Fixed step size (any method); default: adaptive, or ts for fixed methods");
+  cmd->add_option("--dtype", args->dtype, "float64 or float32")->capture_default_str();
+  cmd->add_option("--out", args->out, "Trajectory: .csv (t, y0, y1, ...) or .pt (tensor [len(t), dim], torch.load)")
+      ->capture_default_str();
+  cmd->add_option("--stats", args->stats, "Also write the solver stats (nfe, steps, status) to this JSON file");
+  cmd->callback([args, &global, &action] { action = [args, &global] { run_solve(*args, global); }; });
+}
+
+}  // namespace deepdyn::cli
