@@ -8,6 +8,8 @@
 
 namespace deepdyn::cli {
 
-void add_solve_command(CLI::App& app, const GlobalOptions& global, std::function<void()>& action);
+/// The action returns the process's exit status.
+void add_solve_command(CLI::App& app, const GlobalOptions& global, std::function<int()>& action);
+void add_train_commands(CLI::App& app, const GlobalOptions& global, std::function<int()>& action);
 
 }  // namespace deepdyn::cli

@@ -1,5 +1,7 @@
 #include "common.h"
 
+#include <deepdyn/io/image.h>
+
 #include <sstream>
 
 namespace deepdyn::cli {
@@ -34,6 +36,28 @@ torch::Tensor parse_numbers(const std::string& text, const std::string& what) {
   }
   TORCH_CHECK(!values.empty(), what, ": no numbers given (expected comma-separated numbers such as 0.5,-1,2)");
   return torch::tensor(values, torch::kFloat64);
+}
+
+void write_table(const std::string& path, const torch::Tensor& values, const std::vector<std::string>& header) {
+  auto rows = values.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  TORCH_CHECK(rows.dim() == 2 && rows.size(1) == int64_t(header.size()), "write_table: ", header.size(),
+              " columns named, values of shape ", rows.sizes());
+  if (path.size() > 3 && path.compare(path.size() - 3, 3, ".pt") == 0) {
+    const auto pickled = torch::pickle_save(rows);
+    io::write_file_atomically(path, std::vector<uint8_t>(pickled.begin(), pickled.end()));
+    return;
+  }
+  std::ostringstream out;
+  out.precision(17);
+  for (size_t j = 0; j < header.size(); ++j) out << (j ? "," : "") << header[j];
+  out << "\n";
+  auto r = rows.accessor<double, 2>();
+  for (int64_t i = 0; i < rows.size(0); ++i) {
+    for (int64_t j = 0; j < rows.size(1); ++j) out << (j ? "," : "") << r[i][j];
+    out << "\n";
+  }
+  const auto text = out.str();
+  io::write_file_atomically(path, std::vector<uint8_t>(text.begin(), text.end()));
 }
 
 torch::Tensor parse_times(const std::string& text) {

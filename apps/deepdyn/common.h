@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
 
 namespace deepdyn::cli {
 
@@ -18,6 +19,10 @@ torch::Device apply(const GlobalOptions& options);
 
 /// Comma-separated numbers ("0.5,-1,2") as a 1-D float64 tensor; `what` names the option in errors.
 torch::Tensor parse_numbers(const std::string& text, const std::string& what);
+
+/// Writes values [n, k] atomically: a path ending in .pt gets the float64 tensor (Python's
+/// torch.load reads it), any other path a CSV file with the header line.
+void write_table(const std::string& path, const torch::Tensor& values, const std::vector<std::string>& header);
 
 /// A time grid: comma-separated increasing or decreasing times, or "start:stop:count" (linspace).
 torch::Tensor parse_times(const std::string& text);

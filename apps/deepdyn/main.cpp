@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", global.threads, "Intra-op threads of LibTorch")->capture_default_str();
   app.add_option("--seed", global.seed, "Seed of every random stream")->capture_default_str();
   app.add_option("--device", global.device, "cpu or cuda")->capture_default_str();
-  std::function<void()> action;
+  std::function<int()> action;
+  cli::add_train_commands(app, global, action);
   cli::add_solve_command(app, global, action);
   try {
     app.parse(argc, argv);
@@ -36,11 +37,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
-    action();
+    return action();
   } catch (const c10::Error& e) {
     return fail(e.what_without_backtrace());
   } catch (const std::exception& e) {
     return fail(e.what());
   }
-  return 0;
 }

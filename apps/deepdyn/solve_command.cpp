@@ -22,26 +22,7 @@ struct SolveArguments {
 
 std::vector<uint8_t> bytes_of(const std::string& text) { return {text.begin(), text.end()}; }
 
-// One row per time: t, then the state's entries (flattened).
-std::string trajectory_csv(const torch::Tensor& ts, const torch::Tensor& ys) {
-  auto rows = ys.reshape({ys.size(0), -1}).to(torch::kCPU, torch::kFloat64).contiguous();
-  auto times = ts.to(torch::kCPU, torch::kFloat64).contiguous();
-  std::ostringstream out;
-  out.precision(17);
-  out << "t";
-  for (int64_t j = 0; j < rows.size(1); ++j) out << ",y" << j;
-  out << "\n";
-  auto r = rows.accessor<double, 2>();
-  auto t = times.accessor<double, 1>();
-  for (int64_t i = 0; i < rows.size(0); ++i) {
-    out << t[i];
-    for (int64_t j = 0; j < rows.size(1); ++j) out << "," << r[i][j];
-    out << "\n";
-  }
-  return out.str();
-}
-
-void run_solve(const SolveArguments& args, const GlobalOptions& global) {
+int run_solve(const SolveArguments& args, const GlobalOptions& global) {
   const auto device = apply(global);
   TORCH_CHECK(args.dtype == "float64" || args.dtype == "float32", "--dtype must be float64 or float32, got '", args.dtype,
               "'");
@@ -58,13 +39,10 @@ void run_solve(const SolveArguments& args, const GlobalOptions& global) {
   field.module().to(device, dtype);
   torch::NoGradGuard no_grad;
   auto solution = ode::solve(field, y0, ts, options.throw_on_failure(false));
-  const bool is_pt = args.out.size() > 3 && args.out.substr(args.out.size() - 3) == ".pt";
-  if (is_pt) {
-    const auto pickled = torch::pickle_save(solution.ys.cpu());  // what Python's torch.load() reads
-    io::write_file_atomically(args.out, std::vector<uint8_t>(pickled.begin(), pickled.end()));
-  } else {
-    io::write_file_atomically(args.out, bytes_of(trajectory_csv(ts, solution.ys)));
-  }
+  std::vector<std::string> header = {"t"};
+  for (int64_t j = 0; j < y0.numel(); ++j) header.push_back("y" + std::to_string(j));
+  write_table(args.out, torch::cat({ts.unsqueeze(1).to(torch::kFloat64), solution.ys.reshape({ts.size(0), -1}).to(torch::kFloat64)}, 1),
+              header);
   const auto& s = *solution.stats;
   nlohmann::json stats = {{"status", ode::status_name(solution.status)},
                           {"message", solution.message},
@@ -80,11 +58,12 @@ void run_solve(const SolveArguments& args, const GlobalOptions& global) {
               ode::status_name(solution.status), static_cast<long long>(s.nfe), static_cast<long long>(s.steps),
               static_cast<long long>(s.rejected), args.out.c_str());
   TORCH_CHECK(solution.status == ode::Status::Success, "the solve stopped early: ", solution.message);
+  return 0;
 }
 
 }  // namespace
 
-void add_solve_command(CLI::App& app, const GlobalOptions& global, std::function<void()>& action) {
+void add_solve_command(CLI::App& app, const GlobalOptions& global, std::function<int()>& action) {
   auto args = std::make_shared<SolveArguments>();
   auto* cmd = app.add_subcommand("solve", "Integrate a TorchScript vector field forward(t, y) -> dy/dt");
   cmd->add_option("--field", args->field, "TorchScript file (torch.jit.script(module).save(path) in Python)")
@@ -99,10 +78,10 @@ void add_solve_command(CLI::App& app, const GlobalOptions& global, std::function
   cmd->add_option("--atol", args->atol, "Absolute tolerance (adaptive methods)")->capture_default_str();
   cmd->add_option("--step-size", args->step_size, "Fixed step size (any method); default: adaptive, or ts for fixed methods");
   cmd->add_option("--dtype", args->dtype, "float64 or float32")->capture_default_str();
-  cmd->add_option("--out", args->out, "Trajectory: .csv (t, y0, y1, ...) or .pt (tensor [len(t), dim], torch.load)")
+  cmd->add_option("--out", args->out, "Trajectory: .csv (t, y0, y1, ...) or .pt (the same table as a float64 tensor, torch.load)")
       ->capture_default_str();
   cmd->add_option("--stats", args->stats, "Also write the solver stats (nfe, steps, status) to this JSON file");
-  cmd->callback([args, &global, &action] { action = [args, &global] { run_solve(*args, global); }; });
+  cmd->callback([args, &global, &action] { action = [args, &global] { return run_solve(*args, global); }; });
 }
 
 }  // namespace deepdyn::cli

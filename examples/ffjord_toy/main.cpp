@@ -14,7 +14,7 @@
 // on 8gaussians (true entropy 2.83 nats) and, with both runs, RNODE halves the forward NFE with
 // an NLL within 0.1 nats of the plain run.
 #include <deepdyn/deepdyn.h>
-#include <deepdyn/io/image.h>
+#include <deepdyn/cnf/picture.h>
 
 #include <chrono>
 #include <cmath>
@@ -28,41 +28,10 @@ namespace {
 
 constexpr int64_t kBatch = 512;
 constexpr int64_t kHeldOut = 20000;
-constexpr double kExtent = 4.0;  // pictures cover [-4, 4]^2
 
 struct RunResult {
   double nll = 0, seconds = 0, nfe_per_iteration = 0, late_nfe_per_iteration = 0;
 };
-
-void save_picture(dd::cnf::CNF& flow, const torch::Tensor& data, const std::string& title, const std::string& path) {
-  torch::NoGradGuard no_grad;
-  const int pixels = 240;
-  auto axis = torch::linspace(-kExtent, kExtent, pixels, torch::kFloat32);
-  auto grid = torch::stack(torch::meshgrid({axis.flip(0), axis}, "ij"), -1)
-                  .reshape({-1, 2})
-                  .index_select(1, torch::tensor({1, 0}));
-  auto density = flow->log_prob(grid).exp().reshape({pixels, pixels});
-  auto samples = flow->sample(4000);
-  const int panel = pixels + 40;
-  dd::io::Image image(3 * panel, panel + 20);
-  image.text(10, 4, title, {0, 0, 0}, 2);
-  dd::io::heat_map(image, 20, 40, density);
-  image.text(20, 30, "learned density", {0, 0, 0});
-  const std::pair<const char*, torch::Tensor> scatters[] = {{"model samples", samples}, {"data", data}};
-  for (int k = 0; k < 2; ++k) {
-    const int x0 = (k + 1) * panel + 20;
-    image.text(x0, 30, scatters[k].first, {0, 0, 0});
-    image.rectangle(x0, 40, x0 + pixels - 1, 40 + pixels - 1, {120, 120, 120});
-    auto points = scatters[k].second;
-    auto a = points.accessor<float, 2>();
-    for (int64_t i = 0; i < points.size(0); ++i) {
-      const int px = x0 + static_cast<int>((a[i][0] + kExtent) / (2 * kExtent) * (pixels - 1));
-      const int py = 40 + static_cast<int>((kExtent - a[i][1]) / (2 * kExtent) * (pixels - 1));
-      if (px > x0 && px < x0 + pixels - 1 && py > 40 && py < 40 + pixels - 1) image.set(px, py, {30, 60, 200});
-    }
-  }
-  image.save_png(path);
-}
 
 RunResult train(dd::data::Toy toy, std::optional<double> lambda, int iterations, uint64_t seed,
                 std::optional<double> end_time) {
@@ -118,7 +87,7 @@ RunResult train(dd::data::Toy toy, std::optional<double> lambda, int iterations,
     flow->to(torch::kFloat32);
   }
   const std::string png = std::string("ffjord_") + dd::data::toy_name(toy) + "_" + name + ".png";
-  save_picture(flow, dd::data::sample_toy(toy, 4000, seed + 1), std::string("FFJORD ") + name, png);
+  dd::cnf::save_density_picture(flow, dd::data::sample_toy(toy, 4000, seed + 1), std::string("FFJORD ") + name, png);
   std::printf("%s: held-out NLL %.4f nats, %.0f s, forward NFE/iteration %.1f (second half %.1f), picture %s\n",
               name.c_str(), result.nll, result.seconds, result.nfe_per_iteration, result.late_nfe_per_iteration,
               png.c_str());

@@ -1,0 +1,122 @@
+// deepdyn train cnf: FFJORD on a 2-D toy density, optionally with RNODE's regularizers.
+#include <deepdyn/cnf/picture.h>
+#include <deepdyn/deepdyn.h>
+
+#include "task.h"
+
+namespace deepdyn::cli {
+namespace {
+
+std::vector<std::string> toy_names() {
+  std::vector<std::string> out;
+  for (auto toy : data::all_toys()) out.push_back(data::toy_name(toy));
+  return out;
+}
+
+std::vector<std::string> method_names() {
+  std::vector<std::string> out;
+  for (auto method : ode::all_methods()) out.push_back(ode::method_name(method));
+  return out;
+}
+
+class CNFTask : public Task {
+ public:
+  CNFTask(const Json& config, uint64_t seed, torch::Device device)
+      : toy_(data::parse_toy(config["data"].get<std::string>())),
+        batch_(config["batch"].get<int64_t>()),
+        eval_samples_(config["eval_samples"].get<int64_t>()),
+        seed_(seed),
+        dtype_(config["dtype"] == "float64" ? torch::kFloat64 : torch::kFloat32),
+        device_(device),
+        flow_(options(config)),
+        optimizer_(flow_->parameters(), torch::optim::AdamOptions(config["lr"].get<double>())) {
+    flow_->to(device_, dtype_);
+  }
+
+  StepMetrics step(int64_t iteration) override {
+    // The batch is a function of (seed, iteration) alone, so a resumed run sees the same data.
+    auto x = data::sample_toy(toy_, batch_, seed_ * 1000003 + uint64_t(iteration), dtype_).to(device_);
+    auto out = flow_->forward(x);
+    auto loss = -out.log_prob.mean() + out.penalty;
+    optimizer_.zero_grad();
+    loss.backward();
+    optimizer_.step();
+    return {loss.item<double>(), out.nfe(), out.nfe_backward()};
+  }
+
+  Json evaluate() override {
+    torch::NoGradGuard no_grad;
+    auto held_out = data::sample_toy(toy_, eval_samples_, seed_ + 777777, dtype_).to(device_);
+    Json result = {{"nll", -flow_->log_prob(held_out).mean().item<double>()},
+                   {"data", data::toy_name(toy_)},
+                   {"held_out_samples", eval_samples_}};
+    if (toy_ == data::Toy::EightGaussians)
+      result["true_nll"] = -data::eight_gaussians_log_density(held_out.to(torch::kFloat64)).mean().item<double>();
+    return result;
+  }
+
+  torch::Tensor sample(int64_t n) override { return flow_->sample(n); }
+
+  std::vector<std::string> write_pictures(const std::string& directory) override {
+    cnf::save_density_picture(flow_, data::sample_toy(toy_, 4000, seed_ + 1),
+                              std::string("FFJORD ") + data::toy_name(toy_), directory + "/density.png");
+    return {"density.png"};
+  }
+
+  torch::nn::Module& model() override { return *flow_; }
+  torch::optim::Optimizer& optimizer() override { return optimizer_; }
+
+ private:
+  static cnf::CNFOptions options(const Json& c) {
+    auto solver = ode::SolveOptions()
+                      .method(ode::parse_method(c["method"].get<std::string>()))
+                      .rtol(c["rtol"].get<double>())
+                      .atol(c["atol"].get<double>())
+                      .gradient(c["gradient"] == "adjoint" ? ode::Gradient::Adjoint : ode::Gradient::Direct);
+    auto options = cnf::CNFOptions(2)
+                       .hidden(c["hidden"].get<std::vector<int64_t>>())
+                       .activation(c["activation"] == "tanh" ? cnf::Activation::Tanh : cnf::Activation::Softplus)
+                       .end_time(c["end_time"].get<double>())
+                       .trace(c["trace"] == "exact" ? cnf::TraceEstimator::Exact : cnf::TraceEstimator::Hutchinson)
+                       .solver(solver);
+    const double kinetic = c["kinetic"].get<double>(), jacobian = c["jacobian"].get<double>();
+    if (kinetic > 0 || jacobian > 0) options.regularize(reg::RNODE(kinetic, jacobian));
+    return options;
+  }
+
+  data::Toy toy_;
+  int64_t batch_, eval_samples_;
+  uint64_t seed_;
+  torch::Dtype dtype_;
+  torch::Device device_;
+  cnf::CNF flow_;
+  torch::optim::Adam optimizer_;
+};
+
+}  // namespace
+
+Schema cnf_schema() {
+  return with_common_settings(
+      {
+          {"data", "8gaussians", "toy density", toy_names()},
+          {"batch", 512, "samples per iteration", {}, {}, 1},
+          {"hidden", Json::array({64, 64, 64}), "hidden widths of the concat-squash field", {}, 0.0},
+          {"activation", "tanh", "activation of the field", {"tanh", "softplus"}},
+          {"end_time", 1.0, "integration time T", {}, 0.0},
+          {"trace", "hutchinson", "trace estimator in training", {"hutchinson", "exact"}},
+          {"method", "dopri5", "ODE method", method_names()},
+          {"rtol", 1e-5, "relative tolerance", {}, 0.0},
+          {"atol", 1e-5, "absolute tolerance", {}, 0.0},
+          {"gradient", "direct", "gradients through the solver", {"direct", "adjoint"}},
+          {"kinetic", 0.0, "RNODE lambda_K (0: off)", {}, {}, 0.0},
+          {"jacobian", 0.0, "RNODE lambda_J (0: off)", {}, {}, 0.0},
+          {"eval_samples", 20000, "held-out samples of eval", {}, {}, 1},
+      },
+      1000);
+}
+
+std::unique_ptr<Task> make_cnf_task(const Json& config, uint64_t seed, torch::Device device) {
+  return std::make_unique<CNFTask>(config, seed, device);
+}
+
+}  // namespace deepdyn::cli

@@ -1,0 +1,53 @@
+#pragma once
+// The directory of one training run:
+//   run.json        model type, seed, threads, device
+//   config.json     the resolved config
+//   metrics.jsonl   one JSON line per logged iteration: iteration, loss, nfe_forward, nfe_backward, time
+//   checkpoint.pt   model, optimizer and RNG state (written atomically: temp file + rename)
+//   summary.json    written last: a run without it did not finish
+//   *.png           loss and NFE curves, the model's own pictures
+#include <torch/torch.h>
+
+#include <string>
+
+#include "config.h"
+#include "task.h"
+
+namespace deepdyn::cli {
+
+struct RunInfo {
+  std::string model;
+  uint64_t seed = 0;
+  int threads = 1;
+  std::string device = "cpu";
+};
+
+class RunDirectory {
+ public:
+  explicit RunDirectory(std::string path) : path_(std::move(path)) {}
+  /// Creates a fresh directory (an existing non-empty one is refused) and writes run.json and config.json.
+  static RunDirectory create(const std::string& path, const RunInfo& info, const Json& config);
+  /// Opens an existing run directory, with a clear error when it is not one.
+  static RunDirectory open(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  RunInfo info() const;
+  Json config() const;
+  bool complete() const;
+
+  void append_metrics(const Json& line) const;
+  /// Drops metric lines past `iteration` (written after the checkpoint a resumed run restarts from).
+  void truncate_metrics(int64_t iteration) const;
+  Json read_metrics() const;  ///< array of the metric lines
+  void write_json(const std::string& name, const Json& value) const;  ///< atomically
+
+  void save_checkpoint(Task& task, int64_t iteration) const;
+  /// Restores the task and the RNG; returns the checkpoint's iteration.
+  int64_t load_checkpoint(Task& task) const;
+
+ private:
+  std::string path_;
+};
+
+}  // namespace deepdyn::cli

@@ -1,0 +1,62 @@
+#include "task.h"
+
+#include <c10/util/Exception.h>
+
+#include <functional>
+#include <map>
+
+namespace deepdyn::cli {
+
+Schema cnf_schema();
+std::unique_ptr<Task> make_cnf_task(const Json& config, uint64_t seed, torch::Device device);
+
+namespace {
+
+struct Registration {
+  Schema schema;
+  std::function<std::unique_ptr<Task>(const Json&, uint64_t, torch::Device)> make;
+};
+
+const std::map<std::string, Registration>& registry() {
+  static const std::map<std::string, Registration> tasks = {{"cnf", {cnf_schema(), make_cnf_task}}};
+  return tasks;
+}
+
+const Registration& find(const std::string& name) {
+  auto it = registry().find(name);
+  std::string names;
+  for (const auto& n : task_names()) names += (names.empty() ? "" : ", ") + n;
+  TORCH_CHECK(it != registry().end(), "unknown model type '", name, "'; valid types are: ", names);
+  return it->second;
+}
+
+}  // namespace
+
+Schema with_common_settings(Schema specific, int64_t iterations) {
+  Schema common = {
+      {"iterations", iterations, "optimizer steps", {}, {}, 1},
+      {"lr", 1e-3, "Adam learning rate", {}, 0.0},
+      {"dtype", "float32", "floating-point type of the model and data", {"float32", "float64"}},
+      {"checkpoint_every", 100, "iterations between checkpoints", {}, {}, 1},
+      {"log_every", 10, "iterations between metrics lines", {}, {}, 1},
+  };
+  common.insert(common.end(), specific.begin(), specific.end());
+  return common;
+}
+
+const std::vector<std::string>& task_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& [name, registration] : registry()) out.push_back(name);
+    return out;
+  }();
+  return names;
+}
+
+const Schema& task_schema(const std::string& name) { return find(name).schema; }
+
+std::unique_ptr<Task> make_task(const std::string& name, const Json& config, uint64_t seed, torch::Device device) {
+  return find(name).make(config, seed, device);
+}
+
+}  // namespace deepdyn::cli

@@ -1,0 +1,42 @@
+#pragma once
+// A trainable model type of the deepdyn command: its config schema and what one training
+// iteration, an evaluation, sampling, pictures and checkpoints do.
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.h"
+
+namespace deepdyn::cli {
+
+struct StepMetrics {
+  double loss = 0;
+  int64_t nfe_forward = 0, nfe_backward = 0;
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  /// One optimizer step; `iteration` counts from 1 and picks the iteration's data.
+  virtual StepMetrics step(int64_t iteration) = 0;
+  /// Held-out numbers of the current model, e.g. {"nll": 2.9}.
+  virtual Json evaluate() = 0;
+  /// n draws from the model [n, ...].
+  virtual torch::Tensor sample(int64_t n) = 0;
+  /// The model's own pictures, written into `directory`; returns their file names.
+  virtual std::vector<std::string> write_pictures(const std::string& directory) = 0;
+  virtual torch::nn::Module& model() = 0;
+  virtual torch::optim::Optimizer& optimizer() = 0;
+};
+
+/// The settings every model type has (iterations, learning rate, dtype, checkpoint and log intervals).
+Schema with_common_settings(Schema specific, int64_t iterations);
+
+/// The model types: cnf (more to come).
+const std::vector<std::string>& task_names();
+const Schema& task_schema(const std::string& name);
+std::unique_ptr<Task> make_task(const std::string& name, const Json& config, uint64_t seed, torch::Device device);
+
+}  // namespace deepdyn::cli

@@ -1,0 +1,167 @@
+// End-to-end tests of deepdyn train / resume / eval / sample on tiny settings: the run directory's
+// files, bad input refused before any work, and an interrupted run resumed bit for bit.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kBinary = DEEPDYN_CLI;
+const std::string kTiny =
+    " --set iterations=6 --set batch=32 --set hidden=8,8 --set checkpoint_every=2 --set log_every=2"
+    " --set eval_samples=400 --set rtol=1e-4 --set atol=1e-4";
+
+struct Result {
+  int status;
+  std::string err;
+};
+
+Result run(const std::string& arguments) {
+  const std::string err_path = ::testing::TempDir() + "deepdyn_train_stderr.txt";
+  const int status = std::system((kBinary + " " + arguments + " > /dev/null 2> " + err_path).c_str());
+  std::ifstream in(err_path);
+  std::stringstream err;
+  err << in.rdbuf();
+  return {WEXITSTATUS(status), err.str()};
+}
+
+std::string read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A fresh path under the test temp directory.
+std::string fresh(const std::string& name) {
+  const auto path = ::testing::TempDir() + "deepdyn_" + name;
+  fs::remove_all(path);
+  return path;
+}
+
+// Width and height from a PNG's IHDR chunk (and that the signature is PNG's).
+std::pair<int, int> png_size(const std::string& path) {
+  const auto bytes = read(path);
+  if (bytes.size() < 24 || bytes.compare(1, 3, "PNG") != 0) return {0, 0};
+  auto be32 = [&](size_t at) {
+    return (uint8_t(bytes[at]) << 24) | (uint8_t(bytes[at + 1]) << 16) | (uint8_t(bytes[at + 2]) << 8) |
+           uint8_t(bytes[at + 3]);
+  };
+  return {int(be32(16)), int(be32(20))};
+}
+
+}  // namespace
+
+TEST(TrainCommand, CnfRunWritesItsDirectoryAndServesEvalAndSample) {
+  const auto dir = fresh("cnf_run");
+  auto result = run("train cnf --out " + dir + kTiny);
+  ASSERT_EQ(result.status, 0) << result.err;
+  for (auto name : {"run.json", "config.json", "metrics.jsonl", "checkpoint.pt", "summary.json"})
+    EXPECT_TRUE(fs::exists(dir + "/" + name)) << name;
+  auto config = nlohmann::json::parse(read(dir + "/config.json"));
+  EXPECT_EQ(config["iterations"], 6);
+  EXPECT_EQ(config["data"], "8gaussians");  // defaults fill the keys not set
+  std::istringstream lines(read(dir + "/metrics.jsonl"));
+  std::string line;
+  int count = 0;
+  while (std::getline(lines, line)) {
+    auto m = nlohmann::json::parse(line);
+    EXPECT_TRUE(std::isfinite(m["loss"].get<double>()));
+    EXPECT_GT(m["nfe_forward"].get<int>(), 0);
+    ++count;
+  }
+  EXPECT_EQ(count, 3);
+  auto summary = nlohmann::json::parse(read(dir + "/summary.json"));
+  EXPECT_TRUE(std::isfinite(summary["evaluation"]["nll"].get<double>()));
+  EXPECT_EQ(png_size(dir + "/density.png"), std::make_pair(840, 300));
+  EXPECT_EQ(png_size(dir + "/curves.png"), std::make_pair(1000, 400));
+
+  result = run("eval " + dir);
+  ASSERT_EQ(result.status, 0) << result.err;
+  EXPECT_EQ(nlohmann::json::parse(read(dir + "/eval.json"))["nll"], summary["evaluation"]["nll"]);
+
+  const auto csv = dir + "/samples.csv";
+  result = run("sample " + dir + " --n 50 --out " + csv);
+  ASSERT_EQ(result.status, 0) << result.err;
+  std::istringstream rows(read(csv));
+  std::getline(rows, line);
+  EXPECT_EQ(line, "x0,x1");
+  count = 0;
+  while (std::getline(rows, line)) {
+    EXPECT_TRUE(std::isfinite(std::stod(line.substr(0, line.find(','))))) << line;
+    ++count;
+  }
+  EXPECT_EQ(count, 50);
+}
+
+TEST(TrainCommand, BadInputIsRefusedBeforeAnyWork) {
+  const auto malformed = ::testing::TempDir() + "deepdyn_malformed.json";
+  std::ofstream(malformed) << "{\"iterations\": 5,";
+  const auto unknown = ::testing::TempDir() + "deepdyn_unknown.json";
+  std::ofstream(unknown) << "{\"iteratons\": 5}";
+  const std::pair<std::string, std::string> cases[] = {
+      {"--config " + malformed, "is not valid JSON"},
+      {"--config " + unknown, "unknown config key 'iteratons'; valid keys are: iterations"},
+      {"--set rtol=-1", "config key 'rtol' must be > 0, got -1"},
+      {"--set iterations=abc", "config key 'iterations' must be an integer"},
+      {"--set iterations=2.5", "config key 'iterations' must be an integer"},
+      {"--set data=9gaussians", "must be one of 8gaussians, checkerboard"},
+      {"--set hidden=8,-1", "config key 'hidden' must be > 0"},
+      {"--set nokey=1", "unknown config key 'nokey'"},
+  };
+  for (const auto& [arguments, expected] : cases) {
+    const auto dir = fresh("bad_run");
+    auto result = run("train cnf --out " + dir + " " + arguments);
+    EXPECT_NE(result.status, 0) << arguments;
+    EXPECT_NE(result.err.find(expected), std::string::npos) << arguments << "\n" << result.err;
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+    EXPECT_FALSE(fs::exists(dir)) << "a refused run must leave no directory: " << arguments;
+  }
+}
+
+TEST(TrainCommand, MissingOrDamagedCheckpointsAreClearErrors) {
+  const auto dir = fresh("stopped_run");
+  // Stopped at iteration 1, before the first regular checkpoint; then the checkpoint is removed.
+  auto result = run("train cnf --out " + dir + kTiny + " --set checkpoint_every=5 --stop-after 1");
+  ASSERT_EQ(result.status, 130) << result.err;
+  EXPECT_FALSE(fs::exists(dir + "/summary.json"));
+  fs::remove(dir + "/checkpoint.pt");
+  result = run("resume " + dir);
+  EXPECT_NE(result.status, 0);
+  EXPECT_NE(result.err.find("has no checkpoint.pt"), std::string::npos) << result.err;
+  std::ofstream(dir + "/checkpoint.pt") << "garbage";
+  result = run("resume " + dir);
+  EXPECT_NE(result.status, 0);
+  EXPECT_NE(result.err.find("is unreadable"), std::string::npos) << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  result = run("resume " + ::testing::TempDir());
+  EXPECT_NE(result.err.find("is not a deepdyn run directory"), std::string::npos) << result.err;
+}
+
+TEST(TrainCommand, InterruptedAndResumedRunEndsBitForBitLikeAnUninterruptedOne) {
+  const std::string float64 = kTiny + " --set dtype=float64 --set iterations=8 --set checkpoint_every=3";
+  const auto whole = fresh("whole_run"), split = fresh("split_run");
+  auto result = run("--seed 3 train cnf --out " + whole + float64);
+  ASSERT_EQ(result.status, 0) << result.err;
+  // SIGTERM after iteration 5: the checkpoint is written there, between the regular ones at 3 and 6.
+  result = run("--seed 3 train cnf --out " + split + float64 + " --stop-after 5");
+  ASSERT_EQ(result.status, 130) << result.err;
+  EXPECT_NE(result.err.find("deepdyn resume " + split), std::string::npos) << result.err;
+  EXPECT_FALSE(fs::exists(split + "/summary.json"));
+  result = run("resume " + split);
+  ASSERT_EQ(result.status, 0) << result.err;
+  EXPECT_EQ(read(whole + "/metrics.jsonl").size() > 0, true);
+  auto a = nlohmann::json::parse(read(whole + "/summary.json")), b = nlohmann::json::parse(read(split + "/summary.json"));
+  EXPECT_EQ(a["evaluation"]["nll"].get<double>(), b["evaluation"]["nll"].get<double>());
+  EXPECT_EQ(a["final_loss"].get<double>(), b["final_loss"].get<double>());
+  ASSERT_EQ(run("sample " + whole + " --n 20 --out " + whole + "/s.csv").status, 0);
+  ASSERT_EQ(run("sample " + split + " --n 20 --out " + split + "/s.csv").status, 0);
+  EXPECT_EQ(read(whole + "/s.csv"), read(split + "/s.csv"));
+}
