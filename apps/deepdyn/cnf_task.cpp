@@ -13,12 +13,6 @@ std::vector<std::string> toy_names() {
   return out;
 }
 
-std::vector<std::string> method_names() {
-  std::vector<std::string> out;
-  for (auto method : ode::all_methods()) out.push_back(ode::method_name(method));
-  return out;
-}
-
 class CNFTask : public Task {
  public:
   CNFTask(const Json& config, uint64_t seed, torch::Device device)
@@ -72,7 +66,7 @@ class CNFTask : public Task {
                       .method(ode::parse_method(c["method"].get<std::string>()))
                       .rtol(c["rtol"].get<double>())
                       .atol(c["atol"].get<double>())
-                      .gradient(c["gradient"] == "adjoint" ? ode::Gradient::Adjoint : ode::Gradient::Direct);
+                      .gradient(parse_gradient(c["gradient"].get<std::string>()));
     auto options = cnf::CNFOptions(2)
                        .hidden(c["hidden"].get<std::vector<int64_t>>())
                        .activation(c["activation"] == "tanh" ? cnf::Activation::Tanh : cnf::Activation::Softplus)
@@ -107,7 +101,7 @@ Schema cnf_schema() {
           {"method", "dopri5", "ODE method", method_names()},
           {"rtol", 1e-5, "relative tolerance", {}, 0.0},
           {"atol", 1e-5, "absolute tolerance", {}, 0.0},
-          {"gradient", "direct", "gradients through the solver", {"direct", "adjoint"}},
+          {"gradient", "direct", "gradients through the solver", gradient_names()},
           {"kinetic", 0.0, "RNODE lambda_K (0: off)", {}, {}, 0.0},
           {"jacobian", 0.0, "RNODE lambda_J (0: off)", {}, {}, 0.0},
           {"eval_samples", 20000, "held-out samples of eval", {}, {}, 1},

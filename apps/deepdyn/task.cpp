@@ -9,6 +9,12 @@ namespace deepdyn::cli {
 
 Schema cnf_schema();
 std::unique_ptr<Task> make_cnf_task(const Json& config, uint64_t seed, torch::Device device);
+Schema deq_schema();
+std::unique_ptr<Task> make_deq_task(const Json& config, uint64_t seed, torch::Device device);
+Schema node_schema();
+std::unique_ptr<Task> make_node_task(const Json& config, uint64_t seed, torch::Device device);
+Schema ode2vae_schema();
+std::unique_ptr<Task> make_ode2vae_task(const Json& config, uint64_t seed, torch::Device device);
 
 namespace {
 
@@ -18,7 +24,10 @@ struct Registration {
 };
 
 const std::map<std::string, Registration>& registry() {
-  static const std::map<std::string, Registration> tasks = {{"cnf", {cnf_schema(), make_cnf_task}}};
+  static const std::map<std::string, Registration> tasks = {{"cnf", {cnf_schema(), make_cnf_task}},
+                                                             {"deq", {deq_schema(), make_deq_task}},
+                                                             {"node", {node_schema(), make_node_task}},
+                                                             {"ode2vae", {ode2vae_schema(), make_ode2vae_task}}};
   return tasks;
 }
 
@@ -31,6 +40,25 @@ const Registration& find(const std::string& name) {
 }
 
 }  // namespace
+
+std::vector<std::string> method_names() {
+  std::vector<std::string> out;
+  for (auto method : ode::all_methods()) out.push_back(ode::method_name(method));
+  return out;
+}
+
+std::vector<std::string> gradient_names() { return {"direct", "adjoint", "checkpointed"}; }
+
+ode::Gradient parse_gradient(const std::string& name) {
+  if (name == "adjoint") return ode::Gradient::Adjoint;
+  if (name == "checkpointed") return ode::Gradient::Checkpointed;
+  TORCH_CHECK(name == "direct", "unknown gradient '", name, "'; valid gradients are: direct, adjoint, checkpointed");
+  return ode::Gradient::Direct;
+}
+
+at::Generator iteration_generator(uint64_t seed, int64_t iteration) {
+  return at::detail::createCPUGenerator(seed * 1000003 + uint64_t(iteration));
+}
 
 Schema with_common_settings(Schema specific, int64_t iterations) {
   Schema common = {

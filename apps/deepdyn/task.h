@@ -3,11 +3,14 @@
 // iteration, an evaluation, sampling, pictures and checkpoints do.
 #include <torch/torch.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "config.h"
+#include <deepdyn/ode/options.h>
 
 namespace deepdyn::cli {
 
@@ -34,7 +37,16 @@ class Task {
 /// The settings every model type has (iterations, learning rate, dtype, checkpoint and log intervals).
 Schema with_common_settings(Schema specific, int64_t iterations);
 
-/// The model types: cnf (more to come).
+/// Valid names of config keys shared by the ODE-based tasks.
+std::vector<std::string> method_names();
+std::vector<std::string> gradient_names();  ///< direct, adjoint, checkpointed
+ode::Gradient parse_gradient(const std::string& name);
+
+/// A generator for the random choices of one iteration (which windows, images or sequences):
+/// a function of (seed, iteration) alone, so a resumed run sees the same batches.
+at::Generator iteration_generator(uint64_t seed, int64_t iteration);
+
+/// The model types: cnf, deq, node, ode2vae.
 const std::vector<std::string>& task_names();
 const Schema& task_schema(const std::string& name);
 std::unique_ptr<Task> make_task(const std::string& name, const Json& config, uint64_t seed, torch::Device device);

@@ -12,6 +12,7 @@
 // Prints per epoch: loss, test accuracy, mean forward and backward solver iterations, time.
 // Exits 0 when every run reaches 85% test accuracy within 20 minutes.
 #include <deepdyn/deepdyn.h>
+#include <deepdyn/deq/classifier.h>
 
 #include <chrono>
 #include <cstdio>
@@ -26,44 +27,13 @@ constexpr int64_t kWidth = 256;
 constexpr int64_t kBatch = 128;
 constexpr double kTargetAccuracy = 0.85;
 constexpr double kTimeLimitSeconds = 20 * 60;
-// Fashion-MNIST pixel mean and standard deviation over the training split.
-constexpr double kPixelMean = 0.2860, kPixelStd = 0.3530;
-
-struct CellImpl : torch::nn::Module {
-  torch::nn::Linear w{nullptr};
-  torch::nn::LayerNorm norm{nullptr};
-  CellImpl() {
-    w = register_module("w", torch::nn::Linear(torch::nn::LinearOptions(kWidth, kWidth).bias(false)));
-    norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({kWidth})));
-  }
-  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& injection) {
-    return torch::tanh(norm(w(z) + injection));
-  }
-};
-TORCH_MODULE(Cell);
-
-struct ClassifierImpl : torch::nn::Module {
-  torch::nn::Linear inject{nullptr}, head{nullptr};
-  dd::deq::DEQ deq{nullptr};
-  explicit ClassifierImpl(const dd::deq::DEQOptions& options) {
-    inject = register_module("inject", torch::nn::Linear(28 * 28, kWidth));
-    deq = register_module("deq", dd::deq::DEQ(Cell(), options));
-    head = register_module("head", torch::nn::Linear(kWidth, 10));
-  }
-  std::pair<torch::Tensor, dd::deq::DEQOutput> forward(const torch::Tensor& images) {
-    auto injection = inject(((images - kPixelMean) / kPixelStd).flatten(1));
-    auto out = deq(injection, torch::zeros({images.size(0), kWidth}, images.options()));
-    return {head(out.z), out};
-  }
-};
-TORCH_MODULE(Classifier);
 
 struct EpochReport {
   double loss = 0, accuracy = 0, forward_iterations = 0, backward_iterations = 0, seconds = 0;
   double unconverged_fraction = 0;
 };
 
-double test_accuracy(Classifier& model, const dd::data::LabelledImages& test) {
+double test_accuracy(dd::deq::DEQClassifier& model, const dd::data::LabelledImages& test) {
   torch::NoGradGuard no_grad;
   model->eval();
   int64_t correct = 0;
@@ -89,7 +59,7 @@ RunResult train(const std::string& backward_name, int epochs, uint64_t seed, con
   auto options = dd::deq::DEQOptions()
                      .forward(dd::deq::SolverOptions(dd::deq::Broyden()).tol(1e-4).max_iterations(30))
                      .backward(backward);
-  Classifier model(options);
+  dd::deq::DEQClassifier model(28 * 28, kWidth, 10, options);
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
   const int64_t n = train_set.images.size(0);
   const int64_t batches_per_epoch = n / kBatch;
@@ -153,8 +123,9 @@ int main(int argc, char** argv) {
     const auto backwards =
         which == "both" ? std::vector<std::string>{"implicit", "jacobian_free"} : std::vector<std::string>{which};
     for (const auto& backward : backwards) dd::deq::parse_backward(backward);  // refuse a bad name before loading data
-    const auto train_set = dd::data::load_fashion_mnist(dd::data::Split::Train);
-    const auto test = dd::data::load_fashion_mnist(dd::data::Split::Test);
+    auto train_set = dd::data::load_fashion_mnist(dd::data::Split::Train);
+    auto test = dd::data::load_fashion_mnist(dd::data::Split::Test);
+    for (auto* set : {&train_set, &test}) set->images = dd::data::standardize_fashion_mnist(set->images);
     bool ok = true;
     for (const auto& backward : backwards) {
       const auto result = train(backward, epochs, seed, train_set, test);

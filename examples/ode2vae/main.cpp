@@ -19,7 +19,7 @@
 // Writes ode2vae_<data>_gamma<g>.png: for 4 test sequences, a row of true frames above a row of
 // predicted frames. Exits 0 when ODE2VAE beats both baselines over the whole sequence.
 #include <deepdyn/deepdyn.h>
-#include <deepdyn/io/image.h>
+#include <deepdyn/ode2vae/picture.h>
 
 #include <chrono>
 #include <cstdio>
@@ -54,39 +54,6 @@ Data make_data(const std::string& name, int64_t train_sequences, uint64_t seed) 
   };
   return {images(dd::data::Split::Train, train_sequences, seed), images(dd::data::Split::Test, kTestSequences, seed + 1),
           {1, 28, 28}, 8};
-}
-
-// The m observed frames, then the last of them repeated.
-torch::Tensor repeat_last_observed(const torch::Tensor& x, int64_t m) {
-  auto last = x.narrow(1, m - 1, 1).expand_as(x.narrow(1, m, x.size(1) - m));
-  return torch::cat({x.narrow(1, 0, m), last}, 1);
-}
-
-struct Errors {
-  double whole, future;
-};
-
-Errors mse(const torch::Tensor& predicted, const torch::Tensor& truth, int64_t m) {
-  auto squared = (predicted - truth).square();
-  return {squared.mean().item<double>(), squared.narrow(1, m, truth.size(1) - m).mean().item<double>()};
-}
-
-void save_rows(const torch::Tensor& truth, const torch::Tensor& predicted, const std::string& title,
-               const std::string& path) {
-  const int sequences = 4, frames = static_cast<int>(truth.size(1)), size = static_cast<int>(truth.size(-1));
-  const int cell = size + 2, top = 24;
-  dd::io::Image image(frames * cell + 90, top + sequences * (2 * cell + 8), {255, 255, 255});
-  image.text(4, 6, title, {0, 0, 0});
-  for (int i = 0; i < sequences; ++i) {
-    const int y = top + i * (2 * cell + 8);
-    image.text(4, y + size / 2 - 4, "true", {0, 0, 0});
-    image.text(4, y + cell + size / 2 - 4, "predicted", {0, 0, 0});
-    for (int t = 0; t < frames; ++t) {
-      dd::io::gray_frame(image, 90 + t * cell, y, truth[i][t][0]);
-      dd::io::gray_frame(image, 90 + t * cell, y + cell, predicted[i][t][0]);
-    }
-  }
-  image.save_png(path);
 }
 
 }  // namespace
@@ -138,20 +105,18 @@ int main(int argc, char** argv) {
     const double training_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     model->eval();
-    auto predicted = model->predict(data.test, frames);
-    auto frozen = model->predict(data.test, frames, dd::ode2vae::Dynamics::ZeroVelocity);
-    const auto ode = mse(predicted, data.test, m), last = mse(repeat_last_observed(data.test, m), data.test, m),
-               still = mse(frozen, data.test, m);
+    const auto report = dd::ode2vae::compare_predictions(model, data.test);
     std::printf("test MSE per pixel (whole sequence / frames t >= %lld), %lld sequences:\n",
                 static_cast<long long>(m), static_cast<long long>(kTestSequences));
     std::printf("  ODE2VAE        %.5f / %.5f\n  last frame     %.5f / %.5f\n  zero velocity  %.5f / %.5f\n",
-                ode.whole, ode.future, last.whole, last.future, still.whole, still.future);
+                report.model.whole, report.model.future, report.last_frame.whole, report.last_frame.future,
+                report.zero_velocity.whole, report.zero_velocity.future);
     char path[64];
     std::snprintf(path, sizeof path, "ode2vae_%s_gamma%g.png", data_name.c_str(), gamma);
-    save_rows(data.test, predicted, "ODE2VAE " + data_name + ": true (top) and predicted from 3 frames (bottom)",
-              path);
+    dd::ode2vae::save_prediction_rows(data.test, report.predicted,
+                                      "ODE2VAE " + data_name + ": true (top) and predicted from 3 frames (bottom)", path);
     std::printf("training %.0f s, %d epochs; picture %s\n", training_seconds, epochs, path);
-    return ode.whole < last.whole && ode.whole < still.whole ? 0 : 1;
+    return report.model.whole < report.last_frame.whole && report.model.whole < report.zero_velocity.whole ? 0 : 1;
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "%s\n", e.what_without_backtrace());
     return 2;

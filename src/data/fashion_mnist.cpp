@@ -90,4 +90,9 @@ const char* fashion_mnist_class_name(int64_t label) {
   return names[label];
 }
 
+torch::Tensor standardize_fashion_mnist(const torch::Tensor& images) {
+  constexpr double kPixelMean = 0.2860, kPixelStd = 0.3530;  // over the 60000 training images
+  return (images - kPixelMean) / kPixelStd;
+}
+
 }  // namespace deepdyn::data

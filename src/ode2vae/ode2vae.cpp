@@ -244,4 +244,34 @@ torch::Tensor ODE2VAEImpl::predict(const torch::Tensor& x, int64_t frames, Dynam
   return decoded_mean(decode(s));
 }
 
+torch::Tensor ODE2VAEImpl::generate(int64_t n, int64_t frames) {
+  TORCH_CHECK(n >= 1 && frames >= 1, "ODE2VAE::generate: n and frames must be >= 1, got ", n, " and ", frames);
+  torch::NoGradGuard no_grad;
+  const auto& reference = field->weight_means[0];
+  auto z0 = torch::randn({n, 2 * options_.latent()}, reference.options());
+  auto solution = latent_flow(field->sample(), z0, torch::zeros({n}, reference.options()), frames);
+  return decoded_mean(decode(solution.ys[0].transpose(0, 1)));
+}
+
+torch::Tensor repeat_last_observed(const torch::Tensor& x, int64_t m) {
+  TORCH_CHECK(x.dim() >= 2 && m >= 1 && m <= x.size(1), "repeat_last_observed: need x [N, T, ...] with T >= m = ", m,
+              ", got ", x.sizes());
+  auto last = x.narrow(1, m - 1, 1).expand_as(x.narrow(1, m, x.size(1) - m));
+  return torch::cat({x.narrow(1, 0, m), last}, 1);
+}
+
+PredictionReport compare_predictions(ODE2VAE& model, const torch::Tensor& sequences) {
+  const int64_t m = model->options().amortization(), frames = sequences.size(1);
+  auto error = [&](const torch::Tensor& predicted) {
+    auto squared = (predicted - sequences).square();
+    return PredictionError{squared.mean().item<double>(), squared.narrow(1, m, frames - m).mean().item<double>()};
+  };
+  PredictionReport report;
+  report.predicted = model->predict(sequences, frames);
+  report.model = error(report.predicted);
+  report.last_frame = error(repeat_last_observed(sequences, m));
+  report.zero_velocity = error(model->predict(sequences, frames, Dynamics::ZeroVelocity));
+  return report;
+}
+
 }  // namespace deepdyn::ode2vae

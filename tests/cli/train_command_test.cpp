@@ -165,3 +165,38 @@ TEST(TrainCommand, InterruptedAndResumedRunEndsBitForBitLikeAnUninterruptedOne) 
   ASSERT_EQ(run("sample " + split + " --n 20 --out " + split + "/s.csv").status, 0);
   EXPECT_EQ(read(whole + "/s.csv"), read(split + "/s.csv"));
 }
+
+// Every model type trains on tiny settings and serves eval and sample.
+TEST(TrainCommand, EveryModelTypeRunsEndToEnd) {
+  struct Case {
+    std::string model, settings, metric, picture;
+    std::pair<int, int> size;
+  };
+  const Case cases[] = {
+      {"node", " --set iterations=4 --set windows=4 --set window=5 --set hidden=8 --set rtol=1e-5 --set atol=1e-6",
+       "mae", "trajectory.png", {600, 600}},
+      {"deq", " --set iterations=3 --set batch=16 --set width=16 --set eval_images=300", "accuracy", "", {0, 0}},
+      {"ode2vae",
+       " --set iterations=3 --set batch=4 --set sequences=8 --set eval_sequences=4 --set frames=6 --set latent=4"
+       " --set field_hidden=8",
+       "mse", "predictions.png", {90 + 6 * 34, 24 + 4 * 76}},
+  };
+  for (const auto& c : cases) {
+    const auto dir = fresh(c.model + "_run");
+    auto result = run("train " + c.model + " --out " + dir + " --set checkpoint_every=2 --set log_every=1" + c.settings);
+    ASSERT_EQ(result.status, 0) << c.model << ": " << result.err;
+    auto summary = nlohmann::json::parse(read(dir + "/summary.json"));
+    EXPECT_TRUE(std::isfinite(summary["evaluation"][c.metric].get<double>())) << c.model << summary.dump();
+    EXPECT_EQ(png_size(dir + "/curves.png"), std::make_pair(1000, 400)) << c.model;
+    if (!c.picture.empty()) EXPECT_EQ(png_size(dir + "/" + c.picture), c.size) << c.model;
+    result = run("eval " + dir);
+    EXPECT_EQ(result.status, 0) << c.model << ": " << result.err;
+    result = run("sample " + dir + " --n 3 --out " + dir + "/samples.pt");
+    if (c.model == "deq") {
+      EXPECT_NE(result.err.find("nothing to sample"), std::string::npos) << result.err;
+    } else {
+      EXPECT_EQ(result.status, 0) << c.model << ": " << result.err;
+      EXPECT_TRUE(fs::exists(dir + "/samples.pt")) << c.model;
+    }
+  }
+}

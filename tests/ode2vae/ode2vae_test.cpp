@@ -187,6 +187,20 @@ TEST(ODE2VAE, ZeroVelocityPredictionIsStatic) {
   EXPECT_FALSE(torch::allclose(moving.select(1, 5), frozen.select(1, 5)));
 }
 
+TEST(ODE2VAE, BaselinesAndGeneratedSequences) {
+  auto x = torch::randn({2, 6, 3}, torch::kFloat64);
+  auto naive = dd::ode2vae::repeat_last_observed(x, 3);
+  EXPECT_TRUE(torch::equal(naive.narrow(1, 0, 3), x.narrow(1, 0, 3)));
+  for (int64_t t = 3; t < 6; ++t) EXPECT_TRUE(torch::equal(naive.select(1, t), x.select(1, 2)));
+  auto model = tiny_vector_model();  // m = 2
+  const auto report = dd::ode2vae::compare_predictions(model, x);
+  auto naive_two = dd::ode2vae::repeat_last_observed(x, 2);
+  EXPECT_NEAR(report.last_frame.whole, (naive_two - x).square().mean().item<double>(), 1e-12);
+  EXPECT_NEAR(report.last_frame.future, (naive_two - x).narrow(1, 2, 4).square().mean().item<double>(), 1e-12);
+  EXPECT_NEAR(report.model.whole, (model->predict(x, 6) - x).square().mean().item<double>(), 1e-12);
+  EXPECT_EQ(model->generate(4, 7).sizes(), (std::vector<int64_t>{4, 7, 3}));
+}
+
 TEST(ODE2VAE, RefusesBadConfigurationsAndData) {
   EXPECT_NE(error_message([] { ODE2VAE(ODE2VAEOptions({1, 30, 30}, 4)); }).find("multiple of 4"), std::string::npos);
   EXPECT_NE(error_message([] { ODE2VAE(ODE2VAEOptions({2, 3}, 4)); }).find("frame_shape"), std::string::npos);

@@ -24,6 +24,9 @@ inline constexpr const char* kFashionMnistDirectory = "/usr/share/datasets/fashi
 /// A missing file is reported with the package that provides it.
 LabelledImages load_fashion_mnist(Split split, const std::string& directory = kFashionMnistDirectory);
 
+/// (images - mean) / std with the training split's pixel mean 0.2860 and standard deviation 0.3530.
+torch::Tensor standardize_fashion_mnist(const torch::Tensor& images);
+
 /// "T-shirt/top", "Trouser", ... for labels 0..9.
 const char* fashion_mnist_class_name(int64_t label);
 

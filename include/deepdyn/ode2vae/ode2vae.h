@@ -85,6 +85,8 @@ class ODE2VAEImpl : public torch::nn::Module {
   /// Frames [N, frames, *frame_shape] predicted from the first m frames of x: encoder means,
   /// posterior-mean weights, decoded means.
   torch::Tensor predict(const torch::Tensor& x, int64_t frames, Dynamics dynamics = Dynamics::Learned);
+  /// n sequences from the model itself: z0 ~ N(0, I), one draw of W, decoded means [n, frames, *frame_shape].
+  torch::Tensor generate(int64_t n, int64_t frames);
   /// The latent flow under weights f from z0 = (s0, v0) [N, 2q] with log q(z0) [N]: ys = {s, v, log q},
   /// each [frames, N, ...] at t = 0, dt, ..., (frames - 1) dt.
   ode::TupleSolution latent_flow(const SampledMLP& f, const torch::Tensor& z0, const torch::Tensor& log_q0,
@@ -115,6 +117,22 @@ class ODE2VAEImpl : public torch::nn::Module {
   bool images_;
 };
 TORCH_MODULE(ODE2VAE);
+
+/// The naive forecast: the m observed frames of x [N, T, ...], then the last of them repeated.
+torch::Tensor repeat_last_observed(const torch::Tensor& x, int64_t m);
+
+/// Per-pixel mean squared error over the whole sequence and over the predicted frames t >= m.
+struct PredictionError {
+  double whole = 0, future = 0;
+};
+
+/// Predictions from the first m frames of held-out sequences against the truth: the model, the
+/// last observed frame repeated, and the same model with the velocity held at zero.
+struct PredictionReport {
+  PredictionError model, last_frame, zero_velocity;
+  torch::Tensor predicted;  ///< the model's frames [N, T, ...]
+};
+PredictionReport compare_predictions(ODE2VAE& model, const torch::Tensor& sequences);
 
 /// log N(z; mean, exp(log_variance)) summed over the last dimension.
 torch::Tensor diagonal_gaussian_log_density(const torch::Tensor& z, const torch::Tensor& mean,

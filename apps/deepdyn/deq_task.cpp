@@ -1,0 +1,96 @@
+// deepdyn train deq: a deep equilibrium classifier on Fashion-MNIST (Debian's dataset-fashion-mnist).
+#include <deepdyn/deepdyn.h>
+#include <deepdyn/deq/classifier.h>
+
+#include "task.h"
+
+namespace deepdyn::cli {
+namespace {
+
+class DEQTask : public Task {
+ public:
+  DEQTask(const Json& c, torch::Device device, uint64_t seed)
+      : batch_(c["batch"].get<int64_t>()),
+        eval_images_(c["eval_images"].get<int64_t>()),
+        seed_(seed),
+        dtype_(c["dtype"] == "float64" ? torch::kFloat64 : torch::kFloat32),
+        device_(device),
+        train_(data::load_fashion_mnist(data::Split::Train)),
+        test_(data::load_fashion_mnist(data::Split::Test)),
+        model_(28 * 28, c["width"].get<int64_t>(), 10, options(c)),
+        optimizer_(model_->parameters(), torch::optim::AdamOptions(c["lr"].get<double>())) {
+    for (auto* set : {&train_, &test_}) set->images = data::standardize_fashion_mnist(set->images).to(device_, dtype_);
+    model_->to(device_, dtype_);
+  }
+
+  StepMetrics step(int64_t iteration) override {
+    auto generator = iteration_generator(seed_, iteration);
+    auto index = torch::randint(train_.images.size(0), {batch_}, generator, torch::kLong);
+    auto [logits, out] = model_->forward(train_.images.index_select(0, index.to(device_)));
+    auto loss = torch::nn::functional::cross_entropy(logits, train_.labels.index_select(0, index).to(device_));
+    optimizer_.zero_grad();
+    loss.backward();
+    optimizer_.step();
+    return {loss.item<double>(), out.forward.nfe, out.backward->nfe};
+  }
+
+  Json evaluate() override {
+    torch::NoGradGuard no_grad;
+    const int64_t n = std::min(eval_images_, test_.images.size(0));
+    int64_t correct = 0;
+    for (int64_t start = 0; start < n; start += 1000) {
+      const int64_t count = std::min<int64_t>(1000, n - start);
+      auto logits = model_->forward(test_.images.narrow(0, start, count)).first;
+      correct += logits.argmax(1).cpu().eq(test_.labels.narrow(0, start, count)).sum().item<int64_t>();
+    }
+    return {{"accuracy", double(correct) / double(n)}, {"test_images", n}};
+  }
+
+  torch::Tensor sample(int64_t) override {
+    TORCH_CHECK(false, "a deq run is a classifier: it has nothing to sample; use deepdyn eval for its accuracy");
+  }
+
+  std::vector<std::string> write_pictures(const std::string&) override { return {}; }
+  torch::nn::Module& model() override { return *model_; }
+  torch::optim::Optimizer& optimizer() override { return optimizer_; }
+
+ private:
+  static deq::DEQOptions options(const Json& c) {
+    auto solver = deq::SolverOptions(deq::parse_method(c["solver"].get<std::string>()))
+                      .tol(c["tol"].get<double>())
+                      .max_iterations(c["max_iterations"].get<int64_t>());
+    auto backward = deq::parse_backward(c["backward"].get<std::string>());
+    if (auto* implicit = std::get_if<deq::Implicit>(&backward)) implicit->solver(solver);
+    return deq::DEQOptions().forward(solver).backward(backward);
+  }
+
+  int64_t batch_, eval_images_;
+  uint64_t seed_;
+  torch::Dtype dtype_;
+  torch::Device device_;
+  data::LabelledImages train_, test_;
+  deq::DEQClassifier model_;
+  torch::optim::Adam optimizer_;
+};
+
+}  // namespace
+
+Schema deq_schema() {
+  return with_common_settings(
+      {
+          {"batch", 128, "images per iteration", {}, {}, 1},
+          {"width", 256, "width of the equilibrium state", {}, {}, 1},
+          {"solver", "broyden", "fixed-point solver (forward and implicit backward)", {"broyden", "anderson", "picard"}},
+          {"tol", 1e-4, "relative residual tolerance", {}, 0.0},
+          {"max_iterations", 30, "solver iterations", {}, {}, 1},
+          {"backward", "implicit", "gradient", {"implicit", "jacobian_free", "phantom"}},
+          {"eval_images", 10000, "test images of eval", {}, {}, 1},
+      },
+      1000);
+}
+
+std::unique_ptr<Task> make_deq_task(const Json& config, uint64_t seed, torch::Device device) {
+  return std::make_unique<DEQTask>(config, device, seed);
+}
+
+}  // namespace deepdyn::cli

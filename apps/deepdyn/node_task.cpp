@@ -1,0 +1,117 @@
+// deepdyn train node: a Neural ODE fitted to the spiral of torchdiffeq's ode_demo,
+// dy/dt = y^3 A with A = [[-0.1, 2], [-2, -0.1]], y0 = [2, 0], 1000 times on [0, 25]; the model is
+// f(t, y) = net(y^3) and each iteration fits random windows of consecutive points (L1 loss).
+#include <deepdyn/deepdyn.h>
+#include <deepdyn/io/image.h>
+
+#include "task.h"
+
+namespace deepdyn::cli {
+namespace {
+
+constexpr int64_t kPoints = 1000;
+constexpr double kEndTime = 25.0;
+
+class NODETask : public Task {
+ public:
+  NODETask(const Json& c, uint64_t seed, torch::Device device)
+      : windows_(c["windows"].get<int64_t>()),
+        window_(c["window"].get<int64_t>()),
+        seed_(seed),
+        options_(torch::TensorOptions().dtype(c["dtype"] == "float64" ? torch::kFloat64 : torch::kFloat32).device(device)),
+        net_(torch::nn::Linear(2, c["hidden"].get<int64_t>()), torch::nn::Tanh(),
+             torch::nn::Linear(c["hidden"].get<int64_t>(), 2)),
+        optimizer_(net_->parameters(), torch::optim::AdamOptions(c["lr"].get<double>())) {
+    net_->to(options_.device(), options_.dtype().toScalarType());
+    solver_ = ode::SolveOptions()
+                  .method(ode::parse_method(c["method"].get<std::string>()))
+                  .rtol(c["rtol"].get<double>())
+                  .atol(c["atol"].get<double>())
+                  .gradient(parse_gradient(c["gradient"].get<std::string>()))
+                  .params(net_->parameters());
+    ts_ = torch::linspace(0, kEndTime, kPoints, options_);
+    y0_ = torch::tensor({{2.0, 0.0}}, options_);
+    auto a = torch::tensor({{-0.1, 2.0}, {-2.0, -0.1}}, options_);
+    auto truth_field = [a](const torch::Tensor&, const torch::Tensor& y) { return y.pow(3).mm(a); };
+    truth_ = ode::solve(truth_field, y0_, ts_, ode::SolveOptions().rtol(1e-9).atol(1e-10)).ys;  // [1000, 1, 2]
+  }
+
+  StepMetrics step(int64_t iteration) override {
+    auto generator = iteration_generator(seed_, iteration);
+    auto starts = torch::randint(kPoints - window_, {windows_}, generator, torch::kLong).to(options_.device());
+    std::vector<torch::Tensor> targets;
+    for (int64_t i = 0; i < window_; ++i) targets.push_back(truth_.index_select(0, starts + i));
+    auto target = torch::stack(targets);  // [window, windows, 1, 2]
+    auto solution = ode::solve(field(), target[0], ts_.narrow(0, 0, window_), solver_);
+    auto loss = (solution.ys - target).abs().mean();
+    optimizer_.zero_grad();
+    loss.backward();
+    optimizer_.step();
+    return {loss.item<double>(), solution.stats->nfe, solution.stats->nfe_backward};
+  }
+
+  Json evaluate() override {
+    auto learned = trajectory(ts_);
+    return {{"mae", (learned - truth_).abs().mean().item<double>()}, {"points", kPoints}, {"end_time", kEndTime}};
+  }
+
+  /// The learned trajectory from y0 at n equally spaced times on [0, 25].
+  torch::Tensor sample(int64_t n) override {
+    TORCH_CHECK(n >= 2, "node samples are a trajectory: --n must be >= 2, got ", n);
+    return trajectory(torch::linspace(0, kEndTime, n, options_)).squeeze(1);
+  }
+
+  std::vector<std::string> write_pictures(const std::string& directory) override {
+    auto truth = truth_.squeeze(1).cpu(), learned = trajectory(ts_).squeeze(1).cpu();
+    io::Image image(600, 600);
+    io::Plot("phase portrait: true (green), learned (blue)")
+        .line(truth.select(1, 0), truth.select(1, 1), {40, 160, 60}, "true")
+        .line(learned.select(1, 0), learned.select(1, 1), {40, 80, 220}, "learned")
+        .render(image, 0, 0, 600, 600);
+    image.save_png(directory + "/trajectory.png");
+    return {"trajectory.png"};
+  }
+
+  torch::nn::Module& model() override { return *net_; }
+  torch::optim::Optimizer& optimizer() override { return optimizer_; }
+
+ private:
+  ode::Field field() {
+    return [net = net_](const torch::Tensor&, const torch::Tensor& y) mutable { return net->forward(y.pow(3)); };
+  }
+  torch::Tensor trajectory(const torch::Tensor& ts) {
+    torch::NoGradGuard no_grad;
+    return ode::solve(field(), y0_, ts, ode::SolveOptions(solver_).gradient(ode::Gradient::Direct)).ys;
+  }
+
+  int64_t windows_, window_;
+  uint64_t seed_;
+  torch::TensorOptions options_;
+  torch::nn::Sequential net_;
+  torch::optim::Adam optimizer_;
+  ode::SolveOptions solver_;
+  torch::Tensor ts_, y0_, truth_;
+};
+
+}  // namespace
+
+Schema node_schema() {
+  return with_common_settings(
+      {
+          {"windows", 20, "windows of the true trajectory per iteration", {}, {}, 1},
+          {"window", 10, "points per window", {}, {}, 2},
+          {"hidden", 50, "hidden width of net in f(t, y) = net(y^3)", {}, {}, 1},
+          {"method", "dopri5", "ODE method", method_names()},
+          {"rtol", 1e-7, "relative tolerance", {}, 0.0},
+          {"atol", 1e-9, "absolute tolerance", {}, 0.0},
+          {"gradient", "adjoint", "gradients through the solver", gradient_names()},
+      },
+      1000);
+}
+
+std::unique_ptr<Task> make_node_task(const Json& config, uint64_t seed, torch::Device device) {
+  TORCH_CHECK(config["window"].get<int64_t>() < kPoints, "config key 'window' must be < ", kPoints);
+  return std::make_unique<NODETask>(config, seed, device);
+}
+
+}  // namespace deepdyn::cli

@@ -1,0 +1,98 @@
+// deepdyn train ode2vae: ODE2VAE on bouncing balls (3 balls, 32x32) made from the run's seed.
+#include <deepdyn/deepdyn.h>
+#include <deepdyn/ode2vae/picture.h>
+
+#include "task.h"
+
+namespace deepdyn::cli {
+namespace {
+
+class ODE2VAETask : public Task {
+ public:
+  ODE2VAETask(const Json& c, uint64_t seed, torch::Device device)
+      : batch_(c["batch"].get<int64_t>()),
+        seed_(seed),
+        rate_(c["lr"].get<double>()),
+        dtype_(c["dtype"] == "float64" ? torch::kFloat64 : torch::kFloat32),
+        device_(device),
+        model_(ode2vae::ODE2VAEOptions({1, 32, 32}, c["latent"].get<int64_t>())
+                   .gamma(c["gamma"].get<double>())
+                   .field_hidden(c["field_hidden"].get<std::vector<int64_t>>())),
+        optimizer_(model_->parameters(), torch::optim::AdamOptions(rate_)) {
+    const auto balls = data::BouncingBallsOptions().frames(c["frames"].get<int64_t>());
+    train_ = data::bouncing_balls(c["sequences"].get<int64_t>(), seed, balls).to(device_, dtype_);
+    test_ = data::bouncing_balls(c["eval_sequences"].get<int64_t>(), seed + 1000003, balls).to(device_, dtype_);
+    model_->to(device_, dtype_);
+  }
+
+  StepMetrics step(int64_t iteration) override {
+    // The reference implementation's schedules: learning-rate decay and curriculum on sequence length.
+    for (auto& group : optimizer_.param_groups())
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(ode2vae::decayed_learning_rate(rate_, iteration - 1));
+    const int64_t epoch = (iteration - 1) * batch_ / train_.size(0);
+    const int64_t length = ode2vae::curriculum_length(train_.size(1), model_->options().amortization(), epoch);
+    auto generator = iteration_generator(seed_, iteration);
+    auto index = torch::randint(train_.size(0), {batch_}, generator, torch::kLong).to(device_);
+    auto out = model_->forward(train_.index_select(0, index).narrow(1, 0, length));
+    optimizer_.zero_grad();
+    out.loss.backward();
+    optimizer_.step();
+    return {out.loss.item<double>(), out.nfe, 0};
+  }
+
+  Json evaluate() override {
+    torch::NoGradGuard no_grad;
+    const auto r = ode2vae::compare_predictions(model_, test_);
+    return {{"mse", r.model.whole},
+            {"mse_predicted_frames", r.model.future},
+            {"last_frame_mse", r.last_frame.whole},
+            {"zero_velocity_mse", r.zero_velocity.whole},
+            {"test_sequences", test_.size(0)}};
+  }
+
+  /// n sequences generated from the prior, one row of frames x pixels per sequence.
+  torch::Tensor sample(int64_t n) override { return model_->generate(n, train_.size(1)).flatten(1); }
+
+  std::vector<std::string> write_pictures(const std::string& directory) override {
+    torch::NoGradGuard no_grad;
+    auto predicted = model_->predict(test_, test_.size(1));
+    ode2vae::save_prediction_rows(test_.cpu(), predicted.cpu(), "ODE2VAE bouncing balls: true (top), predicted from 3 frames",
+                                  directory + "/predictions.png");
+    return {"predictions.png"};
+  }
+
+  torch::nn::Module& model() override { return *model_; }
+  torch::optim::Optimizer& optimizer() override { return optimizer_; }
+
+ private:
+  int64_t batch_;
+  uint64_t seed_;
+  double rate_;
+  torch::Dtype dtype_;
+  torch::Device device_;
+  ode2vae::ODE2VAE model_;
+  torch::optim::Adam optimizer_;
+  torch::Tensor train_, test_;
+};
+
+}  // namespace
+
+Schema ode2vae_schema() {
+  return with_common_settings(
+      {
+          {"batch", 20, "sequences per iteration", {}, {}, 1},
+          {"sequences", 500, "training sequences", {}, {}, 1},
+          {"eval_sequences", 200, "held-out sequences of eval", {}, {}, 1},
+          {"frames", 20, "frames per sequence", {}, {}, 4},
+          {"latent", 16, "size q of the position and of the velocity", {}, {}, 1},
+          {"field_hidden", Json::array({50, 50}), "hidden widths of the Bayesian field", {}, 0.0},
+          {"gamma", 1.0, "weight of KL(q_ode || q_enc)", {}, {}, 0.0},
+      },
+      750);
+}
+
+std::unique_ptr<Task> make_ode2vae_task(const Json& config, uint64_t seed, torch::Device device) {
+  return std::make_unique<ODE2VAETask>(config, seed, device);
+}
+
+}  // namespace deepdyn::cli
