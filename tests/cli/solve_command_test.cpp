@@ -9,6 +9,8 @@
 #include <sstream>
 #include <string>
 
+#include "support/run_command.h"
+
 namespace dd = deepdyn;
 
 namespace {
@@ -16,20 +18,9 @@ namespace {
 const std::string kBinary = DEEPDYN_CLI;
 const std::string kField = std::string(DEEPDYN_TEST_FIXTURES) + "/neural_field.pt";
 
-struct Result {
-  int status;
-  std::string err;
-};
+using Result = deepdyn::testing::CommandResult;
 
-// Runs the binary with the arguments; stderr is captured.
-Result run(const std::string& arguments) {
-  const std::string err_path = ::testing::TempDir() + "deepdyn_stderr.txt";
-  const int status = std::system((kBinary + " " + arguments + " > /dev/null 2> " + err_path).c_str());
-  std::ifstream in(err_path);
-  std::stringstream err;
-  err << in.rdbuf();
-  return {WEXITSTATUS(status), err.str()};
-}
+Result run(const std::string& arguments) { return deepdyn::testing::run_command(kBinary + " " + arguments); }
 
 std::string read(const std::string& path) {
   std::ifstream in(path);

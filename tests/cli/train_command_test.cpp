@@ -9,6 +9,8 @@
 #include <sstream>
 #include <string>
 
+#include "support/run_command.h"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -18,19 +20,9 @@ const std::string kTiny =
     " --set iterations=6 --set batch=32 --set hidden=8,8 --set checkpoint_every=2 --set log_every=2"
     " --set eval_samples=400 --set rtol=1e-4 --set atol=1e-4";
 
-struct Result {
-  int status;
-  std::string err;
-};
+using Result = deepdyn::testing::CommandResult;
 
-Result run(const std::string& arguments) {
-  const std::string err_path = ::testing::TempDir() + "deepdyn_train_stderr.txt";
-  const int status = std::system((kBinary + " " + arguments + " > /dev/null 2> " + err_path).c_str());
-  std::ifstream in(err_path);
-  std::stringstream err;
-  err << in.rdbuf();
-  return {WEXITSTATUS(status), err.str()};
-}
+Result run(const std::string& arguments) { return deepdyn::testing::run_command(kBinary + " " + arguments); }
 
 std::string read(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
