@@ -41,23 +41,23 @@ nn::Sequential mlp(int64_t in, int64_t hidden, int64_t out) {
                         nn::Linear(hidden, out));
 }
 
+// Directions in the input [s, v] of f_W along which its Jacobian is needed, built once per solve:
+// the q unit vectors of v (exact trace) or Hutchinson's noise on v (one direction).
+torch::Tensor trace_tangents(int64_t n, int64_t q, const torch::Tensor& noise, const torch::TensorOptions& options) {
+  if (!noise.defined())
+    return torch::cat({torch::zeros({q, q}, options), torch::eye(q, options)}, 0).expand({n, 2 * q, q});
+  return torch::cat({torch::zeros_like(noise), noise}, 1).unsqueeze(-1);
+}
+
 // The latent dynamics on [s, v, log q]: s' = v, v' = f_W(s, v), (log q)' = -tr(df_W/dv)
-// (ODE2VAE eq. 9; the Jacobian comes in forward mode from f_W's own layers).
-ode::TupleField latent_field(SampledMLP f, bool exact_trace, torch::Tensor noise) {
-  return [f = std::move(f), exact_trace, noise = std::move(noise)](const torch::Tensor&,
-                                                                   const std::vector<torch::Tensor>& y) {
-    const auto& s = y[0];
-    const auto& v = y[1];
-    const int64_t n = s.size(0), q = s.size(1);
-    torch::Tensor tangents;  // directions in the input [s, v] of f_W: along v only
-    if (exact_trace) {
-      tangents = torch::cat({torch::zeros({q, q}, s.options()), torch::eye(q, s.options())}, 0).expand({n, 2 * q, q});
-    } else {
-      tangents = torch::cat({torch::zeros_like(noise), noise}, 1).unsqueeze(-1);
-    }
-    auto [acceleration, derivatives] = f.with_tangents(torch::cat({s, v}, 1), tangents);
-    auto trace = exact_trace ? derivatives.diagonal(0, 1, 2).sum(-1) : (noise * derivatives.squeeze(-1)).sum(-1);
-    return std::vector<torch::Tensor>{v, acceleration, -trace};
+// (ODE2VAE eq. 9; the Jacobian comes in forward mode from f_W's own layers). An undefined noise
+// means the exact trace.
+ode::TupleField latent_field(SampledMLP f, torch::Tensor tangents, torch::Tensor noise) {
+  return [f = std::move(f), tangents = std::move(tangents), noise = std::move(noise)](
+             const torch::Tensor&, const std::vector<torch::Tensor>& y) {
+    auto [acceleration, derivatives] = f.with_tangents(torch::cat({y[0], y[1]}, 1), tangents);
+    auto trace = noise.defined() ? (noise * derivatives.squeeze(-1)).sum(-1) : derivatives.diagonal(0, 1, 2).sum(-1);
+    return std::vector<torch::Tensor>{y[1], acceleration, -trace};
   };
 }
 
@@ -164,7 +164,8 @@ ode::TupleSolution ODE2VAEImpl::latent_flow(const SampledMLP& f, const torch::Te
   std::vector<torch::Tensor> params = f.weights;
   params.insert(params.end(), f.biases.begin(), f.biases.end());
   solver.params(params);
-  return ode::solve(latent_field(f, exact, noise), {z0.narrow(1, 0, q), z0.narrow(1, q, q), log_q0}, ts, solver);
+  auto tangents = trace_tangents(z0.size(0), q, noise, z0.options());
+  return ode::solve(latent_field(f, tangents, noise), {z0.narrow(1, 0, q), z0.narrow(1, q, q), log_q0}, ts, solver);
 }
 
 torch::Tensor ODE2VAEImpl::decode(const torch::Tensor& s) {
