@@ -10,6 +10,7 @@ packages=(
   libstb-dev                         # PNG output (stb_image_write)
   zlib1g-dev dataset-fashion-mnist   # gzip IDX reader; real images for the DEQ classifier
   libcli11-dev nlohmann-json3-dev    # the deepdyn command: options, config files, metrics
+  libgloo-dev                        # c10d Gloo process group headers: multi-process training
 )
 
 missing=()

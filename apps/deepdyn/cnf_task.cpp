@@ -15,8 +15,9 @@ std::vector<std::string> toy_names() {
 
 class CNFTask : public Task {
  public:
-  CNFTask(const Json& config, uint64_t seed, torch::Device device)
-      : toy_(data::parse_toy(config["data"].get<std::string>())),
+  CNFTask(const Json& config, uint64_t seed, torch::Device device, Shard shard)
+      : shard_(shard),
+        toy_(data::parse_toy(config["data"].get<std::string>())),
         batch_(config["batch"].get<int64_t>()),
         eval_samples_(config["eval_samples"].get<int64_t>()),
         seed_(seed),
@@ -25,16 +26,15 @@ class CNFTask : public Task {
         flow_(options(config)),
         optimizer_(flow_->parameters(), torch::optim::AdamOptions(config["lr"].get<double>())) {
     flow_->to(device_, dtype_);
+    shard_.check(batch_, "batch");
   }
 
-  StepMetrics step(int64_t iteration) override {
+  StepMetrics gradients(int64_t iteration) override {
     // The batch is a function of (seed, iteration) alone, so a resumed run sees the same data.
-    auto x = data::sample_toy(toy_, batch_, seed_ * 1000003 + uint64_t(iteration), dtype_).to(device_);
+    auto x = shard_.of(data::sample_toy(toy_, batch_, seed_ * 1000003 + uint64_t(iteration), dtype_)).to(device_);
     auto out = flow_->forward(x);
     auto loss = -out.log_prob.mean() + out.penalty;
-    optimizer_.zero_grad();
     loss.backward();
-    optimizer_.step();
     return {loss.item<double>(), out.nfe(), out.nfe_backward()};
   }
 
@@ -78,6 +78,7 @@ class CNFTask : public Task {
     return options;
   }
 
+  Shard shard_;
   data::Toy toy_;
   int64_t batch_, eval_samples_;
   uint64_t seed_;
@@ -109,8 +110,8 @@ Schema cnf_schema() {
       1000);
 }
 
-std::unique_ptr<Task> make_cnf_task(const Json& config, uint64_t seed, torch::Device device) {
-  return std::make_unique<CNFTask>(config, seed, device);
+std::unique_ptr<Task> make_cnf_task(const Json& config, uint64_t seed, torch::Device device, Shard shard) {
+  return std::make_unique<CNFTask>(config, seed, device, shard);
 }
 
 }  // namespace deepdyn::cli

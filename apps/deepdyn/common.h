@@ -11,6 +11,7 @@ struct GlobalOptions {
   int threads = 1;
   uint64_t seed = 0;
   std::string device = "cpu";
+  std::vector<std::string> command_line;  ///< argv as given, for relaunching with --nproc
 };
 
 /// Applies --threads and --seed, and resolves --device (an error when CUDA is asked for and the

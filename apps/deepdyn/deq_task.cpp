@@ -9,8 +9,9 @@ namespace {
 
 class DEQTask : public Task {
  public:
-  DEQTask(const Json& c, torch::Device device, uint64_t seed)
-      : batch_(c["batch"].get<int64_t>()),
+  DEQTask(const Json& c, torch::Device device, uint64_t seed, Shard shard)
+      : shard_(shard),
+        batch_(c["batch"].get<int64_t>()),
         eval_images_(c["eval_images"].get<int64_t>()),
         seed_(seed),
         dtype_(c["dtype"] == "float64" ? torch::kFloat64 : torch::kFloat32),
@@ -21,16 +22,15 @@ class DEQTask : public Task {
         optimizer_(model_->parameters(), torch::optim::AdamOptions(c["lr"].get<double>())) {
     for (auto* set : {&train_, &test_}) set->images = data::standardize_fashion_mnist(set->images).to(device_, dtype_);
     model_->to(device_, dtype_);
+    shard_.check(batch_, "batch");
   }
 
-  StepMetrics step(int64_t iteration) override {
+  StepMetrics gradients(int64_t iteration) override {
     auto generator = iteration_generator(seed_, iteration);
-    auto index = torch::randint(train_.images.size(0), {batch_}, generator, torch::kLong);
+    auto index = shard_.of(torch::randint(train_.images.size(0), {batch_}, generator, torch::kLong));
     auto [logits, out] = model_->forward(train_.images.index_select(0, index.to(device_)));
     auto loss = torch::nn::functional::cross_entropy(logits, train_.labels.index_select(0, index).to(device_));
-    optimizer_.zero_grad();
     loss.backward();
-    optimizer_.step();
     return {loss.item<double>(), out.forward.nfe, out.backward->nfe};
   }
 
@@ -64,6 +64,7 @@ class DEQTask : public Task {
     return deq::DEQOptions().forward(solver).backward(backward);
   }
 
+  Shard shard_;
   int64_t batch_, eval_images_;
   uint64_t seed_;
   torch::Dtype dtype_;
@@ -89,8 +90,8 @@ Schema deq_schema() {
       1000);
 }
 
-std::unique_ptr<Task> make_deq_task(const Json& config, uint64_t seed, torch::Device device) {
-  return std::make_unique<DEQTask>(config, device, seed);
+std::unique_ptr<Task> make_deq_task(const Json& config, uint64_t seed, torch::Device device, Shard shard) {
+  return std::make_unique<DEQTask>(config, device, seed, shard);
 }
 
 }  // namespace deepdyn::cli

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 
@@ -11,10 +12,16 @@
 
 namespace {
 
-// Errors are one line: "deepdyn: error: <what went wrong and what to do>".
+// Errors are one line: "deepdyn: error: <what went wrong and what to do>", with the rank in front
+// in a data-parallel process
 int fail(std::string message) {
   std::replace(message.begin(), message.end(), '\n', ' ');
-  std::fprintf(stderr, "deepdyn: error: %s\n", message.c_str());
+  // (the process-group errors of the library name the rank themselves).
+  const char* rank = std::getenv("RANK");
+  const bool named = message.rfind("rank ", 0) == 0;
+  const std::string who =
+      rank != nullptr && std::getenv("WORLD_SIZE") != nullptr && !named ? std::string("[rank ") + rank + "] " : "";
+  std::fprintf(stderr, "deepdyn: error: %s%s\n", who.c_str(), message.c_str());
   return 1;
 }
 
@@ -25,6 +32,7 @@ int main(int argc, char** argv) {
   CLI::App app("deepdyn: Neural ODEs, Deep Equilibrium Models, FFJORD, ODE2VAE and RNODE on LibTorch", "deepdyn");
   app.require_subcommand(1);
   cli::GlobalOptions global;
+  global.command_line.assign(argv, argv + argc);
   app.add_option("--threads", global.threads, "Intra-op threads of LibTorch")->capture_default_str();
   app.add_option("--seed", global.seed, "Seed of every random stream")->capture_default_str();
   app.add_option("--device", global.device, "cpu or cuda")->capture_default_str();

@@ -14,8 +14,9 @@ constexpr double kEndTime = 25.0;
 
 class NODETask : public Task {
  public:
-  NODETask(const Json& c, uint64_t seed, torch::Device device)
-      : windows_(c["windows"].get<int64_t>()),
+  NODETask(const Json& c, uint64_t seed, torch::Device device, Shard shard)
+      : shard_(shard),
+        windows_(c["windows"].get<int64_t>()),
         window_(c["window"].get<int64_t>()),
         seed_(seed),
         options_(torch::TensorOptions().dtype(c["dtype"] == "float64" ? torch::kFloat64 : torch::kFloat32).device(device)),
@@ -34,19 +35,18 @@ class NODETask : public Task {
     auto a = torch::tensor({{-0.1, 2.0}, {-2.0, -0.1}}, options_);
     auto truth_field = [a](const torch::Tensor&, const torch::Tensor& y) { return y.pow(3).mm(a); };
     truth_ = ode::solve(truth_field, y0_, ts_, ode::SolveOptions().rtol(1e-9).atol(1e-10)).ys;  // [1000, 1, 2]
+    shard_.check(windows_, "windows");
   }
 
-  StepMetrics step(int64_t iteration) override {
+  StepMetrics gradients(int64_t iteration) override {
     auto generator = iteration_generator(seed_, iteration);
-    auto starts = torch::randint(kPoints - window_, {windows_}, generator, torch::kLong).to(options_.device());
+    auto starts = shard_.of(torch::randint(kPoints - window_, {windows_}, generator, torch::kLong)).to(options_.device());
     std::vector<torch::Tensor> targets;
     for (int64_t i = 0; i < window_; ++i) targets.push_back(truth_.index_select(0, starts + i));
     auto target = torch::stack(targets);  // [window, windows, 1, 2]
     auto solution = ode::solve(field(), target[0], ts_.narrow(0, 0, window_), solver_);
     auto loss = (solution.ys - target).abs().mean();
-    optimizer_.zero_grad();
     loss.backward();
-    optimizer_.step();
     return {loss.item<double>(), solution.stats->nfe, solution.stats->nfe_backward};
   }
 
@@ -84,6 +84,7 @@ class NODETask : public Task {
     return ode::solve(field(), y0_, ts, ode::SolveOptions(solver_).gradient(ode::Gradient::Direct)).ys;
   }
 
+  Shard shard_;
   int64_t windows_, window_;
   uint64_t seed_;
   torch::TensorOptions options_;
@@ -109,9 +110,9 @@ Schema node_schema() {
       1000);
 }
 
-std::unique_ptr<Task> make_node_task(const Json& config, uint64_t seed, torch::Device device) {
+std::unique_ptr<Task> make_node_task(const Json& config, uint64_t seed, torch::Device device, Shard shard) {
   TORCH_CHECK(config["window"].get<int64_t>() < kPoints, "config key 'window' must be < ", kPoints);
-  return std::make_unique<NODETask>(config, seed, device);
+  return std::make_unique<NODETask>(config, seed, device, shard);
 }
 
 }  // namespace deepdyn::cli

@@ -9,8 +9,9 @@ namespace {
 
 class ODE2VAETask : public Task {
  public:
-  ODE2VAETask(const Json& c, uint64_t seed, torch::Device device)
-      : batch_(c["batch"].get<int64_t>()),
+  ODE2VAETask(const Json& c, uint64_t seed, torch::Device device, Shard shard)
+      : shard_(shard),
+        batch_(c["batch"].get<int64_t>()),
         seed_(seed),
         rate_(c["lr"].get<double>()),
         dtype_(c["dtype"] == "float64" ? torch::kFloat64 : torch::kFloat32),
@@ -23,20 +24,19 @@ class ODE2VAETask : public Task {
     train_ = data::bouncing_balls(c["sequences"].get<int64_t>(), seed, balls).to(device_, dtype_);
     test_ = data::bouncing_balls(c["eval_sequences"].get<int64_t>(), seed + 1000003, balls).to(device_, dtype_);
     model_->to(device_, dtype_);
+    shard_.check(batch_, "batch");
   }
 
-  StepMetrics step(int64_t iteration) override {
+  StepMetrics gradients(int64_t iteration) override {
     // The reference implementation's schedules: learning-rate decay and curriculum on sequence length.
     for (auto& group : optimizer_.param_groups())
       static_cast<torch::optim::AdamOptions&>(group.options()).lr(ode2vae::decayed_learning_rate(rate_, iteration - 1));
     const int64_t epoch = (iteration - 1) * batch_ / train_.size(0);
     const int64_t length = ode2vae::curriculum_length(train_.size(1), model_->options().amortization(), epoch);
     auto generator = iteration_generator(seed_, iteration);
-    auto index = torch::randint(train_.size(0), {batch_}, generator, torch::kLong).to(device_);
+    auto index = shard_.of(torch::randint(train_.size(0), {batch_}, generator, torch::kLong)).to(device_);
     auto out = model_->forward(train_.index_select(0, index).narrow(1, 0, length));
-    optimizer_.zero_grad();
     out.loss.backward();
-    optimizer_.step();
     return {out.loss.item<double>(), out.nfe, 0};
   }
 
@@ -65,6 +65,7 @@ class ODE2VAETask : public Task {
   torch::optim::Optimizer& optimizer() override { return optimizer_; }
 
  private:
+  Shard shard_;
   int64_t batch_;
   uint64_t seed_;
   double rate_;
@@ -91,8 +92,8 @@ Schema ode2vae_schema() {
       750);
 }
 
-std::unique_ptr<Task> make_ode2vae_task(const Json& config, uint64_t seed, torch::Device device) {
-  return std::make_unique<ODE2VAETask>(config, seed, device);
+std::unique_ptr<Task> make_ode2vae_task(const Json& config, uint64_t seed, torch::Device device, Shard shard) {
+  return std::make_unique<ODE2VAETask>(config, seed, device, shard);
 }
 
 }  // namespace deepdyn::cli

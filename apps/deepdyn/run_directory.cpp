@@ -1,6 +1,5 @@
 #include "run_directory.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <deepdyn/io/image.h>
 
 #include <filesystem>
@@ -31,7 +30,7 @@ RunDirectory RunDirectory::create(const std::string& path, const RunInfo& info, 
   TORCH_CHECK(!error, "cannot create the run directory '", path, "': ", error.message());
   RunDirectory run(path);
   run.write_json("run.json", Json{{"model", info.model}, {"seed", info.seed}, {"threads", info.threads},
-                                  {"device", info.device}});
+                                  {"device", info.device}, {"processes", info.processes}});
   run.write_json("config.json", config);
   return run;
 }
@@ -48,7 +47,7 @@ RunInfo RunDirectory::info() const {
   TORCH_CHECK(j.is_object() && j.contains("model") && j.contains("seed"), "the run file '", file("run.json"),
               "' lacks model or seed");
   return {j["model"].get<std::string>(), j["seed"].get<uint64_t>(), j.value("threads", 1),
-          j.value("device", std::string("cpu"))};
+          j.value("device", std::string("cpu")), j.value("processes", int64_t(1))};
 }
 
 Json RunDirectory::config() const { return read_json(file("config.json"), "the config file"); }
@@ -90,36 +89,35 @@ void RunDirectory::save_checkpoint(Task& task, int64_t iteration) const {
   archive.write("model", model);
   archive.write("optimizer", optimizer);
   archive.write("iteration", torch::tensor(iteration));
-  {
-    auto generator = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    archive.write("cpu_rng", generator.get_state());
-  }
   std::ostringstream stream;
   archive.save_to(stream);
   io::write_file_atomically(file("checkpoint.pt"), bytes_of(stream.str()));
 }
 
-int64_t RunDirectory::load_checkpoint(Task& task) const {
+std::string RunDirectory::read_checkpoint() const {
   const auto path = file("checkpoint.pt");
   TORCH_CHECK(fs::exists(path), "'", path_, "' has no checkpoint.pt: the run stopped before its first checkpoint; ",
               "start it again with deepdyn train");
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  TORCH_CHECK(in.good() || in.eof(), "cannot read '", path, "'");
+  return bytes.str();
+}
+
+int64_t RunDirectory::restore_checkpoint(Task& task, const std::string& bytes, const std::string& origin) {
   try {
     torch::serialize::InputArchive archive, model, optimizer;
-    archive.load_from(path);
+    archive.load_from(bytes.data(), bytes.size());
     archive.read("model", model);
     archive.read("optimizer", optimizer);
     task.model().load(model);
     task.optimizer().load(optimizer);
-    torch::Tensor iteration, rng;
+    torch::Tensor iteration;
     archive.read("iteration", iteration);
-    archive.read("cpu_rng", rng);
-    auto generator = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    generator.set_state(rng);
     return iteration.item<int64_t>();
   } catch (const c10::Error& e) {
-    TORCH_CHECK(false, "the checkpoint '", path, "' is unreadable (damaged, or from another model or config): ",
+    TORCH_CHECK(false, "the checkpoint '", origin, "' is unreadable (damaged, or from another model or config): ",
                 e.msg().substr(0, e.msg().find('\n')));
   }
 }

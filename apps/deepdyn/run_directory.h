@@ -3,7 +3,7 @@
 //   run.json        model type, seed, threads, device
 //   config.json     the resolved config
 //   metrics.jsonl   one JSON line per logged iteration: iteration, loss, nfe_forward, nfe_backward, time
-//   checkpoint.pt   model, optimizer and RNG state (written atomically: temp file + rename)
+//   checkpoint.pt   model and optimizer state, iteration (written atomically: temp file + rename)
 //   summary.json    written last: a run without it did not finish
 //   *.png           loss and NFE curves, the model's own pictures
 #include <torch/torch.h>
@@ -20,6 +20,7 @@ struct RunInfo {
   uint64_t seed = 0;
   int threads = 1;
   std::string device = "cpu";
+  int64_t processes = 1;  ///< data-parallel ranks that trained it
 };
 
 class RunDirectory {
@@ -43,8 +44,11 @@ class RunDirectory {
   void write_json(const std::string& name, const Json& value) const;  ///< atomically
 
   void save_checkpoint(Task& task, int64_t iteration) const;
-  /// Restores the task and the RNG; returns the checkpoint's iteration.
-  int64_t load_checkpoint(Task& task) const;
+  /// The bytes of checkpoint.pt, with a clear error when the run has none.
+  std::string read_checkpoint() const;
+  /// Restores model and optimizer from checkpoint bytes; returns the checkpoint's iteration.
+  /// `origin` names the checkpoint in errors.
+  static int64_t restore_checkpoint(Task& task, const std::string& bytes, const std::string& origin);
 
  private:
   std::string path_;

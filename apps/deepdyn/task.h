@@ -19,11 +19,22 @@ struct StepMetrics {
   int64_t nfe_forward = 0, nfe_backward = 0;
 };
 
+/// This process's part of every batch in data-parallel training: rank r of n takes rows
+/// [r B/n, (r+1) B/n). Equal parts of a mean loss make the ranks' average gradient the full batch's.
+struct Shard {
+  int64_t rank = 0, count = 1;
+  /// Refuses a batch that does not split evenly; `key` is its config key.
+  void check(int64_t batch, const char* key) const;
+  torch::Tensor of(const torch::Tensor& batch) const;
+};
+
 class Task {
  public:
   virtual ~Task() = default;
-  /// One optimizer step; `iteration` counts from 1 and picks the iteration's data.
-  virtual StepMetrics step(int64_t iteration) = 0;
+  /// The loss of this process's shard of the iteration's batch, and its gradients accumulated into
+  /// the model's parameters (the caller zeroes them before and steps the optimizer after).
+  /// `iteration` counts from 1 and picks the iteration's data.
+  virtual StepMetrics gradients(int64_t iteration) = 0;
   /// Held-out numbers of the current model, e.g. {"nll": 2.9}.
   virtual Json evaluate() = 0;
   /// n draws from the model [n, ...].
@@ -46,9 +57,14 @@ ode::Gradient parse_gradient(const std::string& name);
 /// a function of (seed, iteration) alone, so a resumed run sees the same batches.
 at::Generator iteration_generator(uint64_t seed, int64_t iteration);
 
+/// Seeds the global random streams (Hutchinson probes, weight draws) for one iteration of one
+/// data-parallel rank: ranks draw independent noise, and a resumed run draws what it would have.
+void seed_iteration(uint64_t seed, int64_t iteration, int64_t rank);
+
 /// The model types: cnf, deq, node, ode2vae.
 const std::vector<std::string>& task_names();
 const Schema& task_schema(const std::string& name);
-std::unique_ptr<Task> make_task(const std::string& name, const Json& config, uint64_t seed, torch::Device device);
+std::unique_ptr<Task> make_task(const std::string& name, const Json& config, uint64_t seed, torch::Device device,
+                                Shard shard = {});
 
 }  // namespace deepdyn::cli

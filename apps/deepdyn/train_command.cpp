@@ -1,6 +1,7 @@
 // deepdyn train / resume / eval / sample: training runs with a run directory, checkpoints that
 // survive Ctrl-C and SIGTERM, and the trained model's numbers and samples afterwards.
 #include <deepdyn/deepdyn.h>
+#include <deepdyn/dist/launch.h>
 #include <deepdyn/io/image.h>
 #include <unistd.h>
 
@@ -8,8 +9,10 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 
 #include "commands.h"
+#include "parallel.h"
 #include "run_directory.h"
 
 namespace deepdyn::cli {
@@ -63,41 +66,60 @@ void write_curves(const RunDirectory& run) {
   image.save_png(run.file("curves.png"));
 }
 
-// Iterations first..last of a run whose task holds the state of iteration first - 1.
-int train_loop(const RunDirectory& run, Task& task, const Json& config, int64_t first,
-               std::optional<int64_t> stop_after) {
+// Iterations first..last of a run whose task holds the state of iteration first - 1. Every rank
+// runs it; only the leader has `run` (it writes the metrics, checkpoints and the summary).
+int train_loop(const RunDirectory* run, Task& task, Workers& workers, const RunInfo& info, const Json& config,
+               int64_t first, std::optional<int64_t> stop_after) {
   const int64_t last = config["iterations"].get<int64_t>(), checkpoint_every = config["checkpoint_every"].get<int64_t>(),
                 log_every = config["log_every"].get<int64_t>();
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   Progress progress(first, last);
   const auto start = std::chrono::steady_clock::now();
+  double averaging_seconds = 0;
   for (int64_t it = first; it <= last; ++it) {
-    const auto m = task.step(it);
+    seed_iteration(info.seed, it, workers.rank());
+    task.optimizer().zero_grad();
+    const auto mine = task.gradients(it);
+    workers.average_gradients();
+    averaging_seconds += workers.last_average_seconds();
+    task.optimizer().step();
+    if (stop_after && it == *stop_after) std::raise(SIGTERM);
+    bool stop = g_interrupted != 0;
+    const auto m = workers.agree(mine, stop);
     const bool log_line = it % log_every == 0 || it == last;
+    const bool checkpoint = it % checkpoint_every == 0 || it == last || stop;
+    if (checkpoint) workers.check_identical(task);
+    if (run == nullptr) {
+      if (stop) return 130;
+      continue;
+    }
     if (log_line) {
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      run.append_metrics(Json{{"iteration", it}, {"loss", m.loss}, {"nfe_forward", m.nfe_forward},
-                              {"nfe_backward", m.nfe_backward}, {"time", seconds}});
+      Json line{{"iteration", it}, {"loss", m.loss}, {"nfe_forward", m.nfe_forward}, {"nfe_backward", m.nfe_backward},
+                {"time", seconds}};
+      if (workers.size() > 1) line["allreduce_time"] = averaging_seconds;
+      run->append_metrics(line);
     }
     progress.update(it, m, log_line);
-    if (stop_after && it == *stop_after) std::raise(SIGTERM);
-    if (it % checkpoint_every == 0 || it == last || g_interrupted) run.save_checkpoint(task, it);
-    if (g_interrupted) {
-      std::fprintf(stderr, "deepdyn: interrupted at iteration %lld; checkpoint saved; continue with: deepdyn resume %s\n",
-                   static_cast<long long>(it), run.path().c_str());
+    if (checkpoint) run->save_checkpoint(task, it);
+    if (stop) {
+      std::fprintf(stderr, "deepdyn: interrupted at iteration %lld; checkpoint saved; continue with: deepdyn resume %s%s\n",
+                   static_cast<long long>(it), run->path().c_str(),
+                   workers.size() > 1 ? (" --nproc " + std::to_string(workers.size())).c_str() : "");
       return 130;
     }
   }
-  write_curves(run);
-  auto pictures = task.write_pictures(run.path());
+  if (run == nullptr) return 0;
+  write_curves(*run);
+  auto pictures = task.write_pictures(run->path());
   auto evaluation = task.evaluate();
-  const auto metrics = run.read_metrics();
-  run.write_json("summary.json", Json{{"iterations", last},
-                                      {"final_loss", metrics.empty() ? Json() : metrics.back()["loss"]},
-                                      {"evaluation", evaluation},
-                                      {"pictures", pictures}});
-  std::printf("done: %s\n%s\n", run.path().c_str(), evaluation.dump().c_str());
+  const auto metrics = run->read_metrics();
+  run->write_json("summary.json", Json{{"iterations", last},
+                                       {"final_loss", metrics.empty() ? Json() : metrics.back()["loss"]},
+                                       {"evaluation", evaluation},
+                                       {"pictures", pictures}});
+  std::printf("done: %s\n%s\n", run->path().c_str(), evaluation.dump().c_str());
   return 0;
 }
 
@@ -108,47 +130,123 @@ std::string default_run_path(const std::string& model) {
   return "runs/" + model + "-" + stamp;
 }
 
+// How a train or resume command spreads over processes.
+struct ParallelArguments {
+  int64_t nproc = 1;
+  double timeout = 300;  // seconds
+  std::chrono::milliseconds timeout_ms() const {
+    TORCH_CHECK(timeout > 0, "--timeout must be > 0 seconds, got ", timeout);
+    return std::chrono::milliseconds(int64_t(timeout * 1000));
+  }
+  // --nproc N > 1 in a process that no launcher started: this process becomes the launcher.
+  bool launches() const {
+    TORCH_CHECK(nproc >= 1, "--nproc must be >= 1, got ", nproc);
+    return nproc > 1 && std::getenv("WORLD_SIZE") == nullptr;
+  }
+  void add_to(CLI::App* command) {
+    command->add_option("--nproc", nproc, "data-parallel processes on this machine (each gets a shard of every batch)")
+        ->capture_default_str();
+    command->add_option("--timeout", timeout, "seconds to wait for the other processes before failing")
+        ->capture_default_str();
+  }
+};
+
+// Runs this command line again in `nproc` processes (with RANK, WORLD_SIZE, ... set) and waits.
+int launch(const GlobalOptions& global, std::vector<std::string> extra, const ParallelArguments& parallel,
+           const std::string& run_path) {
+  auto command = global.command_line;
+  command[0] = dist::self_executable();
+  command.insert(command.end(), extra.begin(), extra.end());
+  const auto result = dist::launch_local(command, parallel.nproc, parallel.timeout_ms());
+  if (result.status == 0 || result.status == 130) return result.status;
+  const bool resumable = std::filesystem::exists(run_path + "/checkpoint.pt");
+  TORCH_CHECK(false, result.reason, "; the other ranks were stopped",
+              resumable ? "; continue from the last checkpoint with: deepdyn resume " + run_path + " --nproc " +
+                              std::to_string(parallel.nproc)
+                        : std::string());
+}
+
 struct TrainArguments {
   std::string model, config_file, out;
   std::vector<std::string> overrides;
   std::optional<int64_t> stop_after;
+  ParallelArguments parallel;
 };
 
 int run_train(const TrainArguments& args, const GlobalOptions& global) {
-  const auto device = apply(global);
   // Everything is checked before the run directory exists.
   const auto config = resolve_config(task_schema(args.model), args.config_file, args.overrides);
-  auto task = make_task(args.model, config, global.seed, device);
   const auto path = args.out.empty() ? default_run_path(args.model) : args.out;
-  auto run = RunDirectory::create(path, {args.model, global.seed, global.threads, global.device}, config);
-  std::printf("deepdyn train %s -> %s\n", args.model.c_str(), run.path().c_str());
-  return train_loop(run, *task, config, 1, args.stop_after);
+  if (args.parallel.launches())  // every rank must write to one directory, so the launcher names it
+    return launch(global, args.out.empty() ? std::vector<std::string>{"--out", path} : std::vector<std::string>{},
+                  args.parallel, path);
+  auto workers = Workers::join(args.parallel.nproc, args.parallel.timeout_ms());
+  const auto device = workers.device(apply(global));
+  auto task = make_task(args.model, config, global.seed, device, workers.shard());
+  workers.start(*task);
+  const RunInfo info{args.model, global.seed, global.threads, global.device, workers.size()};
+  if (!workers.leader()) return train_loop(nullptr, *task, workers, info, config, 1, args.stop_after);
+  auto run = RunDirectory::create(path, info, config);
+  std::printf("deepdyn train %s -> %s%s\n", args.model.c_str(), run.path().c_str(),
+              workers.size() > 1 ? (" (" + std::to_string(workers.size()) + " processes)").c_str() : "");
+  return train_loop(&run, *task, workers, info, config, 1, args.stop_after);
 }
 
-int run_resume(const std::string& path, const GlobalOptions& global) {
-  auto run = RunDirectory::open(path);
-  TORCH_CHECK(!run.complete(), "'", path, "' is complete (it has summary.json): nothing to resume");
-  const auto info = run.info();
-  const auto config = run.config();
+// A run directory's model type, seed and config, and its task restored from the checkpoint bytes;
+// `iteration` is the checkpoint's.
+struct Restored {
+  RunInfo info;
+  Json config;
+  std::unique_ptr<Task> task;
+  int64_t iteration = 0;
+};
+
+Restored restore(const RunInfo& info, const Json& config, const std::string& checkpoint, const std::string& origin,
+                 const GlobalOptions& global, const Workers& workers) {
   check_config(task_schema(info.model), config);
-  GlobalOptions recorded{global.threads, info.seed, info.device};
-  const auto device = apply(recorded);
-  auto task = make_task(info.model, config, info.seed, device);
-  const int64_t done = run.load_checkpoint(*task);
-  run.truncate_metrics(done);
-  std::printf("deepdyn resume %s at iteration %lld\n", path.c_str(), static_cast<long long>(done + 1));
-  return train_loop(run, *task, config, done + 1, std::nullopt);
+  GlobalOptions recorded{global.threads, info.seed, info.device, {}};
+  auto task = make_task(info.model, config, info.seed, workers.device(apply(recorded)), workers.shard());
+  const int64_t iteration = RunDirectory::restore_checkpoint(*task, checkpoint, origin);
+  return {info, config, std::move(task), iteration};
 }
 
-// The trained model of a run directory, restored from its checkpoint.
-std::unique_ptr<Task> load_trained(const RunDirectory& run, const GlobalOptions& global) {
-  const auto info = run.info();
-  const auto config = run.config();
-  check_config(task_schema(info.model), config);
-  GlobalOptions recorded{global.threads, info.seed, info.device};
-  auto task = make_task(info.model, config, info.seed, apply(recorded));
-  run.load_checkpoint(*task);
-  return task;
+// The trained model of a run directory, in this one process.
+Restored load_trained(const RunDirectory& run, const GlobalOptions& global) {
+  return restore(run.info(), run.config(), run.read_checkpoint(), run.file("checkpoint.pt"), global, Workers());
+}
+
+struct ResumeArguments {
+  std::string path;
+  ParallelArguments parallel;
+};
+
+int run_resume(const ResumeArguments& args, const GlobalOptions& global) {
+  if (args.parallel.launches()) {
+    TORCH_CHECK(!RunDirectory::open(args.path).complete(), "'", args.path, "' is complete (it has summary.json): nothing to resume");
+    return launch(global, {}, args.parallel, args.path);
+  }
+  auto workers = Workers::join(args.parallel.nproc, args.parallel.timeout_ms());
+  // Rank 0 reads the run directory; the other ranks get its files through the process group,
+  // so they need no copy of it (on other machines).
+  std::string header, checkpoint;
+  std::optional<RunDirectory> run;
+  if (workers.leader()) {
+    run = RunDirectory::open(args.path);
+    TORCH_CHECK(!run->complete(), "'", args.path, "' is complete (it has summary.json): nothing to resume");
+    const auto info = run->info();
+    header = Json{{"model", info.model}, {"seed", info.seed}, {"device", info.device}, {"config", run->config()}}.dump();
+    checkpoint = run->read_checkpoint();
+  }
+  workers.share(header);
+  workers.share(checkpoint);
+  const auto shared = Json::parse(header);
+  const RunInfo info{shared["model"], shared["seed"], global.threads, shared["device"], workers.size()};
+  auto restored = restore(info, shared["config"], checkpoint, args.path + "/checkpoint.pt", global, workers);
+  workers.start(*restored.task);
+  if (!run) return train_loop(nullptr, *restored.task, workers, info, restored.config, restored.iteration + 1, std::nullopt);
+  run->truncate_metrics(restored.iteration);
+  std::printf("deepdyn resume %s at iteration %lld\n", args.path.c_str(), static_cast<long long>(restored.iteration + 1));
+  return train_loop(&*run, *restored.task, workers, info, restored.config, restored.iteration + 1, std::nullopt);
 }
 
 }  // namespace
@@ -165,12 +263,16 @@ void add_train_commands(CLI::App& app, const GlobalOptions& global, std::functio
     cmd->add_option("--set", args->overrides, "key=value overrides (repeatable), applied after --config");
     cmd->add_option("--out", args->out, "run directory (default: runs/" + name + "-<date>-<time>)");
     cmd->add_option("--stop-after", args->stop_after, "act as if SIGTERM arrived after this iteration (tests resume)");
+    args->parallel.add_to(cmd);
     cmd->callback([args, &global, &action] { action = [args, &global] { return run_train(*args, global); }; });
   }
-  auto path = std::make_shared<std::string>();
+  auto resume_args = std::make_shared<ResumeArguments>();
   auto resume = app.add_subcommand("resume", "Continue an interrupted run from its last checkpoint");
-  resume->add_option("run_dir", *path, "run directory")->required();
-  resume->callback([path, &global, &action] { action = [path, &global] { return run_resume(*path, global); }; });
+  resume->add_option("run_dir", resume_args->path, "run directory")->required();
+  resume_args->parallel.add_to(resume);
+  resume->callback([resume_args, &global, &action] {
+    action = [resume_args, &global] { return run_resume(*resume_args, global); };
+  });
 
   auto eval_path = std::make_shared<std::string>();
   auto eval = app.add_subcommand("eval", "Evaluate the trained model of a run directory; writes eval.json");
@@ -178,7 +280,7 @@ void add_train_commands(CLI::App& app, const GlobalOptions& global, std::functio
   eval->callback([eval_path, &global, &action] {
     action = [eval_path, &global] {
       auto run = RunDirectory::open(*eval_path);
-      auto result = load_trained(run, global)->evaluate();
+      auto result = load_trained(run, global).task->evaluate();
       run.write_json("eval.json", result);
       std::printf("%s\n", result.dump(2).c_str());
       return 0;
@@ -199,7 +301,7 @@ void add_train_commands(CLI::App& app, const GlobalOptions& global, std::functio
       TORCH_CHECK(sargs->n >= 1, "--n must be >= 1, got ", sargs->n);
       auto run = RunDirectory::open(sargs->run_dir);
       torch::NoGradGuard no_grad;
-      auto samples = load_trained(run, global)->sample(sargs->n).to(torch::kCPU, torch::kFloat64);
+      auto samples = load_trained(run, global).task->sample(sargs->n).to(torch::kCPU, torch::kFloat64);
       auto rows = samples.reshape({samples.size(0), -1});
       std::vector<std::string> header;
       for (int64_t j = 0; j < rows.size(1); ++j) header.push_back("x" + std::to_string(j));

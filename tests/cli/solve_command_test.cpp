@@ -9,29 +9,20 @@
 #include <sstream>
 #include <string>
 
-#include "support/run_command.h"
+#include "support/cli.h"
 
 namespace dd = deepdyn;
 
 namespace {
 
-const std::string kBinary = DEEPDYN_CLI;
 const std::string kField = std::string(DEEPDYN_TEST_FIXTURES) + "/neural_field.pt";
 
-using Result = deepdyn::testing::CommandResult;
-
-Result run(const std::string& arguments) { return deepdyn::testing::run_command(kBinary + " " + arguments); }
-
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using deepdyn::testing::run_cli;
+using deepdyn::testing::read_file;
 
 // Rows of a CSV with a header line, as a [rows, columns] float64 tensor.
 torch::Tensor read_csv(const std::string& path) {
-  std::istringstream lines(read(path));
+  std::istringstream lines(read_file(path));
   std::string line;
   std::getline(lines, line);  // header
   std::vector<double> values;
@@ -49,7 +40,7 @@ torch::Tensor read_csv(const std::string& path) {
 
 TEST(SolveCommand, IntegratesATorchScriptField) {
   const std::string csv = ::testing::TempDir() + "trajectory.csv", stats = ::testing::TempDir() + "stats.json";
-  auto result = run("solve --field " + kField + " --y0 0.5,-1,0.3 --t 0:2:5 --rtol 1e-10 --atol 1e-10 --out " + csv +
+  auto result = run_cli("solve --field " + kField + " --y0 0.5,-1,0.3 --t 0:2:5 --rtol 1e-10 --atol 1e-10 --out " + csv +
                     " --stats " + stats);
   ASSERT_EQ(result.status, 0) << result.err;
   auto table = read_csv(csv);
@@ -59,7 +50,7 @@ TEST(SolveCommand, IntegratesATorchScriptField) {
                       .ys;
   EXPECT_TRUE(torch::allclose(table.narrow(1, 1, 3), expected, 0, 1e-12));
   EXPECT_TRUE(torch::allclose(table.select(1, 0), torch::linspace(0, 2, 5, torch::kFloat64)));
-  const auto json = read(stats);
+  const auto json = read_file(stats);
   EXPECT_NE(json.find("\"status\": \"success\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"nfe\""), std::string::npos) << json;
 }
@@ -76,7 +67,7 @@ TEST(SolveCommand, BadInputIsAOneLineError) {
       {"solve --field " + kField + " --y0 1,2,3 --t 0:1:1", "count >= 2"},
   };
   for (const auto& [arguments, expected] : cases) {
-    auto result = run(arguments);
+    auto result = run_cli(arguments);
     EXPECT_NE(result.status, 0) << arguments;
     EXPECT_NE(result.err.find(expected), std::string::npos) << arguments << "\n" << result.err;
     EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;

@@ -9,38 +9,23 @@
 #include <sstream>
 #include <string>
 
-#include "support/run_command.h"
+#include "support/cli.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kBinary = DEEPDYN_CLI;
 const std::string kTiny =
     " --set iterations=6 --set batch=32 --set hidden=8,8 --set checkpoint_every=2 --set log_every=2"
     " --set eval_samples=400 --set rtol=1e-4 --set atol=1e-4";
 
-using Result = deepdyn::testing::CommandResult;
-
-Result run(const std::string& arguments) { return deepdyn::testing::run_command(kBinary + " " + arguments); }
-
-std::string read(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// A fresh path under the test temp directory.
-std::string fresh(const std::string& name) {
-  const auto path = ::testing::TempDir() + "deepdyn_" + name;
-  fs::remove_all(path);
-  return path;
-}
+using deepdyn::testing::run_cli;
+using deepdyn::testing::read_file;
+using deepdyn::testing::fresh_path;
 
 // Width and height from a PNG's IHDR chunk (and that the signature is PNG's).
 std::pair<int, int> png_size(const std::string& path) {
-  const auto bytes = read(path);
+  const auto bytes = read_file(path);
   if (bytes.size() < 24 || bytes.compare(1, 3, "PNG") != 0) return {0, 0};
   auto be32 = [&](size_t at) {
     return (uint8_t(bytes[at]) << 24) | (uint8_t(bytes[at + 1]) << 16) | (uint8_t(bytes[at + 2]) << 8) |
@@ -52,15 +37,15 @@ std::pair<int, int> png_size(const std::string& path) {
 }  // namespace
 
 TEST(TrainCommand, CnfRunWritesItsDirectoryAndServesEvalAndSample) {
-  const auto dir = fresh("cnf_run");
-  auto result = run("train cnf --out " + dir + kTiny);
+  const auto dir = fresh_path("cnf_run");
+  auto result = run_cli("train cnf --out " + dir + kTiny);
   ASSERT_EQ(result.status, 0) << result.err;
   for (auto name : {"run.json", "config.json", "metrics.jsonl", "checkpoint.pt", "summary.json"})
     EXPECT_TRUE(fs::exists(dir + "/" + name)) << name;
-  auto config = nlohmann::json::parse(read(dir + "/config.json"));
+  auto config = nlohmann::json::parse(read_file(dir + "/config.json"));
   EXPECT_EQ(config["iterations"], 6);
   EXPECT_EQ(config["data"], "8gaussians");  // defaults fill the keys not set
-  std::istringstream lines(read(dir + "/metrics.jsonl"));
+  std::istringstream lines(read_file(dir + "/metrics.jsonl"));
   std::string line;
   int count = 0;
   while (std::getline(lines, line)) {
@@ -70,19 +55,19 @@ TEST(TrainCommand, CnfRunWritesItsDirectoryAndServesEvalAndSample) {
     ++count;
   }
   EXPECT_EQ(count, 3);
-  auto summary = nlohmann::json::parse(read(dir + "/summary.json"));
+  auto summary = nlohmann::json::parse(read_file(dir + "/summary.json"));
   EXPECT_TRUE(std::isfinite(summary["evaluation"]["nll"].get<double>()));
   EXPECT_EQ(png_size(dir + "/density.png"), std::make_pair(840, 300));
   EXPECT_EQ(png_size(dir + "/curves.png"), std::make_pair(1000, 400));
 
-  result = run("eval " + dir);
+  result = run_cli("eval " + dir);
   ASSERT_EQ(result.status, 0) << result.err;
-  EXPECT_EQ(nlohmann::json::parse(read(dir + "/eval.json"))["nll"], summary["evaluation"]["nll"]);
+  EXPECT_EQ(nlohmann::json::parse(read_file(dir + "/eval.json"))["nll"], summary["evaluation"]["nll"]);
 
   const auto csv = dir + "/samples.csv";
-  result = run("sample " + dir + " --n 50 --out " + csv);
+  result = run_cli("sample " + dir + " --n 50 --out " + csv);
   ASSERT_EQ(result.status, 0) << result.err;
-  std::istringstream rows(read(csv));
+  std::istringstream rows(read_file(csv));
   std::getline(rows, line);
   EXPECT_EQ(line, "x0,x1");
   count = 0;
@@ -109,8 +94,8 @@ TEST(TrainCommand, BadInputIsRefusedBeforeAnyWork) {
       {"--set nokey=1", "unknown config key 'nokey'"},
   };
   for (const auto& [arguments, expected] : cases) {
-    const auto dir = fresh("bad_run");
-    auto result = run("train cnf --out " + dir + " " + arguments);
+    const auto dir = fresh_path("bad_run");
+    auto result = run_cli("train cnf --out " + dir + " " + arguments);
     EXPECT_NE(result.status, 0) << arguments;
     EXPECT_NE(result.err.find(expected), std::string::npos) << arguments << "\n" << result.err;
     EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
@@ -119,43 +104,43 @@ TEST(TrainCommand, BadInputIsRefusedBeforeAnyWork) {
 }
 
 TEST(TrainCommand, MissingOrDamagedCheckpointsAreClearErrors) {
-  const auto dir = fresh("stopped_run");
+  const auto dir = fresh_path("stopped_run");
   // Stopped at iteration 1, before the first regular checkpoint; then the checkpoint is removed.
-  auto result = run("train cnf --out " + dir + kTiny + " --set checkpoint_every=5 --stop-after 1");
+  auto result = run_cli("train cnf --out " + dir + kTiny + " --set checkpoint_every=5 --stop-after 1");
   ASSERT_EQ(result.status, 130) << result.err;
   EXPECT_FALSE(fs::exists(dir + "/summary.json"));
   fs::remove(dir + "/checkpoint.pt");
-  result = run("resume " + dir);
+  result = run_cli("resume " + dir);
   EXPECT_NE(result.status, 0);
   EXPECT_NE(result.err.find("has no checkpoint.pt"), std::string::npos) << result.err;
   std::ofstream(dir + "/checkpoint.pt") << "garbage";
-  result = run("resume " + dir);
+  result = run_cli("resume " + dir);
   EXPECT_NE(result.status, 0);
   EXPECT_NE(result.err.find("is unreadable"), std::string::npos) << result.err;
   EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
-  result = run("resume " + ::testing::TempDir());
+  result = run_cli("resume " + ::testing::TempDir());
   EXPECT_NE(result.err.find("is not a deepdyn run directory"), std::string::npos) << result.err;
 }
 
 TEST(TrainCommand, InterruptedAndResumedRunEndsBitForBitLikeAnUninterruptedOne) {
   const std::string float64 = kTiny + " --set dtype=float64 --set iterations=8 --set checkpoint_every=3";
-  const auto whole = fresh("whole_run"), split = fresh("split_run");
-  auto result = run("--seed 3 train cnf --out " + whole + float64);
+  const auto whole = fresh_path("whole_run"), split = fresh_path("split_run");
+  auto result = run_cli("--seed 3 train cnf --out " + whole + float64);
   ASSERT_EQ(result.status, 0) << result.err;
   // SIGTERM after iteration 5: the checkpoint is written there, between the regular ones at 3 and 6.
-  result = run("--seed 3 train cnf --out " + split + float64 + " --stop-after 5");
+  result = run_cli("--seed 3 train cnf --out " + split + float64 + " --stop-after 5");
   ASSERT_EQ(result.status, 130) << result.err;
   EXPECT_NE(result.err.find("deepdyn resume " + split), std::string::npos) << result.err;
   EXPECT_FALSE(fs::exists(split + "/summary.json"));
-  result = run("resume " + split);
+  result = run_cli("resume " + split);
   ASSERT_EQ(result.status, 0) << result.err;
-  EXPECT_EQ(read(whole + "/metrics.jsonl").size() > 0, true);
-  auto a = nlohmann::json::parse(read(whole + "/summary.json")), b = nlohmann::json::parse(read(split + "/summary.json"));
+  EXPECT_EQ(read_file(whole + "/metrics.jsonl").size() > 0, true);
+  auto a = nlohmann::json::parse(read_file(whole + "/summary.json")), b = nlohmann::json::parse(read_file(split + "/summary.json"));
   EXPECT_EQ(a["evaluation"]["nll"].get<double>(), b["evaluation"]["nll"].get<double>());
   EXPECT_EQ(a["final_loss"].get<double>(), b["final_loss"].get<double>());
-  ASSERT_EQ(run("sample " + whole + " --n 20 --out " + whole + "/s.csv").status, 0);
-  ASSERT_EQ(run("sample " + split + " --n 20 --out " + split + "/s.csv").status, 0);
-  EXPECT_EQ(read(whole + "/s.csv"), read(split + "/s.csv"));
+  ASSERT_EQ(run_cli("sample " + whole + " --n 20 --out " + whole + "/s.csv").status, 0);
+  ASSERT_EQ(run_cli("sample " + split + " --n 20 --out " + split + "/s.csv").status, 0);
+  EXPECT_EQ(read_file(whole + "/s.csv"), read_file(split + "/s.csv"));
 }
 
 // Every model type trains on tiny settings and serves eval and sample.
@@ -174,16 +159,16 @@ TEST(TrainCommand, EveryModelTypeRunsEndToEnd) {
        "mse", "predictions.png", {90 + 6 * 34, 24 + 4 * 76}},
   };
   for (const auto& c : cases) {
-    const auto dir = fresh(c.model + "_run");
-    auto result = run("train " + c.model + " --out " + dir + " --set checkpoint_every=2 --set log_every=1" + c.settings);
+    const auto dir = fresh_path(c.model + "_run");
+    auto result = run_cli("train " + c.model + " --out " + dir + " --set checkpoint_every=2 --set log_every=1" + c.settings);
     ASSERT_EQ(result.status, 0) << c.model << ": " << result.err;
-    auto summary = nlohmann::json::parse(read(dir + "/summary.json"));
+    auto summary = nlohmann::json::parse(read_file(dir + "/summary.json"));
     EXPECT_TRUE(std::isfinite(summary["evaluation"][c.metric].get<double>())) << c.model << summary.dump();
     EXPECT_EQ(png_size(dir + "/curves.png"), std::make_pair(1000, 400)) << c.model;
     if (!c.picture.empty()) EXPECT_EQ(png_size(dir + "/" + c.picture), c.size) << c.model;
-    result = run("eval " + dir);
+    result = run_cli("eval " + dir);
     EXPECT_EQ(result.status, 0) << c.model << ": " << result.err;
-    result = run("sample " + dir + " --n 3 --out " + dir + "/samples.pt");
+    result = run_cli("sample " + dir + " --n 3 --out " + dir + "/samples.pt");
     if (c.model == "deq") {
       EXPECT_NE(result.err.find("nothing to sample"), std::string::npos) << result.err;
     } else {
