@@ -19,3 +19,5 @@
 #include "deepdyn/reg/rnode.h"
 #include "deepdyn/ode2vae/bnn.h"
 #include "deepdyn/ode2vae/ode2vae.h"
+#include "deepdyn/dist/launch.h"
+#include "deepdyn/dist/process_group.h"
