@@ -144,10 +144,14 @@ TEST(Rendezvous, ReadsTorchrunsEnvironmentAndNamesWhatIsMissingOrWrong) {
 }
 
 TEST(Launch, RunsEveryRankWithItsEnvironmentAndReportsTheFirstFailure) {
-  // Rank 1 fails with status 3; rank 0 would sleep for a minute but is stopped.
+  // Rank 1 fails with status 3; rank 0 would sleep for a minute but is stopped. (exec: a sleep
+  // left behind by a killed shell would hold ctest's output pipe open for that minute.)
+  const auto start = std::chrono::steady_clock::now();
   const auto result = dd::dist::launch_local(
-      {"/bin/sh", "-c", "test \"$WORLD_SIZE\" = 2 -a -n \"$MASTER_PORT\" || exit 9; [ \"$RANK\" = 1 ] && exit 3; sleep 60"},
+      {"/bin/sh", "-c",
+       "test \"$WORLD_SIZE\" = 2 -a -n \"$MASTER_PORT\" || exit 9; [ \"$RANK\" = 1 ] && exit 3; exec sleep 60"},
       2, std::chrono::seconds(5));
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10.0);
   EXPECT_EQ(result.status, 3);
   ASSERT_TRUE(result.failed_rank);
   EXPECT_EQ(*result.failed_rank, 1);
