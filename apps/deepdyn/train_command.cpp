@@ -195,8 +195,6 @@ int run_train(const TrainArguments& args, const GlobalOptions& global) {
 // A run directory's model type, seed and config, and its task restored from the checkpoint bytes;
 // `iteration` is the checkpoint's.
 struct Restored {
-  RunInfo info;
-  Json config;
   std::unique_ptr<Task> task;
   int64_t iteration = 0;
 };
@@ -207,12 +205,18 @@ Restored restore(const RunInfo& info, const Json& config, const std::string& che
   GlobalOptions recorded{global.threads, info.seed, info.device, {}};
   auto task = make_task(info.model, config, info.seed, workers.device(apply(recorded)), workers.shard());
   const int64_t iteration = RunDirectory::restore_checkpoint(*task, checkpoint, origin);
-  return {info, config, std::move(task), iteration};
+  return {std::move(task), iteration};
 }
 
 // The trained model of a run directory, in this one process.
 Restored load_trained(const RunDirectory& run, const GlobalOptions& global) {
   return restore(run.info(), run.config(), run.read_checkpoint(), run.file("checkpoint.pt"), global, Workers());
+}
+
+RunDirectory open_unfinished(const std::string& path) {
+  auto run = RunDirectory::open(path);
+  TORCH_CHECK(!run.complete(), "'", path, "' is complete (it has summary.json): nothing to resume");
+  return run;
 }
 
 struct ResumeArguments {
@@ -222,7 +226,7 @@ struct ResumeArguments {
 
 int run_resume(const ResumeArguments& args, const GlobalOptions& global) {
   if (args.parallel.launches()) {
-    TORCH_CHECK(!RunDirectory::open(args.path).complete(), "'", args.path, "' is complete (it has summary.json): nothing to resume");
+    open_unfinished(args.path);
     return launch(global, {}, args.parallel, args.path);
   }
   auto workers = Workers::join(args.parallel.nproc, args.parallel.timeout_ms());
@@ -231,8 +235,7 @@ int run_resume(const ResumeArguments& args, const GlobalOptions& global) {
   std::string header, checkpoint;
   std::optional<RunDirectory> run;
   if (workers.leader()) {
-    run = RunDirectory::open(args.path);
-    TORCH_CHECK(!run->complete(), "'", args.path, "' is complete (it has summary.json): nothing to resume");
+    run = open_unfinished(args.path);
     const auto info = run->info();
     header = Json{{"model", info.model}, {"seed", info.seed}, {"device", info.device}, {"config", run->config()}}.dump();
     checkpoint = run->read_checkpoint();
@@ -243,10 +246,11 @@ int run_resume(const ResumeArguments& args, const GlobalOptions& global) {
   const RunInfo info{shared["model"], shared["seed"], global.threads, shared["device"], workers.size()};
   auto restored = restore(info, shared["config"], checkpoint, args.path + "/checkpoint.pt", global, workers);
   workers.start(*restored.task);
-  if (!run) return train_loop(nullptr, *restored.task, workers, info, restored.config, restored.iteration + 1, std::nullopt);
+  const Json& config = shared["config"];
+  if (!run) return train_loop(nullptr, *restored.task, workers, info, config, restored.iteration + 1, std::nullopt);
   run->truncate_metrics(restored.iteration);
   std::printf("deepdyn resume %s at iteration %lld\n", args.path.c_str(), static_cast<long long>(restored.iteration + 1));
-  return train_loop(&*run, *restored.task, workers, info, restored.config, restored.iteration + 1, std::nullopt);
+  return train_loop(&*run, *restored.task, workers, info, config, restored.iteration + 1, std::nullopt);
 }
 
 }  // namespace

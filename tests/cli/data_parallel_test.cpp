@@ -138,6 +138,17 @@ std::optional<pid_t> child_with_rank(pid_t parent, int rank) {
   return std::nullopt;
 }
 
+// Trains `model` once in one process and once in two; returns the two run directories.
+std::pair<std::string, std::string> train_in_one_and_two_processes(const std::string& model,
+                                                                   const std::string& settings) {
+  const auto one = fresh_path("dp_" + model + "_one"), two = fresh_path("dp_" + model + "_two");
+  auto result = run_cli("train " + model + " --out " + one + settings);
+  EXPECT_EQ(result.status, 0) << result.err;
+  result = run_cli("train " + model + " --nproc 2 --out " + two + settings);
+  EXPECT_EQ(result.status, 0) << result.err;
+  return {one, two};
+}
+
 const std::string kCnf =
     " --set iterations=6 --set batch=32 --set hidden=8,8 --set dtype=float64 --set eval_samples=200 --set log_every=1"
     " --set checkpoint_every=2";
@@ -149,12 +160,7 @@ const std::string kCnf =
 // (Adaptive steps are chosen for the whole batch, so there the ranks differ from one process by
 // the solver's tolerance.)
 TEST(DataParallel, TwoProcessesEndWithTheParametersOfOneOnTheCombinedBatchCnf) {
-  const std::string settings = kCnf + " --set method=rk4 --set trace=exact";
-  const auto one = fresh_path("dp_cnf_one"), two = fresh_path("dp_cnf_two");
-  auto result = run_cli("train cnf --out " + one + settings);
-  ASSERT_EQ(result.status, 0) << result.err;
-  result = run_cli("train cnf --nproc 2 --out " + two + settings);
-  ASSERT_EQ(result.status, 0) << result.err;
+  const auto [one, two] = train_in_one_and_two_processes("cnf", kCnf + " --set method=rk4 --set trace=exact");
   EXPECT_LT(parameter_distance(one, two), 1e-12);
   auto info = nlohmann::json::parse(read_file(two + "/run.json"));
   EXPECT_EQ(info["processes"], 2);
@@ -172,14 +178,9 @@ TEST(DataParallel, TwoProcessesEndWithTheParametersOfOneOnTheCombinedBatchCnf) {
 // 1e-4: Adam turns a gradient's rounding difference d into a step difference of up to lr d / eps
 // (eps = 1e-8) where the gradient is near zero, and the DEQ has many such weights.
 TEST(DataParallel, TwoProcessesEndWithTheParametersOfOneOnTheCombinedBatchDeq) {
-  const std::string settings =
-      " --set iterations=4 --set batch=8 --set width=16 --set dtype=float64 --set tol=1e-30 --set max_iterations=15"
-      " --set eval_images=50 --set lr=1e-4";
-  const auto one = fresh_path("dp_deq_one"), two = fresh_path("dp_deq_two");
-  auto result = run_cli("train deq --out " + one + settings);
-  ASSERT_EQ(result.status, 0) << result.err;
-  result = run_cli("train deq --nproc 2 --out " + two + settings);
-  ASSERT_EQ(result.status, 0) << result.err;
+  const auto [one, two] = train_in_one_and_two_processes(
+      "deq", " --set iterations=4 --set batch=8 --set width=16 --set dtype=float64 --set tol=1e-30"
+             " --set max_iterations=15 --set eval_images=50 --set lr=1e-4");
   EXPECT_LT(parameter_distance(one, two), 1e-12);
 }
 
