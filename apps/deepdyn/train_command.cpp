@@ -192,8 +192,7 @@ int run_train(const TrainArguments& args, const GlobalOptions& global) {
   return train_loop(&run, *task, workers, info, config, 1, args.stop_after);
 }
 
-// A run directory's model type, seed and config, and its task restored from the checkpoint bytes;
-// `iteration` is the checkpoint's.
+// A run's task restored from its checkpoint bytes, and the checkpoint's iteration.
 struct Restored {
   std::unique_ptr<Task> task;
   int64_t iteration = 0;
