@@ -32,7 +32,7 @@ struct LinearMap {
   torch::Tensor a, c;
   LinearMap(double norm, int64_t n = 64, int64_t batch = 4) {
     torch::manual_seed(3);
-    auto q = std::get<0>(torch::linalg::qr(torch::randn({n, n}, torch::kFloat64)));
+    auto q = std::get<0>(at::linalg_qr(torch::randn({n, n}, torch::kFloat64)));
     auto eigenvalues = torch::linspace(-norm, norm, n, torch::kFloat64);
     a = torch::matmul(q * eigenvalues, q.t());
     c = torch::randn({batch, n}, torch::kFloat64);
@@ -40,7 +40,7 @@ struct LinearMap {
   torch::Tensor operator()(const torch::Tensor& z) const { return torch::matmul(z, a.t()) + c; }
   torch::Tensor exact() const {
     auto eye = torch::eye(a.size(0), torch::kFloat64);
-    return torch::linalg::solve(eye - a, c.t(), /*left=*/true).t();
+    return at::linalg_solve(eye - a, c.t(), /*left=*/true).t();
   }
 };
 

@@ -57,7 +57,7 @@ class AndersonIteration : public Iteration {
     rhs.select(1, 0).fill_(1);
     const double eps = residuals.scalar_type() == torch::kDouble ? std::numeric_limits<double>::epsilon()
                                                                  : std::numeric_limits<float>::epsilon();
-    auto solution = torch::matmul(torch::linalg::pinv(kkt, /*rcond=*/100 * eps, /*hermitian=*/true), rhs);
+    auto solution = torch::matmul(at::linalg_pinv(kkt, /*rcond=*/100 * eps, /*hermitian=*/true), rhs);
     return solution.squeeze(2).narrow(1, 1, k);
   }
 
