@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
-# Installs the Debian packages deepdyn needs to build, test, benchmark and run
-# its examples. Idempotent: quiet and quick when everything is already there.
+# Installs what deepdyn needs to build, test, benchmark and run its examples: Debian's packages
+# with apt-get and, for the wheel's LibTorch, a project-local virtual environment (.venv) with the
+# pinned torch wheel (scripts/constraints.txt). Idempotent: quiet and quick when all is there.
+#   scripts/setup.sh [--libtorch wheel|debian]
 set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/common.sh
+if ((${#rest[@]})); then
+  echo "error: unknown argument '${rest[0]}' (use --libtorch wheel|debian)" >&2
+  exit 2
+fi
 
 packages=(
   build-essential cmake ccache
-  libtorch-dev libopenblas0-openmp   # LibTorch 1.13; OpenBLAS (not reference BLAS) for speed
+  libopenblas0-openmp                # OpenBLAS (not reference BLAS) for Debian's LibTorch
   googletest libgtest-dev libbenchmark-dev
   libstb-dev                         # PNG output (stb_image_write)
   zlib1g-dev dataset-fashion-mnist   # gzip IDX reader; real images for the DEQ classifier
   libcli11-dev nlohmann-json3-dev    # the deepdyn command: options, config files, metrics
-  libgloo-dev                        # c10d Gloo process group headers: multi-process training
+  libgloo-dev                        # c10d Gloo process group headers (neither LibTorch ships them)
+  python3-venv                       # the project's virtual environment
 )
+[ "$libtorch" = debian ] && packages+=(libtorch-dev)  # LibTorch 1.13.1
 
 missing=()
 for p in "${packages[@]}"; do
@@ -23,4 +33,10 @@ if ((${#missing[@]})); then
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$libtorch" = wheel ]; then
+  # Debian's Python makes the environment; nothing goes into the system Python.
+  [ -x "$venv/bin/python" ] || { echo "setup: creating $venv"; /usr/bin/python3 -m venv "$venv"; }
+  "$venv/bin/pip" install -q --disable-pip-version-check -c scripts/constraints.txt torch numpy
 fi

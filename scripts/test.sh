@@ -1,7 +1,20 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs the whole test suite.
+# Sets up, builds and runs the whole test suite, against both LibTorch builds (scripts/common.sh):
+# the default in build/, the other in build-<name>/.
+#   scripts/test.sh [--libtorch wheel|debian]   (with --libtorch, that build alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-scripts/build.sh
-cd build && ctest --output-on-failure -j "$(nproc)"
+source scripts/common.sh
+if ((${#rest[@]})); then
+  echo "error: unknown argument '${rest[0]}' (use --libtorch wheel|debian)" >&2
+  exit 2
+fi
+builds=("$libtorch")
+[ -n "$libtorch_chosen" ] || builds+=("$(other_libtorch "$libtorch")")
+
+for l in "${builds[@]}"; do scripts/setup.sh --libtorch "$l"; done
+for l in "${builds[@]}"; do
+  echo "test: LibTorch '$l' in $(build_dir_of "$l")/"
+  scripts/build.sh --libtorch "$l"
+  (cd "$(build_dir_of "$l")" && ctest --output-on-failure -j "$(nproc)")
+done
