@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "support/error_message.h"
+#include "support/gpu.h"
 
 namespace dd = deepdyn;
 
@@ -81,6 +82,16 @@ TEST(ProcessGroup, AveragesGradientsInBucketsOfEveryDtype) {
     EXPECT_TRUE(torch::equal(c.grad(), torch::full({7}, 10.0, torch::kFloat64)));
     EXPECT_TRUE(torch::equal(unused.grad(), torch::zeros({2}, torch::kFloat64)));
     EXPECT_GE(averager.last_seconds(), 0.0);
+  });
+}
+
+TEST(ProcessGroup, AllReducesGpuTensorsInPlace) {
+  DEEPDYN_SKIP_WITHOUT_GPU();
+  with_ranks(2, [](dd::dist::ProcessGroup& group) {
+    auto t = torch::full({4}, double(group.rank() + 1), torch::dtype(torch::kFloat64).device(torch::kCUDA));
+    group.all_reduce_sum({t});
+    ASSERT_TRUE(t.is_cuda());
+    EXPECT_TRUE(torch::equal(t.cpu(), torch::full({4}, 3.0, torch::kFloat64)));
   });
 }
 
