@@ -38,5 +38,7 @@ fi
 if [ "$libtorch" = wheel ]; then
   # Debian's Python makes the environment; nothing goes into the system Python.
   [ -x "$venv/bin/python" ] || { echo "setup: creating $venv"; /usr/bin/python3 -m venv "$venv"; }
-  "$venv/bin/pip" install -q --disable-pip-version-check -c scripts/constraints.txt torch numpy
+  # torch (its LibTorch for the C++ build), and what the Python package builds and tests with
+  "$venv/bin/pip" install -q --disable-pip-version-check -c scripts/constraints.txt \
+    torch numpy scikit-build-core pybind11 pytest
 fi
