@@ -1,0 +1,257 @@
+// deepdyn's side of bench/compare: a server that runs one benchmark case per request, so that the
+// Python driver (compare.py) can interleave it with the peers (torchdiffeq, diffrax, torchdeq) on
+// the same problems.
+//   bench_compare PROBLEM.json
+// PROBLEM.json (written by compare.py) holds the weights, the initial states and the tolerances.
+// It first writes one JSON line {"libtorch": version, "threads": n}. Then each stdin line is
+// "<case>" or "<case> values", and each answer is one JSON line on stdout:
+//   {"case", "seconds" (around the case only), "nfe", "nfe_backward", "iterations",
+//    "iterations_backward", "steps", "values" (outputs and gradients, only when asked)}
+// Cases: spiral.solve, spiral.direct, spiral.adjoint, deq.{broyden,anderson}.{forward,train}, and
+// spiral.reference (y(T) and the gradient in float64 at rtol 1e-12, untimed).
+// An empty line or EOF ends the program. Always one thread.
+#include <deepdyn/deepdyn.h>
+#include <torch/version.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace dd = deepdyn;
+using nlohmann::json;
+
+namespace {
+
+using Params = std::map<std::string, torch::Tensor>;
+
+// {"shape": [...], "data": [flat, row-major]} -> float32 tensor
+torch::Tensor tensor_of(const json& j) {
+  auto data = j.at("data").get<std::vector<float>>();
+  auto shape = j.at("shape").get<std::vector<int64_t>>();
+  return torch::tensor(data, torch::kFloat32).reshape(shape);
+}
+
+json flat(const torch::Tensor& t) {
+  auto c = t.detach().to(torch::kFloat32).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+Params params_of(const json& j) {
+  Params p;
+  for (const auto& [name, value] : j.items()) p[name] = tensor_of(value).requires_grad_(true);
+  return p;
+}
+
+std::vector<torch::Tensor> values_of(const Params& p) {
+  std::vector<torch::Tensor> v;
+  for (const auto& [name, t] : p) v.push_back(t);
+  return v;
+}
+
+void zero_grads(Params& p) {
+  for (auto& [name, t] : p) t.mutable_grad() = torch::Tensor();
+}
+
+json grads_of(const Params& p) {
+  json g;
+  for (const auto& [name, t] : p) g[name] = flat(t.grad());
+  return g;
+}
+
+template <class F>
+double seconds(F&& f) {
+  const auto start = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// torchdiffeq's ode_demo field: f(t, y) = W2 tanh(W1 y^3 + b1) + b2.
+struct Spiral {
+  Params p;
+  torch::Tensor y0, ts;
+  double rtol, atol;
+
+  explicit Spiral(const json& j)
+      : p(params_of(j.at("params"))),
+        y0(tensor_of(j.at("y0"))),
+        ts(torch::tensor({0.0, j.at("t1").get<double>()}, torch::kFloat64)),
+        rtol(j.at("rtol").get<double>()),
+        atol(j.at("atol").get<double>()) {}
+
+  torch::Tensor field(const torch::Tensor& /*t*/, const torch::Tensor& y) const {
+    return at::linear(torch::tanh(at::linear(y.pow(3), p.at("w1"), p.at("b1"))), p.at("w2"), p.at("b2"));
+  }
+
+  // y(T) and the gradient of mean(y(T)^2) (direct backprop) in float64 at rtol 1e-12, atol 1e-14:
+  // the reference the float32 solves are measured against.
+  json reference() const {
+    Params w;
+    for (const auto& [name, t] : p) w[name] = t.detach().to(torch::kFloat64).requires_grad_(true);
+    auto f = [&w](const torch::Tensor& /*t*/, const torch::Tensor& y) {
+      return at::linear(torch::tanh(at::linear(y.pow(3), w.at("w1"), w.at("b1"))), w.at("w2"), w.at("b2"));
+    };
+    auto sol = dd::ode::solve(f, y0.to(torch::kFloat64), ts, dd::ode::SolveOptions().rtol(1e-12).atol(1e-14));
+    auto yT = sol.ys[-1];
+    yT.pow(2).mean().backward();
+    return {{"nfe", sol.stats->nfe}, {"values", {{"y", flat(yT)}, {"grads", grads_of(w)}}}};
+  }
+
+  json run(const std::string& mode, bool values) {
+    if (mode == "reference") return reference();
+    auto opts = dd::ode::SolveOptions().method(dd::ode::Method::Dopri5).rtol(rtol).atol(atol);
+    if (mode == "adjoint") opts.gradient(dd::ode::Gradient::Adjoint).params(values_of(p));
+    const dd::ode::Field f = [this](const torch::Tensor& t, const torch::Tensor& y) { return field(t, y); };
+    zero_grads(p);
+    dd::ode::Solution sol;
+    torch::Tensor yT;
+    double s;
+    if (mode == "solve") {
+      torch::NoGradGuard no_grad;
+      s = seconds([&] { sol = dd::ode::solve(f, y0, ts, opts); });
+      yT = sol.ys[-1];
+    } else {
+      TORCH_CHECK(mode == "direct" || mode == "adjoint", "unknown spiral case '", mode, "'");
+      s = seconds([&] {
+        sol = dd::ode::solve(f, y0, ts, opts);
+        yT = sol.ys[-1];
+        yT.pow(2).mean().backward();
+      });
+    }
+    json out = {{"seconds", s},
+                {"nfe", sol.stats->nfe},
+                {"nfe_backward", sol.stats->nfe_backward},
+                {"steps", sol.stats->steps},
+                {"steps_backward", sol.stats->steps_backward}};
+    if (values) out["values"] = {{"y", flat(yT)}, {"grads", mode == "solve" ? json::object() : grads_of(p)}};
+    return out;
+  }
+};
+
+// z = tanh(W z + U x + b), solved for z* over the batch.
+struct Equilibrium {
+  Params p;
+  torch::Tensor x, z0;
+  dd::deq::SolverOptions forward, backward;
+  int64_t broyden_memory, anderson_memory;
+  int64_t calls = 0;  // evaluations of f, counted the same way as on the peer's side
+
+  explicit Equilibrium(const json& j)
+      : p(params_of(j.at("params"))),
+        x(tensor_of(j.at("x"))),
+        z0(torch::zeros({x.size(0), p.at("W").size(0)})),
+        broyden_memory(j.at("broyden_memory").get<int64_t>()),
+        anderson_memory(j.at("anderson_memory").get<int64_t>()) {
+    const auto& f = j.at("forward");
+    const auto& b = j.at("backward");
+    // Relative residual ||f(z) - z|| / ||f(z)|| per sample, every sample at or below tol: torchdeq's "rel".
+    forward = dd::deq::SolverOptions()
+                  .tol(f.at("tol").get<double>())
+                  .max_iterations(f.at("max_iter").get<int64_t>())
+                  .stop_on(dd::deq::ResidualNorm::Relative);
+    backward = dd::deq::SolverOptions()
+                   .tol(b.at("tol").get<double>())
+                   .max_iterations(b.at("max_iter").get<int64_t>())
+                   .stop_on(dd::deq::ResidualNorm::Relative);
+  }
+
+  json run(const std::string& method, const std::string& mode, bool values) {
+    dd::deq::Method m;
+    if (method == "broyden") {
+      m = dd::deq::Broyden().memory(broyden_memory);
+    } else {
+      TORCH_CHECK(method == "anderson", "unknown DEQ method '", method, "'");
+      m = dd::deq::Anderson().memory(anderson_memory);
+    }
+    auto opts = dd::deq::DEQOptions()
+                    .forward(dd::deq::SolverOptions(forward).method(m))
+                    .backward(dd::deq::Implicit(dd::deq::SolverOptions(backward).method(m)));
+    dd::deq::DEQ deq(
+        [this](const torch::Tensor& z, const torch::Tensor& x) {
+          ++calls;
+          return torch::tanh(at::linear(z, p.at("W")) + at::linear(x, p.at("U"), p.at("b")));
+        },
+        opts);
+    zero_grads(p);
+    calls = 0;
+    int64_t nfe = 0;
+    dd::deq::DEQOutput out;
+    double s;
+    if (mode == "forward") {
+      torch::NoGradGuard no_grad;
+      s = seconds([&] { out = deq(x, z0); });
+      nfe = calls;
+    } else {
+      TORCH_CHECK(mode == "train", "unknown DEQ case '", mode, "'");
+      s = seconds([&] {
+        out = deq(x, z0);
+        nfe = calls;
+        out.z.pow(2).mean().backward();
+      });
+    }
+    json r = {{"seconds", s},
+              {"nfe", nfe},
+              {"nfe_backward", out.backward->nfe},
+              {"iterations", out.forward.iterations},
+              {"iterations_backward", out.backward->iterations},
+              {"converged", out.forward.converged},
+              {"converged_backward", mode == "forward" || out.backward->converged}};
+    if (values) r["values"] = {{"y", flat(out.z)}, {"grads", mode == "forward" ? json::object() : grads_of(p)}};
+    return r;
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: bench_compare PROBLEM.json   (then one case per stdin line; see compare.py)\n";
+    return 2;
+  }
+  torch::set_num_threads(1);
+  try {
+    torch::set_num_interop_threads(1);
+  } catch (const c10::Error&) {  // refused once inter-op work has started; one thread is all we need
+  }
+  std::ifstream in(argv[1]);
+  if (!in) {
+    std::cerr << "bench_compare: cannot read " << argv[1] << "\n";
+    return 2;
+  }
+  const json problem = json::parse(in);
+  Spiral spiral(problem.at("spiral"));
+  Equilibrium equilibrium(problem.at("deq"));
+  std::ostringstream version;
+  version << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "." << TORCH_VERSION_PATCH;
+  std::cout << json{{"libtorch", version.str()}, {"threads", torch::get_num_threads()}}.dump() << std::endl;
+
+  std::string line;
+  while (std::getline(std::cin, line) && !line.empty()) {
+    std::istringstream words(line);
+    std::string name, flag;
+    words >> name >> flag;
+    json answer;
+    try {
+      std::vector<std::string> parts;
+      std::stringstream ss(name);
+      for (std::string part; std::getline(ss, part, '.');) parts.push_back(part);
+      const bool values = flag == "values";
+      if (parts.size() == 2 && parts[0] == "spiral") {
+        answer = spiral.run(parts[1], values);
+      } else if (parts.size() == 3 && parts[0] == "deq") {
+        answer = equilibrium.run(parts[1], parts[2], values);
+      } else {
+        answer = {{"error", "unknown case '" + name + "'"}};
+      }
+    } catch (const std::exception& e) {
+      answer = {{"error", e.what()}};
+    }
+    answer["case"] = name;
+    std::cout << answer.dump() << std::endl;
+  }
+  return 0;
+}

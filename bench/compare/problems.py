@@ -1,0 +1,64 @@
+"""The benchmark problems, drawn once from a seed with numpy so that every side gets the same
+float32 weights and initial states (deepdyn reads them from the JSON file written here)."""
+import json
+
+import numpy as np
+
+SPIRAL_BATCH = 1024
+DEQ_WIDTH, DEQ_INPUT, DEQ_BATCH = 256, 64, 64
+DEQ_SPECTRAL_NORM = 0.9  # ||W||_2 < 1 and |tanh'| <= 1: f is a contraction, z* exists and is unique
+
+
+def _f32(a):
+    return np.asarray(a, dtype=np.float32)
+
+
+def make(seed=0):
+    rng = np.random.default_rng(seed)
+
+    def linear(fan_out, fan_in):
+        # torch.nn.Linear's default initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both.
+        bound = 1 / np.sqrt(fan_in)
+        return _f32(rng.uniform(-bound, bound, (fan_out, fan_in))), _f32(rng.uniform(-bound, bound, fan_out))
+
+    w1, b1 = linear(50, 2)
+    w2, b2 = linear(2, 50)
+    spiral = {
+        "params": {"w1": w1, "b1": b1, "w2": w2, "b2": b2},
+        "y0": _f32(0.5 * rng.standard_normal((SPIRAL_BATCH, 2))),
+        "t1": 10.0,
+        "rtol": 1e-6,
+        "atol": 1e-8,
+    }
+
+    w = rng.standard_normal((DEQ_WIDTH, DEQ_WIDTH))
+    w *= DEQ_SPECTRAL_NORM / np.linalg.norm(w, 2)
+    deq = {
+        "params": {
+            "W": _f32(w),
+            "U": _f32(rng.standard_normal((DEQ_WIDTH, DEQ_INPUT)) / np.sqrt(DEQ_INPUT)),
+            "b": _f32(0.1 * rng.standard_normal(DEQ_WIDTH)),
+        },
+        "x": _f32(rng.standard_normal((DEQ_BATCH, DEQ_INPUT))),
+        # Relative residual ||f(z) - z|| / ||f(z)|| per sample; stop when every sample is below tol.
+        "forward": {"tol": 1e-4, "max_iter": 50},
+        "backward": {"tol": 1e-6, "max_iter": 50},
+        "broyden_memory": 50,  # torchdeq keeps max_iter rank-one updates (LBFGS_thres = max_iter)
+        "anderson_memory": 6,  # torchdeq's default m
+    }
+    return {"seed": seed, "spiral": spiral, "deq": deq}
+
+
+def write(problem, path):
+    """JSON for bench_compare: arrays as {"shape", "data" (flat, row-major)}; float32 values
+    survive the trip exactly (a float32 is a double, and JSON keeps doubles)."""
+
+    def encode(v):
+        if isinstance(v, np.ndarray):
+            return {"shape": list(v.shape), "data": v.ravel().tolist()}
+        if isinstance(v, dict):
+            return {k: encode(x) for k, x in v.items()}
+        return v
+
+    with open(path, "w") as f:
+        json.dump(encode(problem), f)
