@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -22,6 +21,7 @@
 #include <vector>
 
 #include "spiral_field.h"
+#include "tanh_cell.h"
 
 namespace dd = deepdyn;
 
@@ -48,19 +48,6 @@ void zero_grads(const std::vector<torch::Tensor>& params) {
   for (auto p : params) p.mutable_grad() = torch::Tensor();
 }
 
-struct CellImpl : torch::nn::Module {
-  torch::Tensor w, u, b;
-  CellImpl(int64_t width, int64_t inputs) {
-    auto w0 = torch::randn({width, width});
-    w = register_parameter("w", w0 * (0.9 / torch::linalg_svdvals(w0).max()));
-    u = register_parameter("u", torch::randn({width, inputs}) / std::sqrt(double(inputs)));
-    b = register_parameter("b", torch::zeros({width}));
-  }
-  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& x) {
-    return torch::tanh(torch::matmul(z, w.t()) + torch::matmul(x, u.t()) + b);
-  }
-};
-TORCH_MODULE(Cell);
 
 }  // namespace
 
@@ -98,7 +85,7 @@ int main(int argc, char** argv) {
   }
   const auto points = dd::data::sample_toy(dd::data::Toy::EightGaussians, 512, 1);
 
-  Cell cell(256, 64);
+  TanhCell cell(256, 64);
   const auto x = torch::randn({64, 64});
   dd::deq::DEQ deq(cell, dd::deq::DEQOptions()
                              .forward(dd::deq::SolverOptions(dd::deq::Broyden()).tol(1e-4).max_iterations(50))

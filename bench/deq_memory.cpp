@@ -12,6 +12,7 @@
 #include <cstdlib>
 
 #include "peak_memory.h"
+#include "tanh_cell.h"
 
 namespace dd = deepdyn;
 
@@ -19,26 +20,12 @@ namespace {
 
 constexpr int64_t kWidth = 256, kInputs = 784, kBatch = 256;
 
-struct CellImpl : torch::nn::Module {
-  torch::Tensor w, u, b;
-  CellImpl() {
-    auto w0 = torch::randn({kWidth, kWidth});
-    w = register_parameter("w", w0 * (0.9 / torch::linalg_svdvals(w0).max()));
-    u = register_parameter("u", torch::randn({kWidth, kInputs}) / std::sqrt(double(kInputs)));
-    b = register_parameter("b", torch::zeros({kWidth}));
-  }
-  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& x) {
-    return torch::tanh(torch::matmul(z, w.t()) + torch::matmul(x, u.t()) + b);
-  }
-};
-TORCH_MODULE(Cell);
-
 struct Measurement {
   double peak_mb, seconds;
   long long forward_iterations, backward_iterations;
 };
 
-Measurement implicit(Cell& cell, const torch::Tensor& x, int iterations) {
+Measurement implicit(TanhCell& cell, const torch::Tensor& x, int iterations) {
   const dd::bench::PeakMemory peak;
   const auto start = std::chrono::steady_clock::now();
   dd::deq::DEQ deq(cell, dd::deq::DEQOptions()
@@ -50,7 +37,7 @@ Measurement implicit(Cell& cell, const torch::Tensor& x, int iterations) {
   return {peak.megabytes(), seconds, out.forward.iterations, out.backward->iterations};
 }
 
-Measurement unrolled(Cell& cell, const torch::Tensor& x, int iterations) {
+Measurement unrolled(TanhCell& cell, const torch::Tensor& x, int iterations) {
   const dd::bench::PeakMemory peak;
   const auto start = std::chrono::steady_clock::now();
   auto z = torch::zeros({kBatch, kWidth});
@@ -66,13 +53,13 @@ int main(int argc, char** argv) {
   const int base = argc > 1 ? std::atoi(argv[1]) : 10;
   torch::set_num_threads(1);
   torch::manual_seed(0);
-  Cell cell;
+  TanhCell cell(kWidth, kInputs);
   const auto x = torch::randn({kBatch, kInputs});
   std::printf("forward+backward of a DEQ tanh cell, width %lld, batch %lld, float32, 1 thread\n",
               static_cast<long long>(kWidth), static_cast<long long>(kBatch));
   std::printf("%-10s %10s %10s %10s %9s %12s\n", "backward", "forward it", "peak MB", "vs first", "time s",
               "backward it");
-  using Run = Measurement (*)(Cell&, const torch::Tensor&, int);
+  using Run = Measurement (*)(TanhCell&, const torch::Tensor&, int);
   const std::pair<const char*, Run> runs[] = {{"implicit", implicit}, {"unrolled", unrolled}};
   for (const auto& [name, run] : runs) {
     double first = 0;

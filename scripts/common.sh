@@ -10,7 +10,9 @@ libtorch=${DEEPDYN_LIBTORCH:-}
 rest=()
 while (($#)); do
   case $1 in
-    --libtorch) libtorch=${2:-}; shift 2 || shift ;;
+    --libtorch)
+      (($# >= 2)) || { echo "error: --libtorch needs 'wheel' or 'debian'" >&2; exit 2; }
+      libtorch=$2; shift 2 ;;
     --libtorch=*) libtorch=${1#*=}; shift ;;
     *) rest+=("$1"); shift ;;
   esac
