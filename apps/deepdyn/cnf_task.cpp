@@ -66,7 +66,7 @@ class CNFTask : public Task {
                       .method(ode::parse_method(c["method"].get<std::string>()))
                       .rtol(c["rtol"].get<double>())
                       .atol(c["atol"].get<double>())
-                      .gradient(parse_gradient(c["gradient"].get<std::string>()));
+                      .gradient(ode::parse_gradient(c["gradient"].get<std::string>()));
     auto options = cnf::CNFOptions(2)
                        .hidden(c["hidden"].get<std::vector<int64_t>>())
                        .activation(c["activation"] == "tanh" ? cnf::Activation::Tanh : cnf::Activation::Softplus)
@@ -102,7 +102,7 @@ Schema cnf_schema() {
           {"method", "dopri5", "ODE method", method_names()},
           {"rtol", 1e-5, "relative tolerance", {}, 0.0},
           {"atol", 1e-5, "absolute tolerance", {}, 0.0},
-          {"gradient", "direct", "gradients through the solver", gradient_names()},
+          {"gradient", "direct", "gradients through the solver", ode::gradient_names()},
           {"kinetic", 0.0, "RNODE lambda_K (0: off)", {}, {}, 0.0},
           {"jacobian", 0.0, "RNODE lambda_J (0: off)", {}, {}, 0.0},
           {"eval_samples", 20000, "held-out samples of eval", {}, {}, 1},

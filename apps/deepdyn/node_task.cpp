@@ -28,7 +28,7 @@ class NODETask : public Task {
                   .method(ode::parse_method(c["method"].get<std::string>()))
                   .rtol(c["rtol"].get<double>())
                   .atol(c["atol"].get<double>())
-                  .gradient(parse_gradient(c["gradient"].get<std::string>()))
+                  .gradient(ode::parse_gradient(c["gradient"].get<std::string>()))
                   .params(net_->parameters());
     ts_ = torch::linspace(0, kEndTime, kPoints, options_);
     y0_ = torch::tensor({{2.0, 0.0}}, options_);
@@ -105,7 +105,7 @@ Schema node_schema() {
           {"method", "dopri5", "ODE method", method_names()},
           {"rtol", 1e-7, "relative tolerance", {}, 0.0},
           {"atol", 1e-9, "absolute tolerance", {}, 0.0},
-          {"gradient", "adjoint", "gradients through the solver", gradient_names()},
+          {"gradient", "adjoint", "gradients through the solver", ode::gradient_names()},
       },
       1000);
 }

@@ -47,15 +47,6 @@ std::vector<std::string> method_names() {
   return out;
 }
 
-std::vector<std::string> gradient_names() { return {"direct", "adjoint", "checkpointed"}; }
-
-ode::Gradient parse_gradient(const std::string& name) {
-  if (name == "adjoint") return ode::Gradient::Adjoint;
-  if (name == "checkpointed") return ode::Gradient::Checkpointed;
-  TORCH_CHECK(name == "direct", "unknown gradient '", name, "'; valid gradients are: direct, adjoint, checkpointed");
-  return ode::Gradient::Direct;
-}
-
 at::Generator iteration_generator(uint64_t seed, int64_t iteration) {
   return at::detail::createCPUGenerator(seed * 1000003 + uint64_t(iteration));
 }

@@ -50,8 +50,6 @@ Schema with_common_settings(Schema specific, int64_t iterations);
 
 /// Valid names of config keys shared by the ODE-based tasks.
 std::vector<std::string> method_names();
-std::vector<std::string> gradient_names();  ///< direct, adjoint, checkpointed
-ode::Gradient parse_gradient(const std::string& name);
 
 /// A generator for the random choices of one iteration (which windows, images or sequences):
 /// a function of (seed, iteration) alone, so a resumed run sees the same batches.

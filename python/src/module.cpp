@@ -23,13 +23,6 @@ struct Settings {
   std::vector<torch::Tensor> params;
 };
 
-dd::ode::Gradient parse_gradient(const std::string& name) {
-  if (name == "direct") return dd::ode::Gradient::Direct;
-  if (name == "adjoint") return dd::ode::Gradient::Adjoint;
-  if (name == "checkpointed") return dd::ode::Gradient::Checkpointed;
-  TORCH_CHECK(false, "gradient must be 'direct', 'adjoint' or 'checkpointed', got '", name, "'");
-}
-
 dd::ode::SolveOptions solve_options(const Settings& s) {
   return dd::ode::SolveOptions()
       .method(dd::ode::parse_method(s.method))
@@ -40,7 +33,7 @@ dd::ode::SolveOptions solve_options(const Settings& s) {
       .step_ts(s.step_t)
       .jump_ts(s.jump_t)
       .max_steps(s.max_steps)
-      .gradient(parse_gradient(s.gradient))
+      .gradient(dd::ode::parse_gradient(s.gradient))
       .params(s.params);
 }
 

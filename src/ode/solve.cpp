@@ -9,6 +9,18 @@
 
 namespace deepdyn::ode {
 
+const std::vector<std::string>& gradient_names() {
+  static const std::vector<std::string> names{"direct", "adjoint", "checkpointed"};  // in enum order
+  return names;
+}
+
+Gradient parse_gradient(const std::string& name) {
+  const auto& names = gradient_names();
+  const auto found = std::find(names.begin(), names.end(), name);
+  TORCH_CHECK(found != names.end(), "unknown gradient '", name, "'; valid gradients are: direct, adjoint, checkpointed");
+  return static_cast<Gradient>(found - names.begin());
+}
+
 const char* status_name(Status status) {
   switch (status) {
     case Status::Success:

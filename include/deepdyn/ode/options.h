@@ -3,6 +3,7 @@
 
 #include <limits>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "deepdyn/ode/method.h"
@@ -18,6 +19,11 @@ enum class Gradient {
   Adjoint,       ///< continuous adjoint (Chen et al. 2018): O(1) memory in the number of steps
   Checkpointed,  ///< exact discrete gradient with O(sqrt(steps)) memory: segments re-run from checkpoints
 };
+
+/// "direct", "adjoint", "checkpointed": the names users write at the boundary (CLI, config, Python).
+const std::vector<std::string>& gradient_names();
+/// Parses one of gradient_names(); an unknown name is refused with the valid list.
+Gradient parse_gradient(const std::string& name);
 
 /// The error norm of the adjoint's backward solve.
 enum class AdjointNorm {
