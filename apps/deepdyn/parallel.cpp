@@ -18,7 +18,11 @@ torch::Device Workers::device(torch::Device asked) const {
   if (!asked.is_cuda() || size() == 1) return asked;
   const char* local = std::getenv("LOCAL_RANK");
   const int64_t local_rank = local != nullptr ? std::atoll(local) : rank();
-  return torch::Device(torch::kCUDA, c10::DeviceIndex(local_rank % int64_t(torch::cuda::device_count())));
+  const int64_t gpus = int64_t(torch::cuda::device_count());
+  TORCH_CHECK(local_rank < gpus || group_->backend(asked) != "nccl", "rank ", rank(), " is local process ", local_rank,
+              " on a machine with ", gpus, " GPU(s), and NCCL needs one GPU per process: start at most ", gpus,
+              " processes per machine, or set DEEPDYN_CUDA_COLLECTIVES=gloo to share GPUs");
+  return torch::Device(torch::kCUDA, c10::DeviceIndex(local_rank % gpus));
 }
 
 void Workers::start(Task& task) {

@@ -1,4 +1,4 @@
-// c10d's TCPStore and ProcessGroupGloo behind deepdyn::dist (see dist/process_group.h).
+// c10d's TCPStore, ProcessGroupGloo and ProcessGroupNCCL behind deepdyn::dist (see dist/process_group.h).
 #include <deepdyn/dist/process_group.h>
 
 #include <cerrno>
@@ -11,6 +11,9 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+#ifdef DEEPDYN_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
 namespace deepdyn::dist {
@@ -56,6 +59,11 @@ std::optional<Rendezvous> Rendezvous::from_environment(std::chrono::milliseconds
   r.rank = integer_variable("RANK", *environment("RANK"), 0, r.world_size - 1);
   r.address = *environment("MASTER_ADDR");
   r.port = int(integer_variable("MASTER_PORT", *environment("MASTER_PORT"), 1, 65535));
+  if (const auto collectives = environment("DEEPDYN_CUDA_COLLECTIVES")) {
+    TORCH_CHECK(*collectives == "nccl" || *collectives == "gloo", "environment variable DEEPDYN_CUDA_COLLECTIVES='",
+                *collectives, "' must be 'nccl' or 'gloo'");
+    r.cuda_collectives = *collectives == "nccl" ? CudaCollectives::nccl : CudaCollectives::gloo;
+  }
   return r;
 }
 
@@ -65,15 +73,39 @@ struct ProcessGroup::Impl {
   Rendezvous rendezvous;
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+#ifdef DEEPDYN_WITH_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;  // made at the first collective over CUDA tensors
 
-  // Starts every operation, then waits for each: Gloo works on them in its own threads.
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL>& nccl_group() {
+    if (!nccl) {
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = rendezvous.timeout;
+      nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("deepdyn-nccl", store),
+                                                         int(rendezvous.rank), int(rendezvous.world_size), options);
+    }
+    return nccl;
+  }
+#endif
+
+  bool through_nccl(const torch::Device& device) const {
+    return device.is_cuda() && rendezvous.cuda_collectives == CudaCollectives::nccl;
+  }
+
+  // Starts every operation, each tensor on its backend, then waits for each: Gloo works on them in
+  // its own threads, NCCL on its own CUDA stream (its wait() orders the caller's stream after it).
   template <typename Start>
   void run_all(const char* what, std::vector<torch::Tensor>& tensors, Start start) {
     try {
-      std::vector<decltype(start(tensors))> works;
+      std::vector<decltype(start(gloo, tensors))> works;
       for (auto& tensor : tensors) {
         std::vector<torch::Tensor> one{tensor};
-        works.push_back(start(one));
+#ifdef DEEPDYN_WITH_NCCL
+        if (through_nccl(tensor.device())) {
+          works.push_back(start(nccl_group(), one));
+          continue;
+        }
+#endif
+        works.push_back(start(gloo, one));
       }
       for (auto& work : works) work->wait(rendezvous.timeout);
     } catch (const std::exception& e) {
@@ -87,7 +119,8 @@ struct ProcessGroup::Impl {
     c10d::AllreduceOptions options;
     options.reduceOp = op;
     options.timeout = rendezvous.timeout;
-    run_all(what, tensors, [&](std::vector<torch::Tensor>& one) { return gloo->allreduce(one, options); });
+    run_all(what, tensors,
+            [&](auto& backend, std::vector<torch::Tensor>& one) { return backend->allreduce(one, options); });
   }
 };
 
@@ -113,6 +146,9 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const Rendezvous& r) {
 ProcessGroup ProcessGroup::join(const Rendezvous& r) {
   TORCH_CHECK(r.world_size >= 1 && r.rank >= 0 && r.rank < r.world_size, "rank ", r.rank,
               " is outside a world of size ", r.world_size);
+  TORCH_CHECK(r.cuda_collectives != CudaCollectives::nccl || nccl_available(),
+              "NCCL was asked for CUDA tensors, but this deepdyn was built without it (it needs a CUDA LibTorch "
+              "with NCCL, and nccl.h at configure time); ask for Gloo, which also all-reduces CUDA tensors");
   auto impl = std::make_shared<Impl>();
   impl->rendezvous = r;
   c10d::TCPStoreOptions store_options;
@@ -153,6 +189,10 @@ ProcessGroup ProcessGroup::join(const Rendezvous& r) {
 int64_t ProcessGroup::rank() const { return impl_->rendezvous.rank; }
 int64_t ProcessGroup::size() const { return impl_->rendezvous.world_size; }
 
+std::string ProcessGroup::backend(const torch::Device& device) const {
+  return impl_->through_nccl(device) ? "nccl" : "gloo";
+}
+
 void ProcessGroup::all_reduce_sum(std::vector<torch::Tensor> tensors) {
   impl_->all_reduce(tensors, c10d::ReduceOp::SUM, "all-reduce");
 }
@@ -166,7 +206,7 @@ void ProcessGroup::broadcast(std::vector<torch::Tensor> tensors, int64_t root) {
   options.rootRank = root;
   options.timeout = impl_->rendezvous.timeout;
   impl_->run_all("broadcast", tensors,
-                 [&](std::vector<torch::Tensor>& one) { return impl_->gloo->broadcast(one, options); });
+                 [&](auto& backend, std::vector<torch::Tensor>& one) { return backend->broadcast(one, options); });
 }
 
 #else  // built without Gloo
@@ -185,11 +225,20 @@ ProcessGroup ProcessGroup::join(const Rendezvous&) {
 
 int64_t ProcessGroup::rank() const { return impl_->rendezvous.rank; }
 int64_t ProcessGroup::size() const { return impl_->rendezvous.world_size; }
+std::string ProcessGroup::backend(const torch::Device&) const { return "none"; }
 void ProcessGroup::all_reduce_sum(std::vector<torch::Tensor>) {}
 void ProcessGroup::all_reduce_max(std::vector<torch::Tensor>) {}
 void ProcessGroup::broadcast(std::vector<torch::Tensor>, int64_t) {}
 
 #endif
+
+bool nccl_available() {
+#ifdef DEEPDYN_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
 
 void ProcessGroup::broadcast_bytes(std::string& bytes, int64_t root) {
   auto length = torch::tensor({int64_t(bytes.size())}, torch::kLong);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <thread>
@@ -16,7 +17,8 @@ namespace dd = deepdyn;
 namespace {
 
 // Runs body(group) on `ranks` threads joined into one group; rethrows the first failure.
-void with_ranks(int64_t ranks, const std::function<void(dd::dist::ProcessGroup&)>& body) {
+void with_ranks(int64_t ranks, const std::function<void(dd::dist::ProcessGroup&)>& body,
+                dd::dist::CudaCollectives cuda_collectives = dd::dist::Rendezvous().cuda_collectives) {
   const int port = dd::dist::free_port();
   std::vector<std::thread> threads;
   std::vector<std::exception_ptr> errors(static_cast<size_t>(ranks));
@@ -28,6 +30,7 @@ void with_ranks(int64_t ranks, const std::function<void(dd::dist::ProcessGroup&)
         rendezvous.rank = r;
         rendezvous.world_size = ranks;
         rendezvous.timeout = std::chrono::seconds(20);
+        rendezvous.cuda_collectives = cuda_collectives;
         auto group = dd::dist::ProcessGroup::join(rendezvous);
         body(group);
       } catch (...) {
@@ -44,7 +47,7 @@ void with_ranks(int64_t ranks, const std::function<void(dd::dist::ProcessGroup&)
 class Environment {
  public:
   Environment(std::initializer_list<std::pair<const char*, const char*>> values) {
-    for (const char* name : {"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}) {
+    for (const char* name : {"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "DEEPDYN_CUDA_COLLECTIVES"}) {
       const char* old = getenv(name);
       saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
       unsetenv(name);
@@ -85,14 +88,71 @@ TEST(ProcessGroup, AveragesGradientsInBucketsOfEveryDtype) {
   });
 }
 
-TEST(ProcessGroup, AllReducesGpuTensorsInPlace) {
+TEST(ProcessGroup, SendsCudaTensorsThroughNcclWhereBuiltWithItAndRefusesToAskForItWhereNot) {
+  dd::dist::Rendezvous rendezvous;
+  rendezvous.port = dd::dist::free_port();
+  rendezvous.timeout = std::chrono::seconds(20);
+  rendezvous.cuda_collectives = dd::dist::CudaCollectives::nccl;
+  if (!dd::dist::nccl_available()) {
+    EXPECT_EQ(dd::dist::Rendezvous().cuda_collectives, dd::dist::CudaCollectives::gloo);
+    const auto message = deepdyn::testing::error_message([&] { dd::dist::ProcessGroup::join(rendezvous); });
+    EXPECT_NE(message.find("built without it"), std::string::npos) << message;
+    return;
+  }
+  EXPECT_EQ(dd::dist::Rendezvous().cuda_collectives, dd::dist::CudaCollectives::nccl);
+  // No GPU is needed to join: the NCCL group is made at the first collective over CUDA tensors.
+  auto group = dd::dist::ProcessGroup::join(rendezvous);
+  EXPECT_EQ(group.backend(torch::kCUDA), "nccl");
+  EXPECT_EQ(group.backend(torch::kCPU), "gloo");
+  auto t = torch::full({3}, 2.0);
+  group.all_reduce_sum({t});
+  EXPECT_TRUE(torch::equal(t, torch::full({3}, 2.0)));
+}
+
+TEST(ProcessGroup, AllReducesGpuTensorsThroughGlooWithTwoRanksOnOneGpu) {
   DEEPDYN_SKIP_WITHOUT_GPU();
-  with_ranks(2, [](dd::dist::ProcessGroup& group) {
-    auto t = torch::full({4}, double(group.rank() + 1), torch::dtype(torch::kFloat64).device(torch::kCUDA));
-    group.all_reduce_sum({t});
-    ASSERT_TRUE(t.is_cuda());
-    EXPECT_TRUE(torch::equal(t.cpu(), torch::full({4}, 3.0, torch::kFloat64)));
-  });
+  with_ranks(
+      2,
+      [](dd::dist::ProcessGroup& group) {
+        EXPECT_EQ(group.backend(torch::kCUDA), "gloo");
+        auto t = torch::full({4}, double(group.rank() + 1), torch::dtype(torch::kFloat64).device(torch::kCUDA));
+        group.all_reduce_sum({t});
+        ASSERT_TRUE(t.is_cuda());
+        EXPECT_TRUE(torch::equal(t.cpu(), torch::full({4}, 3.0, torch::kFloat64)));
+      },
+      dd::dist::CudaCollectives::gloo);
+}
+
+// One rank per GPU (NCCL refuses two ranks on one GPU): a group of one on a single-GPU machine,
+// of two where there are two or more.
+TEST(ProcessGroup, AveragesGpuGradientsThroughNcclAndCpuTensorsThroughGlooInOneGroup) {
+  DEEPDYN_SKIP_WITHOUT_GPU();
+  if (!dd::dist::nccl_available()) GTEST_SKIP() << "this deepdyn was built without NCCL";
+  const int64_t ranks = std::min<int64_t>(2, int64_t(torch::cuda::device_count()));
+  with_ranks(
+      ranks,
+      [ranks](dd::dist::ProcessGroup& group) {
+        const torch::Device gpu(torch::kCUDA, c10::DeviceIndex(group.rank()));
+        EXPECT_EQ(group.backend(gpu), "nccl");
+        const double r = double(group.rank());
+        auto weight = torch::zeros({3, 5}, torch::dtype(torch::kFloat32).device(gpu)).requires_grad_();
+        auto bias = torch::zeros({5}, torch::dtype(torch::kFloat64).device(gpu)).requires_grad_();
+        weight.mutable_grad() = torch::full({3, 5}, r + 1, weight.options());
+        bias.mutable_grad() = torch::arange(5, bias.options()) * (r + 1);
+        dd::dist::GradientAverager averager(group, {weight, bias});
+        averager.average();
+        const double mean_factor = (ranks + 1) / 2.0;  // mean of 1..ranks
+        EXPECT_TRUE(torch::allclose(weight.grad().cpu(), torch::full({3, 5}, mean_factor)));
+        EXPECT_TRUE(torch::allclose(bias.grad().cpu(), torch::arange(5, torch::kFloat64) * mean_factor));
+        auto on_host = torch::full({2}, r);  // through Gloo in the same group
+        auto on_gpu = torch::full({2}, r, torch::dtype(torch::kFloat64).device(gpu));
+        group.all_reduce_max({on_host, on_gpu});
+        EXPECT_TRUE(torch::equal(on_host, torch::full({2}, double(ranks - 1))));
+        EXPECT_TRUE(torch::equal(on_gpu.cpu(), torch::full({2}, double(ranks - 1), torch::kFloat64)));
+        auto from_root = torch::full({4}, r + 7, torch::dtype(torch::kFloat64).device(gpu));
+        group.broadcast({from_root}, 0);
+        EXPECT_TRUE(torch::equal(from_root.cpu(), torch::full({4}, 7.0, torch::kFloat64)));
+      });
 }
 
 TEST(ProcessGroup, BroadcastsModulesAndBytesAndChecksThatRanksAgree) {
@@ -151,6 +211,17 @@ TEST(Rendezvous, ReadsTorchrunsEnvironmentAndNamesWhatIsMissingOrWrong) {
     Environment env({{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}});
     const auto message = deepdyn::testing::error_message([] { dd::dist::Rendezvous::from_environment(); });
     EXPECT_NE(message.find("RANK='2' must be an integer in [0, 1]"), std::string::npos) << message;
+  }
+  {
+    Environment env({{"RANK", "0"}, {"WORLD_SIZE", "1"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"},
+                     {"DEEPDYN_CUDA_COLLECTIVES", "gloo"}});
+    EXPECT_EQ(dd::dist::Rendezvous::from_environment()->cuda_collectives, dd::dist::CudaCollectives::gloo);
+  }
+  {
+    Environment env({{"RANK", "0"}, {"WORLD_SIZE", "1"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"},
+                     {"DEEPDYN_CUDA_COLLECTIVES", "mpi"}});
+    const auto message = deepdyn::testing::error_message([] { dd::dist::Rendezvous::from_environment(); });
+    EXPECT_NE(message.find("DEEPDYN_CUDA_COLLECTIVES='mpi' must be 'nccl' or 'gloo'"), std::string::npos) << message;
   }
 }
 

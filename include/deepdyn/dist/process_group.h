@@ -1,6 +1,7 @@
 #pragma once
-// Data-parallel training over LibTorch's c10d: a TCP store for the rendezvous and a Gloo process
-// group for the collectives (the engine behind torch.distributed; no communication layer of our own).
+// Data-parallel training over LibTorch's c10d: a TCP store for the rendezvous, a Gloo process group
+// for the collectives over CPU tensors and, in a build with NCCL, an NCCL one for CUDA tensors
+// (torch.distributed's default "cpu:gloo,cuda:nccl"; no communication layer of our own).
 //
 // Launch like torchrun: every process gets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT;
 // rank 0 hosts the store at MASTER_ADDR:MASTER_PORT, the others connect to it.
@@ -14,6 +15,18 @@
 
 namespace deepdyn::dist {
 
+/// Whether this build has Gloo (libgloo-dev at configure time); without it join() fails with a
+/// message that says how to get it.
+bool available();
+/// Whether this build has NCCL (a CUDA LibTorch with NCCL and nccl.h at configure time).
+bool nccl_available();
+
+/// The library that runs collectives over CUDA tensors; CPU tensors always go through Gloo.
+enum class CudaCollectives {
+  nccl,  ///< NCCL: GPU to GPU, one GPU per rank (two ranks on one GPU are refused by NCCL)
+  gloo,  ///< Gloo: through host memory, any number of ranks per GPU
+};
+
 /// Where the processes meet and who this one is.
 struct Rendezvous {
   std::string address = "127.0.0.1";  ///< MASTER_ADDR: the machine of rank 0
@@ -22,16 +35,15 @@ struct Rendezvous {
   int64_t world_size = 1;              ///< WORLD_SIZE
   /// How long to wait for the store, the other ranks and every collective before failing.
   std::chrono::milliseconds timeout{std::chrono::seconds(300)};
+  /// NCCL where this build has it, as in PyTorch; DEEPDYN_CUDA_COLLECTIVES=gloo|nccl chooses.
+  CudaCollectives cuda_collectives = nccl_available() ? CudaCollectives::nccl : CudaCollectives::gloo;
 
-  /// From RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT; nullopt when WORLD_SIZE is unset.
+  /// From RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (and DEEPDYN_CUDA_COLLECTIVES when set);
+  /// nullopt when WORLD_SIZE is unset.
   /// A partial or malformed set is an error that names the variable.
   static std::optional<Rendezvous> from_environment(std::chrono::milliseconds timeout = std::chrono::seconds(300));
   std::string endpoint() const { return address + ":" + std::to_string(port); }
 };
-
-/// Whether this build has Gloo (libgloo-dev at configure time); without it join() fails with a
-/// message that says how to get it.
-bool available();
 
 /// A group of processes joined through a rendezvous. Collectives fail with an error, never hang
 /// past the timeout, when a rank died (its connections close) or stopped answering.
@@ -39,10 +51,14 @@ class ProcessGroup {
  public:
   /// Joins (or, as rank 0, hosts) the store and connects to every other rank. An unreachable store
   /// or missing ranks give an error naming the address after the timeout.
+  /// Asking for NCCL in a build without it is an error; the NCCL group itself is made at the first
+  /// collective over CUDA tensors (it needs a GPU, so a group on a machine without one still works).
   static ProcessGroup join(const Rendezvous& rendezvous);
 
   int64_t rank() const;
   int64_t size() const;
+  /// "gloo" or "nccl": the library that runs this group's collectives over tensors on `device`.
+  std::string backend(const torch::Device& device) const;
 
   /// In-place sums over all ranks; the tensors travel in one batch of asynchronous operations.
   void all_reduce_sum(std::vector<torch::Tensor> tensors);
