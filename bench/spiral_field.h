@@ -1,6 +1,7 @@
 #pragma once
 // The spiral benchmark field of torchdiffeq's ode_demo: f(t, y) = net(y^3) with
 // net = Linear(2, 50) -> tanh -> Linear(50, 2).
+#include <deepdyn/ode/solve.h>
 #include <torch/torch.h>
 
 struct SpiralNetImpl : torch::nn::Module {
@@ -12,3 +13,19 @@ struct SpiralNetImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& /*t*/, const torch::Tensor& y) { return out(torch::tanh(in(y.pow(3)))); }
 };
 TORCH_MODULE(SpiralNet);
+
+/// The spiral problem of bench_core, bench_ode_floor and the step-control tests: the net drawn
+/// after torch::manual_seed(0), then y0 = 0.5 randn(1024, 2); t in [0, 10]; dopri5 at torchdiffeq's
+/// ode_demo tolerances, rtol 1e-6 and atol 1e-8.
+struct SpiralProblem {
+  SpiralNet net{nullptr};
+  torch::Tensor y0, ts = torch::tensor({0.0, 10.0}, torch::kFloat64);
+  deepdyn::ode::SolveOptions options =
+      deepdyn::ode::SolveOptions().method(deepdyn::ode::Method::Dopri5).rtol(1e-6).atol(1e-8);
+
+  SpiralProblem() {
+    torch::manual_seed(0);
+    net = SpiralNet();
+    y0 = torch::randn({1024, 2}) * 0.5;
+  }
+};

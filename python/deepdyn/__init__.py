@@ -20,8 +20,12 @@ __all__ = ["odeint", "solve", "Solution", "Stats", "methods"]
 Stats = _deepdyn.Stats
 State = Union[torch.Tensor, Sequence[torch.Tensor]]
 
-# torchdiffeq's option names -> ours (torchdiffeq: step_t, jump_t, first_step, step_size, max_num_steps).
-_OPTIONS = ("step_size", "first_step", "step_t", "jump_t", "max_num_steps")
+# torchdiffeq's option names -> ours (torchdiffeq: step_t, jump_t, first_step, step_size, max_num_steps,
+# norm).
+_OPTIONS = ("step_size", "first_step", "step_t", "jump_t", "max_num_steps", "norm")
+# The error norms by name. torchdiffeq's default, the largest RMS of one component of a tuple state
+# (the RMS of the whole state for a single tensor), is ours too, so a ported model takes its steps.
+_NORMS = ("max_component_rms", "rms")
 
 
 class Solution(NamedTuple):
@@ -51,7 +55,8 @@ def solve(func, y0: State, t: torch.Tensor, rtol=1e-7, atol=1e-9, method: Option
     """Integrates dy/dt = func(t, y) from y(t[0]) = y0 and returns y at every t, with the stats.
 
     rtol/atol: one value, or one per component of a tuple state. method: "dopri5" (default), any of
-    methods(). options: step_size, first_step, step_t, jump_t, max_num_steps. gradient: "direct",
+    methods(). options: step_size, first_step, step_t, jump_t, max_num_steps, and norm:
+    "max_component_rms" (default, torchdiffeq's) or "rms" (over the whole tuple). gradient: "direct",
     "adjoint" or "checkpointed"; the latter two differentiate adjoint_params (default: func's
     parameters when func is an nn.Module).
     """
@@ -59,13 +64,18 @@ def solve(func, y0: State, t: torch.Tensor, rtol=1e-7, atol=1e-9, method: Option
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown}: valid ones are {list(_OPTIONS)}")
+    norm = options.get("norm", _NORMS[0])
+    if norm not in _NORMS:
+        raise ValueError(f"options['norm'] must be one of {list(_NORMS)}, got {norm!r} (functions are not "
+                         "supported: the norm runs in C++)")
     if adjoint_params is None:
         adjoint_params = func.parameters() if isinstance(func, torch.nn.Module) else ()
     settings = _deepdyn.Settings(
         method=method or "dopri5", gradient=gradient, rtol=_tolerances(rtol), atol=_tolerances(atol),
         step_size=options.get("step_size"), first_step=options.get("first_step"),
         step_t=_times(options.get("step_t")), jump_t=_times(options.get("jump_t")),
-        max_steps=int(options.get("max_num_steps", 100000)), params=list(adjoint_params))
+        max_steps=int(options.get("max_num_steps", 100000)), max_component_rms=norm == _NORMS[0],
+        params=list(adjoint_params))
     if isinstance(y0, torch.Tensor):
         ys, stats = _deepdyn.solve(func, y0, t, settings)
     else:

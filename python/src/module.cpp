@@ -20,6 +20,7 @@ struct Settings {
   std::optional<double> step_size, first_step;
   std::vector<double> step_t, jump_t;
   int64_t max_steps;
+  bool max_component_rms;  // torchdiffeq's error norm for tuple states, else RMS over the whole state
   std::vector<torch::Tensor> params;
 };
 
@@ -33,6 +34,7 @@ dd::ode::SolveOptions solve_options(const Settings& s) {
       .step_ts(s.step_t)
       .jump_ts(s.jump_t)
       .max_steps(s.max_steps)
+      .error_norm(s.max_component_rms ? dd::ode::ErrorNorm::MaxComponentRms : dd::ode::ErrorNorm::Rms)
       .gradient(dd::ode::parse_gradient(s.gradient))
       .params(s.params);
 }
@@ -112,10 +114,11 @@ PYBIND11_MODULE(_deepdyn, m) {
 
   py::class_<Settings>(m, "Settings")
       .def(py::init<std::string, std::string, std::vector<double>, std::vector<double>, std::optional<double>,
-                    std::optional<double>, std::vector<double>, std::vector<double>, int64_t,
+                    std::optional<double>, std::vector<double>, std::vector<double>, int64_t, bool,
                     std::vector<torch::Tensor>>(),
            py::arg("method"), py::arg("gradient"), py::arg("rtol"), py::arg("atol"), py::arg("step_size"),
-           py::arg("first_step"), py::arg("step_t"), py::arg("jump_t"), py::arg("max_steps"), py::arg("params"));
+           py::arg("first_step"), py::arg("step_t"), py::arg("jump_t"), py::arg("max_steps"),
+           py::arg("max_component_rms"), py::arg("params"));
 
   m.def("solve", &solve, py::arg("func"), py::arg("y0"), py::arg("t"), py::arg("settings"));
   m.def("solve_tuple", &solve_tuple, py::arg("func"), py::arg("y0"), py::arg("t"), py::arg("settings"));

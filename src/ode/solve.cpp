@@ -57,6 +57,9 @@ void validate(const SolveOptions& o, size_t components) {
   TORCH_CHECK(o.min_factor() > 0 && o.min_factor() <= 1, "SolveOptions::min_factor must be in (0, 1], got ",
               o.min_factor());
   TORCH_CHECK(o.max_factor() >= 1, "SolveOptions::max_factor must be >= 1, got ", o.max_factor());
+  TORCH_CHECK(std::isfinite(o.pcoeff() + o.icoeff() + o.dcoeff()) && o.pcoeff() + o.icoeff() + o.dcoeff() > 0,
+              "SolveOptions::pcoeff + icoeff + dcoeff must be finite and > 0 (the step must shrink as the error "
+              "grows), got ", o.pcoeff(), " + ", o.icoeff(), " + ", o.dcoeff());
   TORCH_CHECK(o.min_step() >= 0, "SolveOptions::min_step must be >= 0, got ", o.min_step());
   TORCH_CHECK(o.max_step() > o.min_step(), "SolveOptions::max_step (", o.max_step(),
               ") must be greater than min_step (", o.min_step(), ")");
@@ -118,8 +121,9 @@ SolveOptions in_solver_time(SolveOptions o, double direction) {
 
 detail::Tolerances tolerances(const SolveOptions& o, const core::TupleLayout* layout,
                               const torch::TensorOptions& opts) {
-  detail::Tolerances tol{o.rtol()[0], o.atol()[0], {}, {}, {}, 0};
+  detail::Tolerances tol{o.rtol()[0], o.atol()[0], {}, {}, {}, 0, {}};
   if (layout == nullptr) return tol;
+  if (o.error_norm() == ErrorNorm::MaxComponentRms) tol.component_numels = layout->numels;
   auto per_component = [&](const std::vector<double>& v) {
     return core::expand_per_component(v.size() == 1 ? std::vector<double>(layout->size(), v[0]) : v, *layout, opts);
   };

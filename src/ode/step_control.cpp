@@ -6,15 +6,25 @@
 namespace deepdyn::ode::detail {
 namespace {
 
-// RMS of x / scale over the error-controlled elements. A dot product, not
-// mean(square): on the small states of neural ODEs a BLAS dot costs a fraction
-// of a reduction kernel's launch. One host synchronisation: every caller
+// RMS of x / scale over the error-controlled elements, or with component_numels the largest RMS
+// of one component. Dot products, not mean(square): on the small states of neural ODEs a BLAS dot
+// costs a fraction of a reduction kernel's launch. One host synchronisation: every caller
 // branches on the number.
 double rms_scaled(const torch::Tensor& x, const torch::Tensor& scale, const Tolerances& tol) {
   auto r = x.div(scale).reshape(-1);
   if (tol.error_mask.defined()) r.mul_(tol.error_mask);
-  const auto controlled = tol.error_mask.defined() ? tol.controlled_numel : r.numel();
-  return std::sqrt(r.dot(r).item<double>() / static_cast<double>(controlled));
+  if (tol.component_numels.empty()) {
+    const auto controlled = tol.error_mask.defined() ? tol.controlled_numel : r.numel();
+    return std::sqrt(r.dot(r).item<double>() / static_cast<double>(controlled));
+  }
+  std::vector<torch::Tensor> mean_squares;
+  int64_t offset = 0;
+  for (const int64_t numel : tol.component_numels) {
+    auto component = r.narrow(0, offset, numel);
+    mean_squares.push_back(component.dot(component).div(static_cast<double>(std::max<int64_t>(numel, 1))));
+    offset += numel;
+  }
+  return std::sqrt(torch::stack(mean_squares).max().item<double>());
 }
 
 }  // namespace
@@ -51,18 +61,21 @@ StepController::StepController(const SolveOptions& options, int error_order)
     : safety_(options.safety()),
       min_factor_(options.min_factor()),
       max_factor_(options.max_factor()),
-      alpha_(options.beta1() / (error_order + 1)),
-      beta_(options.beta2() / (error_order + 1)),
-      max_step_(options.max_step()) {}
+      max_step_(options.max_step()),
+      exponent_now_(-(options.pcoeff() + options.icoeff() + options.dcoeff()) / (error_order + 1)),
+      exponent_previous_((options.pcoeff() + 2 * options.dcoeff()) / (error_order + 1)),
+      exponent_before_(-options.dcoeff() / (error_order + 1)) {}
 
 double StepController::next(double dt, double ratio, bool accepted) {
   const double err = std::max(ratio, 1e-10);  // an exact step must not ask for an infinite one
-  double factor = safety_ * std::pow(err, -alpha_);
+  double factor = safety_ * std::pow(err, exponent_now_);
   if (accepted) {
-    factor *= std::pow(previous_ratio_, beta_);
+    if (exponent_previous_ != 0) factor *= std::pow(previous_ratio_, exponent_previous_);
+    if (exponent_before_ != 0) factor *= std::pow(ratio_before_, exponent_before_);
+    ratio_before_ = previous_ratio_;
     previous_ratio_ = err;
   }
-  factor = std::clamp(factor, min_factor_, accepted ? max_factor_ : 1.0);
+  factor = accepted ? std::clamp(factor, 1.0, max_factor_) : std::clamp(factor, min_factor_, 1.0);
   return std::min(dt * factor, max_step_);
 }
 

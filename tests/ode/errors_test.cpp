@@ -78,6 +78,9 @@ TEST(BadInput, StepOptions) {
   expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().step_size(0.0)); }, {"step_size must be > 0"});
   expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().first_step(-0.1)); }, {"first_step must be > 0"});
   expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().max_steps(0)); }, {"max_steps must be > 0"});
+  expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().icoeff(0.0)); },
+               {"pcoeff + icoeff + dcoeff must be finite and > 0", "got 0 + 0 + 0"});
+  expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().pcoeff(-2.0)); }, {"got -2 + 1 + 0"});
   expect_error(
       [&] {
         dd::ode::solve(decay, kY0, kTs, SolveOptions().step_size(0.1).grid({0.0, 1.0}));

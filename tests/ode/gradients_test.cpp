@@ -60,6 +60,8 @@ Setting setting_for(Method method, Gradient gradient) {
   }
   if (order <= 2) return {o.rtol(1e-7).atol(1e-9), 3e-3, 3e-3};
   if (order == 3) return {o.rtol(1e-9).atol(1e-11), 1e-4, 1e-4};
+  // dopri8's large steps leave up to rtol in each: finite differences (eps 1e-6) see that as noise.
+  if (order >= 8) return {o.rtol(1e-13).atol(1e-15), 1e-6, 1e-6};
   return {o.rtol(1e-11).atol(1e-13), 1e-6, 1e-6};
 }
 

@@ -12,12 +12,14 @@ struct Tolerances {
   torch::Tensor rtol_elements, atol_elements;  ///< defined only for per-component tolerances
   torch::Tensor error_mask;                    ///< 1 for error-controlled elements; undefined: all are
   int64_t controlled_numel = 0;                ///< number of ones in error_mask
+  /// Element counts of a tuple state's components, for ErrorNorm::MaxComponentRms (else empty).
+  std::vector<int64_t> component_numels;
 
   /// atol + rtol * magnitude, in place on `magnitude`.
   torch::Tensor& scale_(torch::Tensor& magnitude) const;
 };
 
-/// RMS of err / (atol + rtol * max(|y0|, |y1|)) (Hairer, Nørsett & Wanner I, eq. II.4.11).
+/// The norm (SolveOptions::error_norm) of err / (atol + rtol * max(|y0|, |y1|)).
 /// One host synchronisation: the accept/reject decision needs the number.
 double error_ratio(const torch::Tensor& error, const torch::Tensor& y0, const torch::Tensor& y1, const Tolerances& tol);
 
@@ -26,9 +28,8 @@ double error_ratio(const torch::Tensor& error, const torch::Tensor& y0, const to
 double initial_step(CountingField& f, double t0, const torch::Tensor& y0, const torch::Tensor& f0, int order,
                     const Tolerances& tol);
 
-/// PI step-size controller (Gustafsson 1991; Hairer & Wanner II, §IV.2):
-/// factor = safety * err^(-beta1/k) * err_prev^(beta2/k), clamped to [min_factor, max_factor];
-/// after a rejection the step never grows and err_prev is kept.
+/// The PID step-size controller of SolveOptions (pcoeff, icoeff, dcoeff): it remembers the error
+/// ratios of the last two accepted steps; after a rejection the step never grows and they are kept.
 class StepController {
  public:
   StepController(const SolveOptions& options, int error_order);
@@ -36,8 +37,9 @@ class StepController {
   double next(double dt, double ratio, bool accepted);
 
  private:
-  double safety_, min_factor_, max_factor_, alpha_, beta_, max_step_;
-  double previous_ratio_ = 1.0;
+  double safety_, min_factor_, max_factor_, max_step_;
+  double exponent_now_, exponent_previous_, exponent_before_;  // of r_n, r_{n-1}, r_{n-2}
+  double previous_ratio_ = 1.0, ratio_before_ = 1.0;
 };
 
 }  // namespace deepdyn::ode::detail
