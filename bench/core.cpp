@@ -52,6 +52,7 @@ void zero_grads(const std::vector<torch::Tensor>& params) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  dd::core::keep_freed_memory();  // as the deepdyn command does
   int rounds = 15;
   bool json = false;
   for (int i = 1; i < argc; ++i) {
@@ -61,14 +62,12 @@ int main(int argc, char** argv) {
       rounds = std::atoi(argv[i]);
   }
   torch::set_num_threads(1);
-  torch::manual_seed(0);
-
-  SpiralNet net;
+  const SpiralProblem problem;  // seeds the random stream the other cases continue
+  auto net = problem.net;
   const auto params = net->parameters();
-  const auto y0 = torch::randn({1024, 2}) * 0.5;
-  const auto ts = torch::tensor({0.0, 10.0}, torch::kFloat64);
+  const auto &y0 = problem.y0, &ts = problem.ts;
   const auto t = torch::scalar_tensor(0.5);
-  const auto spiral = dd::ode::SolveOptions().method(dd::ode::Method::Dopri5).rtol(1e-6).atol(1e-8);
+  const auto& spiral = problem.options;
   auto training_step = [&](dd::ode::Gradient gradient) {
     zero_grads(params);
     auto sol = dd::ode::solve(net, y0, ts, dd::ode::SolveOptions(spiral).gradient(gradient));

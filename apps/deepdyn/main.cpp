@@ -1,6 +1,7 @@
 // deepdyn: deep learning as dynamical systems, from the command line.
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
+#include <deepdyn/core/memory.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -29,6 +30,7 @@ int fail(std::string message) {
 
 int main(int argc, char** argv) {
   namespace cli = deepdyn::cli;
+  deepdyn::core::keep_freed_memory();  // training iterations reuse their pages
   CLI::App app("deepdyn: Neural ODEs, Deep Equilibrium Models, FFJORD, ODE2VAE and RNODE on LibTorch", "deepdyn");
   app.require_subcommand(1);
   cli::GlobalOptions global;

@@ -208,6 +208,7 @@ struct Equilibrium {
 }  // namespace
 
 int main(int argc, char** argv) {
+  deepdyn::core::keep_freed_memory();  // as the deepdyn command does
   if (argc != 2) {
     std::cerr << "usage: bench_compare PROBLEM.json   (then one case per stdin line; see compare.py)\n";
     return 2;

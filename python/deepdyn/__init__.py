@@ -15,9 +15,10 @@ import torch  # loads LibTorch before the extension that links against it
 
 from . import _deepdyn
 
-__all__ = ["odeint", "solve", "Solution", "Stats", "methods"]
+__all__ = ["odeint", "solve", "Solution", "Stats", "methods", "keep_freed_memory"]
 
 Stats = _deepdyn.Stats
+keep_freed_memory = _deepdyn.keep_freed_memory
 State = Union[torch.Tensor, Sequence[torch.Tensor]]
 
 # torchdiffeq's option names -> ours (torchdiffeq: step_t, jump_t, first_step, step_size, max_num_steps,

@@ -120,6 +120,10 @@ PYBIND11_MODULE(_deepdyn, m) {
            py::arg("first_step"), py::arg("step_t"), py::arg("jump_t"), py::arg("max_steps"),
            py::arg("max_component_rms"), py::arg("params"));
 
+  m.def("keep_freed_memory", [] { return dd::core::keep_freed_memory(); },
+        "Keeps freed tensor memory in the process for reuse (glibc: no heap trimming, no mmap below 32 "
+        "MiB), so each training iteration does not fault its pages in again; process-wide, returns False "
+        "where the C library is not glibc.");
   m.def("solve", &solve, py::arg("func"), py::arg("y0"), py::arg("t"), py::arg("settings"));
   m.def("solve_tuple", &solve_tuple, py::arg("func"), py::arg("y0"), py::arg("t"), py::arg("settings"));
   m.def("method_names", [] {

@@ -1,4 +1,6 @@
 """The Python package against closed forms and finite differences, on the torch it was built with."""
+import platform
+
 import pytest
 import torch
 
@@ -120,3 +122,7 @@ def test_bad_input_raises_python_exceptions_with_the_cores_message():
     with pytest.raises(KeyError, match="from the field"):
         deepdyn.odeint(broken, y0, t)
     assert "dopri5" in deepdyn.methods()
+
+
+def test_keep_freed_memory_applies_exactly_where_the_c_library_is_glibc():
+    assert deepdyn.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")

@@ -35,7 +35,10 @@ RungeKuttaStep runge_kutta_step(const ButcherTableau& tableau, CountingField& f,
   }
   // For FSAL methods the last stage's input already is y1.
   step.y1 = tableau.fsal() ? y_stage : weighted_sum(y, h, tableau.b, step.k);
-  if (tableau.embedded()) step.error = weighted_sum(torch::Tensor(), h, tableau.b_error, step.k);
+  if (tableau.embedded()) {
+    torch::NoGradGuard no_grad;  // the estimate only steers the step size: no graph for it
+    step.error = weighted_sum(torch::Tensor(), h, tableau.b_error, step.k);
+  }
   return step;
 }
 
