@@ -1,0 +1,145 @@
+// How close the ODE core runs to its floor, the cost of the field evaluations it cannot avoid,
+// on torchdiffeq's ode_demo spiral (bench/spiral_field.h, bench_core's weights and state): batch
+// 1024, float32, dopri5, rtol 1e-6, atol 1e-8, t in [0, 10], one thread.
+//   field     one evaluation without a graph                                         = F
+//   field+vjp one evaluation with a graph and its vector-Jacobian product (to y and
+//             the parameters)                                                        = G
+//   solve         no-grad solve                        floor = NFE x F
+//   direct        solve, loss = mean(y(T)^2), backward floor = NFE x G
+//   adjoint       the same loss by the adjoint         floor = NFE x F + NFE_backward x G
+//   checkpointed  the same loss by checkpoints         floor = NFE x F + NFE_backward x G
+// ratio = median time / floor: what the solver, autograd and the gradient strategy add. Then the
+// direct step with the step capped (max_step) to about 1.4x and 2.7x the NFE: time per NFE must
+// stay flat (it grows linearly with NFE). All cases run once per round, interleaved, medians.
+// The process keeps freed memory for reuse (core::keep_freed_memory, as the deepdyn command does);
+// --glibc-defaults leaves glibc's allocator as it is, to see what that is worth.
+//   bench_ode_floor [rounds=15] [--only CASE] [--glibc-defaults]   (--only: one case, for a profiler)
+#include <deepdyn/deepdyn.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "spiral_field.h"
+
+namespace dd = deepdyn;
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/// One timed case: run() does the work once and returns (NFE, NFE_backward).
+struct Case {
+  std::string name;
+  std::function<std::pair<int64_t, int64_t>()> run;
+  std::vector<double> seconds{};
+  int64_t nfe = 0, nfe_backward = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int rounds = 15;
+  std::string only;
+  bool glibc_defaults = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--only" && i + 1 < argc)
+      only = argv[++i];
+    else if (std::string(argv[i]) == "--glibc-defaults")
+      glibc_defaults = true;
+    else
+      rounds = std::atoi(argv[i]);
+  }
+  if (rounds < 1) {
+    std::fprintf(stderr, "usage: bench_ode_floor [rounds >= 1] [--only CASE] [--glibc-defaults]\n");
+    return 2;
+  }
+  if (!glibc_defaults) dd::core::keep_freed_memory();
+  torch::set_num_threads(1);
+  const SpiralProblem problem;
+  auto net = problem.net;
+  const auto params = net->parameters();
+  const auto &y0 = problem.y0, &ts = problem.ts;
+  const auto t = torch::scalar_tensor(0.5);
+  const auto& spiral = problem.options;
+  constexpr int field_calls = 100;
+
+  auto training_step = [&](dd::ode::SolveOptions options) {
+    return [&, options]() -> std::pair<int64_t, int64_t> {
+      for (auto p : params) p.mutable_grad() = torch::Tensor();
+      auto sol = dd::ode::solve(net, y0, ts, options);
+      sol.ys[-1].pow(2).mean().backward();
+      return {sol.stats->nfe, sol.stats->nfe_backward};
+    };
+  };
+  std::vector<Case> cases{
+      {"field", [&]() -> std::pair<int64_t, int64_t> {
+         torch::NoGradGuard no_grad;
+         for (int i = 0; i < field_calls; ++i) net(t, y0);
+         return {field_calls, 0};
+       }},
+      {"field+vjp", [&]() -> std::pair<int64_t, int64_t> {
+         auto y = y0.detach().requires_grad_();
+         auto v = torch::ones_like(y0);
+         std::vector<torch::Tensor> inputs{y};
+         inputs.insert(inputs.end(), params.begin(), params.end());
+         for (int i = 0; i < field_calls; ++i) torch::autograd::grad({net(t, y)}, inputs, {v});
+         return {field_calls, 0};
+       }},
+      {"solve", [&]() -> std::pair<int64_t, int64_t> {
+         torch::NoGradGuard no_grad;
+         return {dd::ode::solve(net, y0, ts, spiral).stats->nfe, 0};
+       }},
+      {"direct", training_step(dd::ode::SolveOptions(spiral).gradient(dd::ode::Gradient::Direct))},
+      {"adjoint", training_step(dd::ode::SolveOptions(spiral).gradient(dd::ode::Gradient::Adjoint))},
+      {"checkpointed", training_step(dd::ode::SolveOptions(spiral).gradient(dd::ode::Gradient::Checkpointed))},
+  };
+  // The direct step at more NFE: the step capped below what the controller chooses.
+  for (const double cap : {0.3, 0.15})
+    cases.push_back({"direct, max_step " + std::to_string(cap).substr(0, 4),
+                     training_step(dd::ode::SolveOptions(spiral).max_step(cap))});
+
+  if (!only.empty()) {
+    const auto found = std::find_if(cases.begin(), cases.end(), [&](const Case& c) { return c.name == only; });
+    if (found == cases.end()) {
+      std::fprintf(stderr, "no case '%s'\n", only.c_str());
+      return 2;
+    }
+    for (int r = 0; r < rounds; ++r) found->run();
+    return 0;
+  }
+  for (auto& c : cases) c.run();  // warm-up: allocator, thread pools, lazy initialisation
+  for (int r = 0; r < rounds; ++r)
+    for (auto& c : cases) {
+      const auto start = std::chrono::steady_clock::now();
+      std::tie(c.nfe, c.nfe_backward) = c.run();
+      c.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+
+  const double field = median(cases[0].seconds) / field_calls, field_vjp = median(cases[1].seconds) / field_calls;
+  std::printf("spiral, batch 1024, float32, dopri5 rtol 1e-6 atol 1e-8, t in [0, 10], 1 thread, %d rounds, medians%s\n",
+              rounds, glibc_defaults ? ", glibc's allocator defaults" : "");
+  std::printf("  field      %8.1f us  (F)\n  field+vjp  %8.1f us  (G)\n", field * 1e6, field_vjp * 1e6);
+  std::printf("  %-22s %10s %6s %6s %10s %7s %12s\n", "case", "ms", "NFE", "NFE_b", "floor ms", "ratio",
+              "ms / NFE");
+  for (size_t i = 2; i < cases.size(); ++i) {
+    const auto& c = cases[i];
+    const bool no_grad = c.name == "solve", direct = c.name.rfind("direct", 0) == 0;
+    const double floor = no_grad ? c.nfe * field
+                         : direct ? c.nfe * field_vjp
+                                  : c.nfe * field + c.nfe_backward * field_vjp;
+    const double time = median(c.seconds);
+    std::printf("  %-22s %10.2f %6lld %6lld %10.2f %7.3f %12.4f\n", c.name.c_str(), time * 1e3,
+                static_cast<long long>(c.nfe), static_cast<long long>(c.nfe_backward), floor * 1e3, time / floor,
+                time * 1e3 / double(c.nfe + c.nfe_backward));
+  }
+  return 0;
+}
