@@ -111,6 +111,20 @@ TEST(BadInput, FieldOfWrongShapeOrDtype) {
   expect_error([&] { dd::ode::solve(wrong_dtype, kY0, kTs); }, {"state's dtype", "Float"});
 }
 
+// One error family: what catches LibTorch's errors catches a failed solve, with its message.
+TEST(Failures, ASolveErrorIsCaughtAsAC10Error) {
+  try {
+    dd::ode::solve(decay, kY0, torch::tensor({0.0, 100.0}, torch::kFloat64), SolveOptions().max_steps(5));
+    FAIL() << "expected an error";
+  } catch (const c10::Error& e) {
+    const std::string msg = e.what_without_backtrace();
+    EXPECT_NE(msg.find("max_steps (5) reached"), std::string::npos) << msg;
+    const auto* solve_error = dynamic_cast<const dd::ode::SolveError*>(&e);
+    ASSERT_NE(solve_error, nullptr);
+    EXPECT_EQ(solve_error->status(), dd::ode::Status::MaxStepsReached);
+  }
+}
+
 TEST(Failures, MaxStepsThrowsWithTimeAndStep) {
   try {
     dd::ode::solve(decay, kY0, torch::tensor({0.0, 100.0}, torch::kFloat64), SolveOptions().max_steps(5));

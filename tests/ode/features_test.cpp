@@ -99,6 +99,26 @@ TEST(Solve, ModuleFieldAndDirectBackprop) {
   EXPECT_NEAR(module->rate.grad().item<double>(), -T * 2.0 * std::exp(-k * T), 1e-8);
 }
 
+// The documented forms of SolveOptions::params: {} (y0 only) and a braced list of tensors.
+TEST(Solve, ParamsTakesAnEmptyListOrABracedListOfTensors) {
+  auto w = torch::tensor({-0.5}, torch::kFloat64).requires_grad_();
+  auto b = torch::tensor({0.2}, torch::kFloat64).requires_grad_();
+  auto field = [&](const torch::Tensor&, const torch::Tensor& y) { return w * y + b; };
+  const auto ts = torch::tensor({0.0, 1.0}, torch::kFloat64);
+  auto gradients = [&](SolveOptions options) {
+    auto y0 = torch::ones({1}, torch::kFloat64).requires_grad_();
+    for (auto* p : {&w, &b}) p->mutable_grad() = torch::Tensor();
+    dd::ode::solve(field, y0, ts, options.rtol(1e-10).atol(1e-12)).ys[-1].sum().backward();
+    return std::vector<torch::Tensor>{y0.grad(), w.grad(), b.grad()};
+  };
+  const auto direct = gradients(SolveOptions());
+  const auto y0_only = gradients(SolveOptions().gradient(dd::ode::Gradient::Adjoint).params({}));
+  EXPECT_TRUE(torch::allclose(y0_only[0], direct[0], 1e-7, 0));
+  EXPECT_FALSE(y0_only[1].defined());
+  const auto both = gradients(SolveOptions().gradient(dd::ode::Gradient::Adjoint).params({w, b}));
+  for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(torch::allclose(both[i], direct[i], 1e-7, 0)) << i;
+}
+
 TEST(Solve, ModuleHolderConvertsToField) {
   struct LinearFieldImpl : torch::nn::Module {
     torch::nn::Linear linear{nullptr};

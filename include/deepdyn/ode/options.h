@@ -114,10 +114,18 @@ struct SolveOptions {
 
   /// How gradients reach y0, ts and the parameters.
   TORCH_ARG(Gradient, gradient) = Gradient::Direct;
-  /// The parameters the Adjoint and Checkpointed gradients differentiate. solve() on a module
-  /// takes the module's parameters when unset; a plain callable must set it (empty when only
-  /// y0 and ts need gradients).
-  TORCH_ARG(std::optional<std::vector<torch::Tensor>>, params) = std::nullopt;
+  /// The parameters the Adjoint and Checkpointed gradients differentiate: params(module->parameters()),
+  /// params({a, b}), or params({}) when only y0 and ts need gradients. solve() on a module takes the
+  /// module's parameters when unset; a plain callable must set it.
+ public:
+  SolveOptions& params(std::vector<torch::Tensor> values) {
+    params_ = std::move(values);
+    return *this;
+  }
+  SolveOptions& params(std::initializer_list<torch::Tensor> values) {
+    return params(std::vector<torch::Tensor>(values));
+  }
+  const std::optional<std::vector<torch::Tensor>>& params() const { return params_; }
   /// The adjoint's own solver settings.
   TORCH_ARG(AdjointOptions, adjoint) = {};
   /// Checkpoints kept by Gradient::Checkpointed; 0 chooses about sqrt(number of steps).
@@ -126,6 +134,7 @@ struct SolveOptions {
  private:
   std::vector<double> rtol_{1e-7};
   std::vector<double> atol_{1e-9};
+  std::optional<std::vector<torch::Tensor>> params_;
 };
 
 }  // namespace deepdyn::ode

@@ -2,7 +2,6 @@
 #include <torch/torch.h>
 
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -31,10 +30,14 @@ struct Stats {
 };
 
 /// Thrown by solve() when it stops early and SolveOptions::throw_on_failure is set (the default).
-class SolveError : public std::runtime_error {
+/// A c10::Error, like every error deepdyn raises: `catch (const c10::Error&)` catches it too.
+class SolveError : public c10::Error {
  public:
   SolveError(Status status, double t, double dt, const std::string& message)
-      : std::runtime_error(message), status_(status), t_(t), dt_(dt) {}
+      : c10::Error(c10::SourceLocation{__func__, __FILE__, static_cast<uint32_t>(__LINE__)}, message),
+        status_(status),
+        t_(t),
+        dt_(dt) {}
   Status status() const { return status_; }
   double t() const { return t_; }    ///< time where the solve stopped
   double dt() const { return dt_; }  ///< step size at that time
