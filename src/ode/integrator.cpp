@@ -118,7 +118,7 @@ Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, 
       options.first_step().has_value() ? *options.first_step() : initial_step(f, t, y, k0, tableau.error_order, tol);
   dt = std::min({dt, options.max_step(), t_end - t});
   out.stats.initial_dt = dt;
-  bool last_ratio_finite = true;
+  bool last_ratio_finite = std::isfinite(dt);  // a NaN field at t0 makes the starting step NaN
 
   while (!writer.done()) {
     if (out.stats.steps >= options.max_steps()) {
@@ -176,9 +176,14 @@ std::vector<double> fixed_grid(const SolveOptions& options, const std::vector<do
   const double t0 = ts.front(), t1 = ts.back();
   if (options.step_size().has_value()) {
     const double h = *options.step_size();
-    const auto n = static_cast<int64_t>(std::ceil((t1 - t0) / h - 1e-9));
+    TORCH_CHECK(t0 + h > t0, "SolveOptions::step_size ", h, " is below the resolution of times near t = ",
+                t0, " (float64): use a step at least ", std::nextafter(t0, t1) - t0);
+    const double steps = std::ceil((t1 - t0) / h - 1e-9);
+    // More steps than max_steps end the solve with MaxStepsReached after step max_steps: the grid
+    // stops two points past that instead of holding every step (1e9 of them at h = 1e-9).
+    const auto n = static_cast<int64_t>(std::min(steps, static_cast<double>(options.max_steps()) + 2));
     for (int64_t i = 0; i < n; ++i) grid.push_back(t0 + i * h);
-    grid.push_back(t1);
+    if (n == steps) grid.push_back(t1);
   } else if (!options.grid().empty()) {
     grid = options.grid();
   } else {

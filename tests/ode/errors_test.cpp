@@ -181,6 +181,16 @@ TEST(Failures, NaNFieldIsReportedAsNonFinite) {
   }
 }
 
+// NaN from the first evaluation (the starting step is then NaN too) is NaN, not an underflow.
+TEST(Failures, NaNFieldFromTheStartIsReportedAsNonFinite) {
+  auto nan_field = [](const torch::Tensor&, const torch::Tensor& y) { return y * NAN; };
+  for (const auto& opts : {SolveOptions(), SolveOptions().first_step(0.1)}) {
+    auto sol = dd::ode::solve(nan_field, kY0, kTs, SolveOptions(opts).throw_on_failure(false));
+    EXPECT_EQ(sol.status, dd::ode::Status::NonFiniteState) << sol.message;
+    EXPECT_NE(sol.message.find("NaN or Inf"), std::string::npos) << sol.message;
+  }
+}
+
 TEST(Failures, MinStepIsHonoured) {
   auto stiff = [](const torch::Tensor&, const torch::Tensor& y) { return -1e6 * y; };
   auto sol = dd::ode::solve(stiff, kY0, kTs, SolveOptions().min_step(1e-3).throw_on_failure(false));

@@ -190,6 +190,30 @@ TEST(FixedGrid, ExplicitGridAndStepSizeAgree) {
   EXPECT_EQ(by_step.stats->steps, 4);
 }
 
+// A step size that needs more than max_steps steps stops at max_steps without laying out the whole
+// grid (1e9 points at h = 1e-9); one below the times' resolution is refused.
+TEST(FixedGrid, TinyStepSizesStopAtMaxStepsOrAreRefused) {
+  auto decay = [](const torch::Tensor&, const torch::Tensor& y) { return -y; };
+  const auto y0 = torch::ones({1}, torch::kFloat64);
+  try {
+    dd::ode::solve(decay, y0, torch::tensor({0.0, 1.0}, torch::kFloat64),
+                   SolveOptions().method(Method::Euler).step_size(1e-9).max_steps(1000));
+    FAIL() << "expected MaxStepsReached";
+  } catch (const dd::ode::SolveError& e) {
+    EXPECT_EQ(e.status(), dd::ode::Status::MaxStepsReached);
+    EXPECT_NEAR(e.t(), 1000 * 1e-9, 1e-15);
+  }
+  const auto late = torch::tensor({1e6, 1e6 + 1}, torch::kFloat64);
+  try {
+    dd::ode::solve(decay, y0, late, SolveOptions().method(Method::Euler).step_size(1e-12));
+    FAIL() << "expected a refusal";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what_without_backtrace()).find("below the resolution of times near t = 1e+06"),
+              std::string::npos)
+        << e.what_without_backtrace();
+  }
+}
+
 TEST(FixedGrid, DefaultsToTheOutputTimes) {
   auto sol =
       dd::ode::solve([](const torch::Tensor&, const torch::Tensor& y) { return -y; }, torch::ones({1}, torch::kFloat64),
