@@ -10,8 +10,8 @@ namespace deepdyn::core {
 /// largest threshold glibc chooses itself) from its heap, not one mmap each, and never trims the
 /// heap. By default glibc returns memory as soon as the top of the heap is free, so every training
 /// iteration that frees its autograd graph faults the same pages in again, zeroed by the kernel:
-/// on the spiral's direct training step at 410 NFE, three times the page faults and about a tenth
-/// of the time (bench/ode_floor.cpp). The price: the process keeps its peak memory. Process-wide,
+/// on the spiral's direct training step, three times the page faults at 410 NFE and 13-32% more
+/// time (bench_ode_floor --glibc-defaults). The price: the process keeps its peak memory. Process-wide,
 /// so a program calls it once at its start (the deepdyn command and the benchmarks do); without
 /// code, GLIBC_TUNABLES=glibc.malloc.trim_threshold=2147483647:glibc.malloc.mmap_threshold=33554432
 /// does the same. Returns false where the C library is not glibc (then nothing changed).
