@@ -1,11 +1,14 @@
 #include "parallel.h"
 
+#include <deepdyn/dist/launch.h>
+
 #include <cstdlib>
 
 namespace deepdyn::cli {
 
 Workers Workers::join(int64_t nproc, std::chrono::milliseconds timeout) {
   Workers workers;
+  dist::follow_launcher();
   const auto rendezvous = dist::Rendezvous::from_environment(timeout);
   if (!rendezvous) return workers;
   TORCH_CHECK(nproc == 1 || nproc == rendezvous->world_size, "--nproc ", nproc, " and WORLD_SIZE=",

@@ -6,11 +6,13 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <climits>
 #include <cstring>
 #include <thread>
@@ -43,13 +45,17 @@ class ForwardSignals {
   struct sigaction old_int_ {}, old_term_ {};
 };
 
-// The parent's environment with RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT replaced.
+constexpr const char* kLauncherVariable = "DEEPDYN_LAUNCHER_PID";
+
+// The parent's environment with RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT and the
+// launcher's pid replaced.
 std::vector<std::string> rank_environment(int64_t rank, int64_t processes, int port) {
   const std::vector<std::pair<std::string, std::string>> set = {{"RANK", std::to_string(rank)},
                                                                {"LOCAL_RANK", std::to_string(rank)},
                                                                {"WORLD_SIZE", std::to_string(processes)},
                                                                {"MASTER_ADDR", "127.0.0.1"},
-                                                               {"MASTER_PORT", std::to_string(port)}};
+                                                               {"MASTER_PORT", std::to_string(port)},
+                                                               {kLauncherVariable, std::to_string(getpid())}};
   std::vector<std::string> out;
   for (char** entry = environ; *entry != nullptr; ++entry) {
     const std::string text = *entry;
@@ -153,6 +159,14 @@ LaunchResult launch_local(const std::vector<std::string>& command, int64_t proce
     }
   }
   return result;
+}
+
+void follow_launcher() {
+  const char* launcher = std::getenv(kLauncherVariable);
+  if (launcher == nullptr) return;
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  // The launcher may have died before prctl: then this process was already handed to another parent.
+  if (getppid() != pid_t(std::atoll(launcher))) raise(SIGTERM);
 }
 
 }  // namespace deepdyn::dist

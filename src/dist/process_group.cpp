@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <thread>
 
 #ifdef DEEPDYN_WITH_GLOO
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -141,6 +142,21 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const Rendezvous& r) {
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
+// Every rank counts itself in at the store, then waits until all have: a missing rank is named
+// here, within the timeout, before Gloo would time out on its connections.
+void wait_for_every_rank(c10d::Store& store, const Rendezvous& r, const std::string& who) {
+  const std::string key = "deepdyn/joined";
+  store.add(key, 1);
+  const auto deadline = std::chrono::steady_clock::now() + r.timeout;
+  for (int64_t joined = store.add(key, 0); joined < r.world_size; joined = store.add(key, 0)) {
+    TORCH_CHECK(std::chrono::steady_clock::now() < deadline, who, "not every rank joined within ",
+                seconds_text(r.timeout), ": ", joined, " of ", r.world_size, " are at the rendezvous store ",
+                r.endpoint(), "; start ranks 0 to ", r.world_size - 1,
+                " with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE, or use --nproc N on one machine");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 }  // namespace
 
 ProcessGroup ProcessGroup::join(const Rendezvous& r) {
@@ -155,7 +171,7 @@ ProcessGroup ProcessGroup::join(const Rendezvous& r) {
   store_options.port = uint16_t(r.port);
   store_options.isServer = r.rank == 0;
   store_options.numWorkers = size_t(r.world_size);
-  store_options.waitWorkers = true;
+  store_options.waitWorkers = false;  // LibTorch 1.13's wait ends silently at the timeout: wait_for_every_rank
   store_options.timeout = r.timeout;
   const auto who = "rank " + std::to_string(r.rank) + " of " + std::to_string(r.world_size) + ": ";
   try {
@@ -163,15 +179,14 @@ ProcessGroup ProcessGroup::join(const Rendezvous& r) {
   } catch (const std::exception& e) {
     TORCH_CHECK(false, who,
                 r.rank == 0 ? "could not host the rendezvous store at " + r.endpoint() +
-                                  ", or not every rank joined it within " + seconds_text(r.timeout) +
-                                  ": check that the port is free and that all " + std::to_string(r.world_size) +
-                                  " ranks are started"
+                                  ": check that the port is free"
                             : "could not reach the rendezvous store at " + r.endpoint() + " within " +
                                   seconds_text(r.timeout) +
                                   ": is rank 0 running, and are MASTER_ADDR and MASTER_PORT its address and a port "
                                   "it can open?",
                 " (", first_line(e.what()), ")");
   }
+  wait_for_every_rank(*impl->store, r, who);
   auto options = c10d::ProcessGroupGloo::Options::create(r.timeout);
   options->threads = 2;
   try {

@@ -4,28 +4,29 @@
 #include <deepdyn/dist/launch.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
-#include <fcntl.h>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <thread>
 
 #include "support/cli.h"
-
-extern char** environ;
+#include "support/spawn_cli.h"
 
 namespace fs = std::filesystem;
 using deepdyn::testing::fresh_path;
 using deepdyn::testing::read_file;
 using deepdyn::testing::run_cli;
-using Clock = std::chrono::steady_clock;
+using deepdyn::testing::Clock;
+using deepdyn::testing::kill_and_reap;
+using deepdyn::testing::spawn_cli;
+using deepdyn::testing::wait_for;
+using deepdyn::testing::wait_for_metrics;
 
 namespace {
 
@@ -64,59 +65,6 @@ double parameter_distance(const std::string& a, const std::string& b) {
     if (pb.count(name)) distance = std::max(distance, (tensor - pb.at(name)).abs().max().item<double>());
   }
   return distance;
-}
-
-// Starts `deepdyn <arguments...>` with extra environment variables, stderr to a file, stdout dropped.
-pid_t spawn_cli(const std::vector<std::string>& arguments, const std::vector<std::string>& extra_environment,
-                const std::string& stderr_path) {
-  std::vector<std::string> argv_strings{deepdyn::testing::kCli};
-  argv_strings.insert(argv_strings.end(), arguments.begin(), arguments.end());
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) env_strings.push_back(*e);
-  env_strings.insert(env_strings.end(), extra_environment.begin(), extra_environment.end());
-  auto pointers = [](std::vector<std::string>& strings) {
-    std::vector<char*> out;
-    for (auto& s : strings) out.push_back(s.data());
-    out.push_back(nullptr);
-    return out;
-  };
-  auto argv = pointers(argv_strings), envp = pointers(env_strings);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = -1;
-  const int error = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  EXPECT_EQ(error, 0);
-  return pid;
-}
-
-// The exit status of `pid` if it ends within `limit` (-signal when killed by one), else nullopt.
-std::optional<int> wait_for(pid_t pid, std::chrono::duration<double> limit) {
-  const auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return std::nullopt;
-}
-
-void kill_and_reap(pid_t pid) {
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-}
-
-// Waits until a run directory's metrics have `lines` lines.
-bool wait_for_metrics(const std::string& run_dir, size_t lines, std::chrono::seconds limit) {
-  const auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    const auto text = read_file(run_dir + "/metrics.jsonl");
-    if (size_t(std::count(text.begin(), text.end(), '\n')) >= lines) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
 }
 
 // The child of `parent` whose environment has RANK=<rank>.
@@ -210,6 +158,13 @@ TEST(DataParallel, AnInterruptedTwoProcessRunResumesBitForBit) {
   result = run_cli("train cnf --nproc 2 --out " + split + settings + " --stop-after 3");
   ASSERT_EQ(result.status, 130) << result.err;
   EXPECT_NE(result.err.find("deepdyn resume " + split + " --nproc 2"), std::string::npos) << result.err;
+  // Another process count would draw other noise and shards: refused, naming the count to use.
+  for (const auto* processes : {"", " --nproc 3"}) {
+    result = run_cli("resume " + split + processes);
+    EXPECT_EQ(result.status, 1) << processes;
+    EXPECT_NE(result.err.find("was trained by 2 process(es)"), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find("resume it with --nproc 2"), std::string::npos) << result.err;
+  }
   result = run_cli("resume " + split + " --nproc 2");
   ASSERT_EQ(result.status, 0) << result.err;
   EXPECT_EQ(parameter_distance(whole, split), 0.0);
@@ -247,6 +202,26 @@ TEST(DataParallel, ARankThatCannotReachTheStoreFailsNamingTheAddress) {
   EXPECT_NE(message.find("deepdyn: error: rank 1 of 2: could not reach the rendezvous store at 127.0.0.1:" + std::to_string(port)),
             std::string::npos)
       << message;
+}
+
+// Rank 0 alone: it says how many ranks joined, within the timeout (LibTorch 1.13's TCPStore waits
+// silently, and Gloo's connection timeout would only come after that).
+TEST(DataParallel, ALoneRankZeroSaysNotEveryRankJoinedWithinTheTimeout) {
+  const int port = deepdyn::dist::free_port();
+  const auto dir = fresh_path("dp_alone"), err = fresh_path("dp_alone.err");
+  const auto start = Clock::now();
+  const pid_t pid = spawn_cli({"train", "cnf", "--out", dir, "--timeout", "3"},
+                              {"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)},
+                              err);
+  const auto status = wait_for(pid, std::chrono::seconds(30));
+  if (!status) kill_and_reap(pid);
+  ASSERT_TRUE(status) << "rank 0 still waiting after 30 s with a 3 s timeout";
+  EXPECT_EQ(*status, 1);
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 3 * 1.5);
+  const auto message = read_file(err);
+  EXPECT_EQ(message.rfind("deepdyn: error: rank 0 of 2: not every rank joined within 3 s: 1 of 2", 0), 0u) << message;
+  EXPECT_EQ(std::count(message.begin(), message.end(), '\n'), 1) << message;  // no log lines of the store
+  EXPECT_FALSE(fs::exists(dir));
 }
 
 // Ranks started the torchrun way (environment variables); rank 1 is killed mid-training.
@@ -298,4 +273,33 @@ TEST(DataParallel, TheLauncherStopsEveryRankWhenOneDiesAndSaysHowToResume) {
                          dir + " --nproc 2"),
             std::string::npos)
       << message;
+}
+
+// kill -9 of the --nproc launcher: its ranks get SIGTERM (PR_SET_PDEATHSIG), save a checkpoint and
+// stop, instead of training on as orphans; the run resumes from there.
+TEST(DataParallel, KillingTheLauncherStopsItsRanksWithACheckpoint) {
+  const auto dir = fresh_path("dp_launcher_killed"), err = fresh_path("dp_launcher_killed.err");
+  const pid_t launcher =
+      spawn_cli({"train", "cnf", "--nproc", "2", "--out", dir, "--timeout", "20", "--set", "iterations=1000000", "--set",
+                 "batch=64", "--set", "hidden=8,8", "--set", "log_every=1", "--set", "checkpoint_every=1000"},
+                {}, err);
+  const bool training = wait_for_metrics(dir, 3, std::chrono::seconds(60));
+  const auto rank0 = child_with_rank(launcher, 0), rank1 = child_with_rank(launcher, 1);
+  kill_and_reap(launcher);
+  ASSERT_TRUE(training) << read_file(err);
+  ASSERT_TRUE(rank0 && rank1) << "no children with RANK=0 and RANK=1";
+  // The ranks are no children of ours: /proc tells when they are gone (or zombies of their new parent).
+  auto gone = [](pid_t pid) {
+    const auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    const auto after_name = stat.rfind(')');
+    return after_name == std::string::npos || stat.compare(after_name, 3, ") Z") == 0;
+  };
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while ((!gone(*rank0) || !gone(*rank1)) && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const bool stopped = gone(*rank0) && gone(*rank1);
+  if (!stopped) kill(*rank0, SIGKILL), kill(*rank1, SIGKILL);
+  ASSERT_TRUE(stopped) << "the ranks still train 30 s after their launcher was killed";
+  EXPECT_TRUE(fs::exists(dir + "/checkpoint.pt")) << "SIGTERM should have saved a checkpoint";
+  EXPECT_FALSE(fs::exists(dir + "/summary.json"));
 }

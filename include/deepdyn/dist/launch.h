@@ -21,6 +21,10 @@ struct LaunchResult {
 LaunchResult launch_local(const std::vector<std::string>& command, int64_t processes,
                           std::chrono::milliseconds grace = std::chrono::seconds(30));
 
+/// In a process that launch_local started: SIGTERM arrives when the launcher dies (even by
+/// SIGKILL), so no rank trains on as an orphan. Elsewhere it does nothing.
+void follow_launcher();
+
 /// A TCP port on 127.0.0.1 that was free a moment ago (the kernel's choice).
 int free_port();
 
