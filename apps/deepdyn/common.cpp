@@ -1,6 +1,6 @@
 #include "common.h"
 
-#include <deepdyn/io/image.h>
+#include <deepdyn/io/files.h>
 
 #include <sstream>
 

@@ -2,7 +2,9 @@
 
 #include <c10/util/Exception.h>
 
+#include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 namespace deepdyn::cli {
@@ -22,20 +24,26 @@ std::string valid_keys(const Schema& schema) {
 
 std::string type_name(const Json& value) {
   if (value.is_boolean()) return "true or false";
-  if (value.is_number_integer()) return "an integer";
+  if (value.is_number_integer()) return "an integer (at most 9223372036854775807)";
   if (value.is_number()) return "a number";
-  if (value.is_array()) return "a list of integers";
+  if (value.is_array()) return "a list of integers (at most 9223372036854775807)";
   return "a string";
+}
+
+// An integer that an int64 holds: JSON reads 18446744073709551615 as unsigned, and as int64 it is -1.
+bool is_int64(const Json& value) {
+  return value.is_number_integer() &&
+         (!value.is_number_unsigned() || value.get<uint64_t>() <= uint64_t(std::numeric_limits<int64_t>::max()));
 }
 
 bool same_type(const Json& expected, const Json& value) {
   if (expected.is_boolean()) return value.is_boolean();
-  if (expected.is_number_integer()) return value.is_number_integer();
+  if (expected.is_number_integer()) return is_int64(value);
   if (expected.is_number()) return value.is_number();
   if (expected.is_array()) {
     if (!value.is_array() || value.empty()) return false;
     for (const auto& v : value)
-      if (!v.is_number_integer()) return false;
+      if (!is_int64(v)) return false;
     return true;
   }
   return value.is_string();
@@ -92,6 +100,8 @@ Json resolve_config(const Schema& schema, const std::string& config_file, const 
   Json config = Json::object();
   for (const auto& s : schema) config[s.key] = s.value;
   if (!config_file.empty()) {
+    TORCH_CHECK(!std::filesystem::is_directory(config_file), "the config file '", config_file,
+                "' is a directory; give a JSON file such as {\"iterations\": 100}");
     std::ifstream in(config_file);
     TORCH_CHECK(in.good(), "cannot read the config file '", config_file, "'");
     auto file = Json::parse(in, nullptr, false);

@@ -1,6 +1,7 @@
 // deepdyn: deep learning as dynamical systems, from the command line.
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
+#include <c10/util/Logging.h>
 #include <deepdyn/core/memory.h>
 
 #include <algorithm>
@@ -26,17 +27,31 @@ int fail(std::string message) {
   return 1;
 }
 
+// c10d logs a failed connection to stderr before it throws it; fail() says it once, in one line.
+void keep_library_logs_quiet() {
+#ifdef C10_USE_GLOG
+  FLAGS_minloglevel = google::GLOG_FATAL;
+#else
+  FLAGS_caffe2_log_level = c10::GLOG_FATAL;
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   namespace cli = deepdyn::cli;
   deepdyn::core::keep_freed_memory();  // training iterations reuse their pages
+  keep_library_logs_quiet();
   CLI::App app("deepdyn: Neural ODEs, Deep Equilibrium Models, FFJORD, ODE2VAE and RNODE on LibTorch", "deepdyn");
   app.require_subcommand(1);
   cli::GlobalOptions global;
   global.command_line.assign(argv, argv + argc);
   app.add_option("--threads", global.threads, "Intra-op threads of LibTorch")->capture_default_str();
-  app.add_option("--seed", global.seed, "Seed of every random stream")->capture_default_str();
+  app.add_option("--seed", global.seed, "Seed of every random stream")
+      ->check(CLI::Validator(  // else "-1" reads as 2^64 - 1
+          [](std::string& text) { return text.rfind('-', 0) == 0 ? "must be >= 0, got " + text : std::string(); },
+          "NONNEGATIVE"))
+      ->capture_default_str();
   app.add_option("--device", global.device, "cpu or cuda")->capture_default_str();
   std::function<int()> action;
   cli::add_train_commands(app, global, action);
@@ -44,7 +59,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    return fail(std::string(e.what()) + "; run with --help for the valid arguments");
   }
   try {
     return action();

@@ -1,9 +1,15 @@
 #include "run_directory.h"
 
-#include <deepdyn/io/image.h>
+#include <deepdyn/io/files.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace deepdyn::cli {
@@ -23,16 +29,37 @@ Json read_json(const std::string& path, const std::string& what) {
 }  // namespace
 
 RunDirectory RunDirectory::create(const std::string& path, const RunInfo& info, const Json& config) {
-  TORCH_CHECK(!fs::exists(path) || (fs::is_directory(path) && fs::is_empty(path)), "the run directory '", path,
-              "' already exists and is not empty; choose another --out, or continue it with deepdyn resume ", path);
+  const bool replaces = holds_run_without_checkpoint(path);
+  TORCH_CHECK(!fs::exists(path) || (fs::is_directory(path) && fs::is_empty(path)) || replaces, "the run directory '",
+              path, "' already exists and is not empty; choose another --out, or continue it with deepdyn resume ",
+              path);
   std::error_code error;
   fs::create_directories(path, error);
   TORCH_CHECK(!error, "cannot create the run directory '", path, "': ", error.message());
   RunDirectory run(path);
+  run.lock_for_writing();
+  if (replaces) fs::remove(run.file("metrics.jsonl"));
   run.write_json("run.json", Json{{"model", info.model}, {"seed", info.seed}, {"threads", info.threads},
                                   {"device", info.device}, {"processes", info.processes}});
   run.write_json("config.json", config);
   return run;
+}
+
+bool RunDirectory::holds_run_without_checkpoint(const std::string& path) {
+  RunDirectory run(path);
+  return fs::exists(run.file("run.json")) && fs::exists(run.file("config.json")) && !run.has_checkpoint() &&
+         !run.complete();
+}
+
+void RunDirectory::lock_for_writing() {
+  const int descriptor = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  TORCH_CHECK(descriptor >= 0, "cannot open the run directory '", path_, "': ", std::strerror(errno));
+  lock_ = std::shared_ptr<const int>(new int(descriptor), [](const int* fd) {
+    ::close(*fd);  // releases the lock
+    delete fd;
+  });
+  TORCH_CHECK(::flock(descriptor, LOCK_EX | LOCK_NB) == 0, "another deepdyn process is writing to the run directory '",
+              path_, "' (a train or resume of it is running); wait for it to end or stop it, then run this again");
 }
 
 RunDirectory RunDirectory::open(const std::string& path) {
@@ -54,19 +81,40 @@ Json RunDirectory::config() const { return read_json(file("config.json"), "the c
 
 bool RunDirectory::complete() const { return fs::exists(file("summary.json")); }
 
+bool RunDirectory::has_checkpoint() const { return fs::exists(file("checkpoint.pt")); }
+
 void RunDirectory::append_metrics(const Json& line) const {
   std::ofstream out(file("metrics.jsonl"), std::ios::app);
   TORCH_CHECK(out.good(), "cannot append to '", file("metrics.jsonl"), "'");
   out << line.dump() << "\n";
 }
 
+namespace {
+
+// {"iteration": 12, "loss": 2.5, "nfe_forward": 80, "nfe_backward": 150, "time": 1.2}; a NaN loss
+// is written as null.
+bool is_metrics_line(const Json& line) {
+  auto has = [&](const char* key, bool nullable) {
+    return line.contains(key) && (line[key].is_number() || (nullable && line[key].is_null()));
+  };
+  return line.is_object() && line.contains("iteration") && line["iteration"].is_number_integer() &&
+         has("loss", true) && has("nfe_forward", false) && has("nfe_backward", false) && has("time", false);
+}
+
+}  // namespace
+
 Json RunDirectory::read_metrics() const {
-  Json lines = Json::array();
+  std::vector<std::string> text;
   std::ifstream in(file("metrics.jsonl"));
-  std::string line;
-  while (std::getline(in, line)) {
-    auto value = Json::parse(line, nullptr, false);
-    if (!value.is_discarded()) lines.push_back(value);  // a line cut by a crash is dropped
+  for (std::string line; std::getline(in, line);) text.push_back(line);
+  Json lines = Json::array();
+  for (size_t i = 0; i < text.size(); ++i) {
+    auto value = Json::parse(text[i], nullptr, false);
+    if (value.is_discarded() && i + 1 == text.size()) break;  // the last line, cut by a crash
+    TORCH_CHECK(!value.is_discarded() && is_metrics_line(value), "line ", i + 1, " of '", file("metrics.jsonl"),
+                "' is not a metrics line (an object with integer iteration and numbers loss, nfe_forward, "
+                "nfe_backward, time), got: ", text[i].substr(0, 80), "; restore or delete that line and run again");
+    lines.push_back(value);
   }
   return lines;
 }
@@ -96,8 +144,8 @@ void RunDirectory::save_checkpoint(Task& task, int64_t iteration) const {
 
 std::string RunDirectory::read_checkpoint() const {
   const auto path = file("checkpoint.pt");
-  TORCH_CHECK(fs::exists(path), "'", path_, "' has no checkpoint.pt: the run stopped before its first checkpoint; ",
-              "start it again with deepdyn train");
+  TORCH_CHECK(fs::exists(path), "'", path_, "' has no checkpoint.pt: the run stopped before its first checkpoint, so ",
+              "there is no trained model yet; train it with deepdyn resume ", path_);
   std::ifstream in(path, std::ios::binary);
   std::ostringstream bytes;
   bytes << in.rdbuf();
@@ -105,21 +153,55 @@ std::string RunDirectory::read_checkpoint() const {
   return bytes.str();
 }
 
+namespace {
+
+std::map<std::string, std::vector<int64_t>> tensor_shapes(const torch::nn::Module& model) {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& p : model.named_parameters()) shapes[p.key()] = p.value().sizes().vec();
+  for (const auto& b : model.named_buffers()) shapes[b.key()] = b.value().sizes().vec();
+  return shapes;
+}
+
+// Module::load takes the checkpoint's tensors whatever their shapes: a model built from an edited
+// config (wider layers) would silently keep the old sizes.
+void check_same_shapes(const std::map<std::string, std::vector<int64_t>>& configured,
+                       const std::map<std::string, std::vector<int64_t>>& loaded, const std::string& origin) {
+  for (const auto& [name, shape] : configured) {
+    const auto& found = loaded.at(name);
+    TORCH_CHECK(found == shape, "the checkpoint '", origin, "' holds ", name, " of shape ", c10::IntArrayRef(found),
+                " where config.json makes ", c10::IntArrayRef(shape),
+                ": the config was changed after the run started; restore its layer sizes, or start a new run "
+                "with deepdyn train");
+  }
+}
+
+}  // namespace
+
 int64_t RunDirectory::restore_checkpoint(Task& task, const std::string& bytes, const std::string& origin) {
-  try {
-    torch::serialize::InputArchive archive, model, optimizer;
+  io::check_zip_checksums(bytes, origin);
+  auto readable = [&](const auto& read) {
+    try {
+      read();
+    } catch (const c10::Error& e) {
+      TORCH_CHECK(false, "the checkpoint '", origin, "' is unreadable (damaged, or from another model or config): ",
+                  e.msg().substr(0, e.msg().find('\n')));
+    }
+  };
+  const auto configured = tensor_shapes(task.model());
+  torch::serialize::InputArchive archive, model, optimizer;
+  readable([&] {
     archive.load_from(bytes.data(), bytes.size());
     archive.read("model", model);
-    archive.read("optimizer", optimizer);
     task.model().load(model);
+  });
+  check_same_shapes(configured, tensor_shapes(task.model()), origin);
+  torch::Tensor iteration;
+  readable([&] {
+    archive.read("optimizer", optimizer);
     task.optimizer().load(optimizer);
-    torch::Tensor iteration;
     archive.read("iteration", iteration);
-    return iteration.item<int64_t>();
-  } catch (const c10::Error& e) {
-    TORCH_CHECK(false, "the checkpoint '", origin, "' is unreadable (damaged, or from another model or config): ",
-                e.msg().substr(0, e.msg().find('\n')));
-  }
+  });
+  return iteration.item<int64_t>();
 }
 
 }  // namespace deepdyn::cli

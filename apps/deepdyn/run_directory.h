@@ -8,6 +8,7 @@
 //   *.png           loss and NFE curves, the model's own pictures
 #include <torch/torch.h>
 
+#include <memory>
 #include <string>
 
 #include "config.h"
@@ -26,8 +27,12 @@ struct RunInfo {
 class RunDirectory {
  public:
   explicit RunDirectory(std::string path) : path_(std::move(path)) {}
-  /// Creates a fresh directory (an existing non-empty one is refused) and writes run.json and config.json.
+  /// Creates a fresh directory and writes run.json and config.json; this process becomes its writer.
+  /// An existing non-empty directory is refused, unless it holds a run that stopped before its
+  /// first checkpoint (nothing of it can be resumed): that run is replaced.
   static RunDirectory create(const std::string& path, const RunInfo& info, const Json& config);
+  /// Whether `path` holds a run that stopped before its first checkpoint.
+  static bool holds_run_without_checkpoint(const std::string& path);
   /// Opens an existing run directory, with a clear error when it is not one.
   static RunDirectory open(const std::string& path);
 
@@ -36,6 +41,10 @@ class RunDirectory {
   RunInfo info() const;
   Json config() const;
   bool complete() const;
+  bool has_checkpoint() const;
+  /// Makes this process the directory's only writer for the lifetime of this object and its copies:
+  /// a second train or resume of the directory fails at once instead of mixing its files with ours.
+  void lock_for_writing();
 
   void append_metrics(const Json& line) const;
   /// Drops metric lines past `iteration` (written after the checkpoint a resumed run restarts from).
@@ -44,14 +53,16 @@ class RunDirectory {
   void write_json(const std::string& name, const Json& value) const;  ///< atomically
 
   void save_checkpoint(Task& task, int64_t iteration) const;
-  /// The bytes of checkpoint.pt, with a clear error when the run has none.
+  /// The bytes of checkpoint.pt (verified against its checksums), with a clear error when the run has none.
   std::string read_checkpoint() const;
-  /// Restores model and optimizer from checkpoint bytes; returns the checkpoint's iteration.
+  /// Restores model and optimizer from checkpoint bytes; returns the checkpoint's iteration. Damaged
+  /// bytes and tensors of other shapes than the task's (an edited config) are refused.
   /// `origin` names the checkpoint in errors.
   static int64_t restore_checkpoint(Task& task, const std::string& bytes, const std::string& origin);
 
  private:
   std::string path_;
+  std::shared_ptr<const int> lock_;  ///< the directory's descriptor, flock()ed while we write
 };
 
 }  // namespace deepdyn::cli

@@ -1,6 +1,6 @@
 // deepdyn solve: integrates a TorchScript vector field and writes the trajectory and the stats.
 #include <deepdyn/deepdyn.h>
-#include <deepdyn/io/image.h>
+#include <deepdyn/io/files.h>
 #include <deepdyn/ode/script_field.h>
 #include <nlohmann/json.hpp>
 

@@ -6,10 +6,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 
 #include "commands.h"
 #include "parallel.h"
@@ -20,6 +22,26 @@ namespace {
 
 volatile std::sig_atomic_t g_interrupted = 0;
 void on_signal(int) { g_interrupted = 1; }
+
+// After the last iteration only the pictures and the evaluation remain, and the checkpoint holds the
+// trained model: a signal then ends the process at once, and resume does the rest.
+char g_finishing_message[1024];
+size_t g_finishing_length = 0;
+void on_signal_while_finishing(int) {
+  [[maybe_unused]] const auto written = ::write(STDERR_FILENO, g_finishing_message, g_finishing_length);
+  ::_exit(130);
+}
+
+void stop_at_once_on_signals(const RunDirectory& run) {
+  const int length = std::snprintf(g_finishing_message, sizeof g_finishing_message,
+                                   "\ndeepdyn: interrupted after the last iteration, before the summary; the trained "
+                                   "model is saved; write the pictures and evaluation with: deepdyn resume %s\n",
+                                   run.path().c_str());
+  g_finishing_length = std::min(size_t(std::max(length, 0)), sizeof g_finishing_message - 1);
+  std::signal(SIGINT, on_signal_while_finishing);
+  std::signal(SIGTERM, on_signal_while_finishing);
+  if (g_interrupted) on_signal_while_finishing(SIGTERM);
+}
 
 // A progress bar on a terminal, plain lines otherwise.
 class Progress {
@@ -56,7 +78,7 @@ void write_curves(const RunDirectory& run) {
   std::vector<double> it, loss, nfe;
   for (const auto& m : metrics) {
     it.push_back(m["iteration"].get<double>());
-    loss.push_back(m["loss"].get<double>());
+    loss.push_back(m["loss"].is_null() ? std::nan("") : m["loss"].get<double>());  // NaN is written as null
     nfe.push_back(m["nfe_forward"].get<double>());
   }
   auto t = [](const std::vector<double>& v) { return torch::tensor(v, torch::kFloat64); };
@@ -111,6 +133,7 @@ int train_loop(const RunDirectory* run, Task& task, Workers& workers, const RunI
     }
   }
   if (run == nullptr) return 0;
+  stop_at_once_on_signals(*run);
   write_curves(*run);
   auto pictures = task.write_pictures(run->path());
   auto evaluation = task.evaluate();
@@ -121,6 +144,24 @@ int train_loop(const RunDirectory* run, Task& task, Workers& workers, const RunI
                                        {"pictures", pictures}});
   std::printf("done: %s\n%s\n", run->path().c_str(), evaluation.dump().c_str());
   return 0;
+}
+
+// A run that fails says what its directory kept and how to go on from there.
+int with_next_steps(const RunDirectory& run, const std::function<int()>& train) {
+  const auto next_steps = [&] {
+    return run.has_checkpoint() ? "; the run's last checkpoint is kept: fix the cause, then continue with deepdyn resume " +
+                                      run.path()
+                                : "; the run stopped before its first checkpoint: fix the cause, then start it again with "
+                                  "deepdyn train --out " + run.path() + " (or deepdyn resume " + run.path() +
+                                      " to run its config.json again)";
+  };
+  try {
+    return train();
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, e.what_without_backtrace(), next_steps());
+  } catch (const std::exception& e) {
+    TORCH_CHECK(false, e.what(), next_steps());
+  }
 }
 
 std::string default_run_path(const std::string& model) {
@@ -186,10 +227,12 @@ int run_train(const TrainArguments& args, const GlobalOptions& global) {
   workers.start(*task);
   const RunInfo info{args.model, global.seed, global.threads, global.device, workers.size()};
   if (!workers.leader()) return train_loop(nullptr, *task, workers, info, config, 1, args.stop_after);
+  const bool replaces = RunDirectory::holds_run_without_checkpoint(path);
   auto run = RunDirectory::create(path, info, config);
-  std::printf("deepdyn train %s -> %s%s\n", args.model.c_str(), run.path().c_str(),
-              workers.size() > 1 ? (" (" + std::to_string(workers.size()) + " processes)").c_str() : "");
-  return train_loop(&run, *task, workers, info, config, 1, args.stop_after);
+  std::printf("deepdyn train %s -> %s%s%s\n", args.model.c_str(), run.path().c_str(),
+              workers.size() > 1 ? (" (" + std::to_string(workers.size()) + " processes)").c_str() : "",
+              replaces ? " (replacing the run there, which stopped before its first checkpoint)" : "");
+  return with_next_steps(run, [&] { return train_loop(&run, *task, workers, info, config, 1, args.stop_after); });
 }
 
 // A run's task restored from its checkpoint bytes, and the checkpoint's iteration.
@@ -198,18 +241,34 @@ struct Restored {
   int64_t iteration = 0;
 };
 
+// No checkpoint (empty bytes): the task as the config makes it, before its first iteration.
 Restored restore(const RunInfo& info, const Json& config, const std::string& checkpoint, const std::string& origin,
                  const GlobalOptions& global, const Workers& workers) {
   check_config(task_schema(info.model), config);
   GlobalOptions recorded{global.threads, info.seed, info.device, {}};
   auto task = make_task(info.model, config, info.seed, workers.device(apply(recorded)), workers.shard());
-  const int64_t iteration = RunDirectory::restore_checkpoint(*task, checkpoint, origin);
+  const int64_t iteration = checkpoint.empty() ? 0 : RunDirectory::restore_checkpoint(*task, checkpoint, origin);
   return {std::move(task), iteration};
 }
 
-// The trained model of a run directory, in this one process.
+// The trained model of a run directory, in this one process; an unfinished run's says where it stopped.
 Restored load_trained(const RunDirectory& run, const GlobalOptions& global) {
-  return restore(run.info(), run.config(), run.read_checkpoint(), run.file("checkpoint.pt"), global, Workers());
+  const auto config = run.config();
+  auto restored = restore(run.info(), config, run.read_checkpoint(), run.file("checkpoint.pt"), global, Workers());
+  if (!run.complete())
+    std::fprintf(stderr, "deepdyn: '%s' is unfinished: using its checkpoint of iteration %lld of %lld\n",
+                 run.path().c_str(), static_cast<long long>(restored.iteration),
+                 static_cast<long long>(config["iterations"].get<int64_t>()));
+  return restored;
+}
+
+// Data-parallel ranks draw their own noise and batch shards: another process count would go on
+// with another computation than the one the run started.
+void check_process_count(const RunInfo& recorded, int64_t processes, const std::string& path) {
+  TORCH_CHECK(recorded.processes == processes, "'", path, "' was trained by ", recorded.processes,
+              " process(es) and would continue with ", processes, ", which changes what each draws and the result; ",
+              "resume it with ", recorded.processes == 1 ? std::string("one process (no --nproc)")
+                                                          : "--nproc " + std::to_string(recorded.processes));
 }
 
 RunDirectory open_unfinished(const std::string& path) {
@@ -225,7 +284,7 @@ struct ResumeArguments {
 
 int run_resume(const ResumeArguments& args, const GlobalOptions& global) {
   if (args.parallel.launches()) {
-    open_unfinished(args.path);
+    check_process_count(open_unfinished(args.path).info(), args.parallel.nproc, args.path);
     return launch(global, {}, args.parallel, args.path);
   }
   auto workers = Workers::join(args.parallel.nproc, args.parallel.timeout_ms());
@@ -235,21 +294,28 @@ int run_resume(const ResumeArguments& args, const GlobalOptions& global) {
   std::optional<RunDirectory> run;
   if (workers.leader()) {
     run = open_unfinished(args.path);
+    run->lock_for_writing();
     const auto info = run->info();
-    header = Json{{"model", info.model}, {"seed", info.seed}, {"device", info.device}, {"config", run->config()}}.dump();
-    checkpoint = run->read_checkpoint();
+    header = Json{{"model", info.model},   {"seed", info.seed},           {"device", info.device},
+                  {"config", run->config()}, {"processes", info.processes}}
+                 .dump();
+    if (run->has_checkpoint()) checkpoint = run->read_checkpoint();
   }
   workers.share(header);
   workers.share(checkpoint);
   const auto shared = Json::parse(header);
-  const RunInfo info{shared["model"], shared["seed"], global.threads, shared["device"], workers.size()};
+  const RunInfo info{shared["model"], shared["seed"], global.threads, shared["device"], shared["processes"]};
+  check_process_count(info, workers.size(), args.path);
   auto restored = restore(info, shared["config"], checkpoint, args.path + "/checkpoint.pt", global, workers);
   workers.start(*restored.task);
   const Json& config = shared["config"];
   if (!run) return train_loop(nullptr, *restored.task, workers, info, config, restored.iteration + 1, std::nullopt);
   run->truncate_metrics(restored.iteration);
-  std::printf("deepdyn resume %s at iteration %lld\n", args.path.c_str(), static_cast<long long>(restored.iteration + 1));
-  return train_loop(&*run, *restored.task, workers, info, config, restored.iteration + 1, std::nullopt);
+  std::printf("deepdyn resume %s at iteration %lld%s\n", args.path.c_str(),
+              static_cast<long long>(restored.iteration + 1),
+              checkpoint.empty() ? " (it stopped before its first checkpoint: starting it from its config)" : "");
+  return with_next_steps(
+      *run, [&] { return train_loop(&*run, *restored.task, workers, info, config, restored.iteration + 1, std::nullopt); });
 }
 
 }  // namespace

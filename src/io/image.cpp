@@ -1,9 +1,10 @@
 #include "deepdyn/io/image.h"
 
+#include "deepdyn/io/files.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
@@ -120,18 +121,6 @@ void gray_frame(Image& image, int x, int y, const torch::Tensor& values, int sca
         for (int dx = 0; dx < scale; ++dx) image.set(x + col * scale + dx, y + row * scale + dy, {level, level, level});
     }
   }
-}
-
-void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    TORCH_CHECK(out.good(), "cannot write '", temporary, "': check that the directory exists and is writable");
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    TORCH_CHECK(out.good(), "writing '", temporary, "' failed (disk full?)");
-  }
-  TORCH_CHECK(std::rename(temporary.c_str(), path.c_str()) == 0, "cannot rename '", temporary, "' to '", path, "'");
 }
 
 namespace {

@@ -48,9 +48,6 @@ void heat_map(Image& image, int x, int y, const torch::Tensor& values);
 /// block, top left at (x, y), row 0 at the top (for image frames: 0 black, 1 white).
 void gray_frame(Image& image, int x, int y, const torch::Tensor& values, int scale = 1);
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
-void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes);
-
 /// Line and scatter plots in one framed panel; data coordinates are fitted to the panel.
 class Plot {
  public:
