@@ -137,7 +137,11 @@ TEST(Failures, MaxStepsThrowsWithTimeAndStep) {
     EXPECT_NE(msg.find("dt = "), std::string::npos) << msg;
     EXPECT_GT(e.t(), 0.0);
     EXPECT_LT(e.t(), 100.0);
+    EXPECT_NE(msg.find("loosen rtol/atol"), std::string::npos) << msg;
   }
+  // A fixed step that is too small: the advice is about the step, not the tolerances.
+  expect_error([] { dd::ode::solve(decay, kY0, kTs, SolveOptions().step_size(1e-9).max_steps(100)); },
+               {"max_steps (100) reached. Raise SolveOptions::max_steps, or take a larger step_size."});
 }
 
 TEST(Failures, MaxStepsWithoutThrowGivesStatusAndNaNRows) {

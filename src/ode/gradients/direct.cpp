@@ -7,14 +7,14 @@
 namespace deepdyn::ode::detail {
 namespace {
 
-std::string failure_message(const Integration& r, double direction, double t_end) {
+std::string failure_message(const Integration& r, double direction, double t_end, bool fixed_step) {
   std::ostringstream m;
   m << "ode::solve stopped at t = " << r.t_stop * direction << " with dt = " << r.dt_stop * direction
     << " before reaching t = " << t_end * direction << ": ";
   switch (r.status) {
     case Status::MaxStepsReached:
-      m << "max_steps (" << r.stats.steps << ") reached. Raise SolveOptions::max_steps, loosen rtol/atol, "
-        << "or check whether the problem is stiff.";
+      m << "max_steps (" << r.stats.steps << ") reached. Raise SolveOptions::max_steps, "
+        << (fixed_step ? "or take a larger step_size." : "loosen rtol/atol, or check whether the problem is stiff.");
       break;
     case Status::StepSizeUnderflow:
       m << "the step size underflowed (last error ratio " << r.error_ratio
@@ -43,7 +43,7 @@ torch::Tensor finish(const Problem& problem, Integration& r, Stats& stats, Outco
   auto ys = torch::stack(r.ys);  // r.ys always holds at least y0
   if (r.status == Status::Success) return ys;
 
-  outcome = {r.status, failure_message(r, problem.direction, problem.times.back())};
+  outcome = {r.status, failure_message(r, problem.direction, problem.times.back(), problem.options.step_size().has_value())};
   if (problem.options.throw_on_failure())
     throw SolveError(r.status, r.t_stop * problem.direction, r.dt_stop * problem.direction, outcome.message);
   // Rows the solve did not reach are NaN.
