@@ -61,17 +61,29 @@ void validate(const SolverOptions& options) {
 namespace {
 
 struct Residuals {
-  torch::Tensor absolute, relative;  // [batch]
+  torch::Tensor absolute, relative, image;  // [batch]: ||f(z) - z||, ||f(z) - z|| / ||f(z)||, ||f(z)||
 };
 
 Residuals residuals_of(const detail::Iterate& iterate) {
   auto absolute = detail::row_norm(iterate.fz - iterate.z);
+  auto image = detail::row_norm(iterate.fz);
   // The tiny floor keeps f(z) = 0 = z (a fixed point at the origin) at relative residual 0, not NaN.
-  auto relative = absolute / detail::row_norm(iterate.fz).clamp_min(std::numeric_limits<double>::min());
-  return {absolute, relative};
+  auto relative = absolute / image.clamp_min(std::numeric_limits<double>::min());
+  return {absolute, relative, image};
 }
 
-std::string failure_message(Stop stop, const SolverOptions& options, double worst) {
+// Per sample, whether a relative residual fell mostly because ||f(z)|| grew: the absolute residual
+// fell less than ||f(z)|| grew, ||f(z) - z|| ||f(z)|| > ||f(z0) - z0|| ||f(z0)||, i.e. less than half of
+// the relative residual's fall (in log) came from the absolute one. Near a genuine fixed point ||f(z)||
+// settles while the absolute residual keeps falling; on a map without one, z runs off to where f(z) ~ z
+// and the absolute residual stalls (f(z) = z + 1 + tanh(z)/2 reaches relative 1e-6 at ||z|| ~ 1e6 with
+// ||f(z) - z|| at half its first value). The price: a fixed point farther than ~||f(z0)|| / sqrt(tol)
+// from z0 = 0, reached with a relative residual near tol, is taken for a runaway.
+torch::Tensor ran_off(const Residuals& current, const Residuals& first) {
+  return current.absolute * current.image > first.absolute * first.image;
+}
+
+std::string failure_message(Stop stop, const SolverOptions& options, double worst, bool ran_off) {
   std::ostringstream out;
   out << method_name(options.method()) << " stopped (" << stop_name(stop) << ") at worst residual " << worst
       << " > tol " << options.tol() << ": ";
@@ -80,7 +92,13 @@ std::string failure_message(Stop stop, const SolverOptions& options, double wors
       out << "raise max_iterations, try another method, or make f more contractive (Jacobian regularization)";
       break;
     case Stop::Diverged:
-      out << "f is probably not contractive here; damp the iteration or regularize f's Jacobian";
+      if (ran_off) {
+        out << "a sample's relative residual reached tol mostly because ||f(z)|| grew, its absolute residual "
+               "falling less than ||f(z)|| grew: z ran off to where f(z) ~ z, so f probably has no fixed point; if "
+               "the fixed point really is that far from z0, start nearer to it or stop on the absolute residual";
+      } else {
+        out << "f is probably not contractive here; damp the iteration or regularize f's Jacobian";
+      }
       break;
     case Stop::NonFinite:
       out << "f returned NaN or infinity; the best finite iterate is returned";
@@ -125,7 +143,12 @@ FixedPointResult solve_fixed_point(const FixedPointMap& f, const torch::Tensor& 
     auto residuals = k == 0 ? first : residuals_of(current);
     absolute_trace.push_back(residuals.absolute);
     relative_trace.push_back(residuals.relative);
+    // Under the relative rule, an iterate that ran off never becomes the best, and reaching tol that way
+    // stops the solve as Diverged. (The absolute rule needs no such guard: its tol is a fixed scale.)
     auto metric = metric_of(residuals);
+    auto off = relative_stop ? ran_off(residuals, first) : torch::zeros_like(metric, torch::kBool);
+    auto reached_tol_by_running_off = ((metric <= options.tol()) & off).any();
+    metric = metric.masked_fill(off, std::numeric_limits<double>::infinity());
     if (k > 0) {  // keep, per sample, the iterate with the smallest residual (NaN never wins)
       auto better = metric < best_metric;
       auto rows = better.unsqueeze(1);
@@ -134,9 +157,10 @@ FixedPointResult solve_fixed_point(const FixedPointMap& f, const torch::Tensor& 
       best_relative = torch::where(better, residuals.relative, best_relative);
       best_metric = torch::where(better, metric, best_metric);
     }
-    // Host synchronisation: one transfer of three flags decides whether to go on.
+    // Host synchronisation: one transfer of four flags decides whether to go on.
     auto flags = torch::stack({(best_metric <= options.tol()).all(), residuals.absolute.isfinite().all(),
-                               (residuals.absolute <= options.divergence_ratio() * first.absolute).all()})
+                               (residuals.absolute <= options.divergence_ratio() * first.absolute).all(),
+                               reached_tol_by_running_off})
                      .cpu();
     auto flag = flags.accessor<bool, 1>();
     std::optional<Stop> stop;
@@ -144,7 +168,7 @@ FixedPointResult solve_fixed_point(const FixedPointMap& f, const torch::Tensor& 
       stop = Stop::Converged;
     } else if (!flag[1]) {
       stop = Stop::NonFinite;
-    } else if (!flag[2]) {
+    } else if (!flag[2] || flag[3]) {
       stop = Stop::Diverged;
     } else if (k == options.max_iterations()) {
       stop = Stop::MaxIterations;
@@ -153,7 +177,7 @@ FixedPointResult solve_fixed_point(const FixedPointMap& f, const torch::Tensor& 
       stats.iterations = k;
       stats.stop = *stop;
       stats.converged = *stop == Stop::Converged;
-      if (!stats.converged) stats.message = failure_message(*stop, options, best_metric.max().item<double>());
+      if (!stats.converged) stats.message = failure_message(*stop, options, best_metric.max().item<double>(), flag[3]);
       break;
     }
     current = iteration->step(current);

@@ -24,4 +24,20 @@ struct TanhCell : torch::nn::Module {
   }
 };
 
+/// z = tanh(z W^T + x U^T) with W symmetric, so that its spectral radius equals ||W||_2: with weak inputs
+/// keeping tanh near its linear part, Picard contracts slowly (the slow cell of issue 15).
+struct SymmetricTanhCell {
+  torch::Tensor w, u;
+  SymmetricTanhCell(double spectral_norm, int64_t width, int64_t inputs = 32, uint64_t seed = 11) {
+    torch::manual_seed(seed);
+    auto options = torch::TensorOptions().dtype(torch::kFloat64);
+    auto a = torch::randn({width, width}, options);
+    w = with_spectral_norm(a + a.t(), spectral_norm);
+    u = torch::randn({width, inputs}, options) / std::sqrt(double(inputs));
+  }
+  torch::Tensor operator()(const torch::Tensor& z, const torch::Tensor& x) const {
+    return torch::tanh(torch::matmul(z, w.t()) + torch::matmul(x, u.t()));
+  }
+};
+
 }  // namespace deepdyn::testing

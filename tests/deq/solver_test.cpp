@@ -1,5 +1,6 @@
 // Fixed-point solvers: exact solutions of contractive linear maps, the tanh DEQ cell, singular
-// Anderson systems, non-contractive maps and option validation.
+// Anderson systems, non-contractive maps, maps without a fixed point, far fixed points, Anderson at
+// tight tolerances and option validation.
 #include <deepdyn/deepdyn.h>
 #include <gtest/gtest.h>
 
@@ -193,4 +194,68 @@ TEST(FixedPoint, RefusesBadOptionsWithAMessage) {
     EXPECT_NE(std::string(e.what()).find("picard, anderson, broyden"), std::string::npos) << e.what();
   }
   EXPECT_STREQ(dd::deq::method_name(dd::deq::parse_method("anderson")), "anderson");
+}
+
+TEST(FixedPoint, MapWithoutFixedPointIsReportedDivergedNotConverged) {
+  // Sample 1 follows f(z) = z + 1 + tanh(z)/2, which has no fixed point: its residual stays in
+  // (0.5, 1.5) per entry while z runs off, so ||f(z) - z|| / ||f(z)|| falls below tol only because
+  // ||f(z)|| grows (Broyden: 1e-6 at ||f|| ~ 3e6, ||f(z) - z|| = 1.22, half its first value). Sample 0
+  // follows the contraction f(z) = z/2 + 1: detection is per sample.
+  auto f = [](const torch::Tensor& z) {
+    auto contraction = z.select(0, 0) / 2 + 1;
+    auto runaway = z.select(0, 1) + 1 + torch::tanh(z.select(0, 1)) / 2;
+    return torch::stack({contraction, runaway});
+  };
+  auto z0 = torch::zeros({2, 6}, torch::kFloat64);
+  for (const auto& [name, options] : all_solvers()) {
+    SCOPED_TRACE(name);
+    auto result = dd::deq::solve_fixed_point(f, z0, SolverOptions(options).tol(1e-6));  // the issue's rule
+    std::cout << "[ solver   ] " << name << " without a fixed point: " << dd::deq::stop_name(result.stats.stop)
+              << " after " << result.stats.iterations << " iterations\n";
+    EXPECT_FALSE(result.stats.converged);
+    EXPECT_TRUE(result.z.isfinite().all().item<bool>());
+    if (name != "picard") {  // Picard creeps (z grows by ~1.5 a step) and only runs out of iterations
+      EXPECT_EQ(result.stats.stop, Stop::Diverged) << dd::deq::stop_name(result.stats.stop);
+      EXPECT_NE(result.stats.message.find("no fixed point"), std::string::npos) << result.stats.message;
+    }
+  }
+}
+
+TEST(FixedPoint, FixedPointFarFromTheStartStillConverges) {
+  // f(z) = a z + (1 - a) z* with z* ~ 1e6 and a = 0.999: from z0 = 0, ||f(z)|| grows 1000-fold on the
+  // way, so the relative residual falls faster than the absolute one, and must still count.
+  // (Picard would need ~18000 steps at a = 0.999.)
+  torch::manual_seed(5);
+  auto far = 1e6 * (1 + torch::rand({3, 16}, torch::kFloat64));
+  const double a = 0.999;
+  auto f = [&](const torch::Tensor& z) { return a * z + (1 - a) * far; };
+  for (const auto& [name, options] : all_solvers()) {
+    if (name == "picard") continue;
+    SCOPED_TRACE(name);
+    auto result = dd::deq::solve_fixed_point(f, torch::zeros_like(far), options);
+    EXPECT_EQ(result.stats.stop, Stop::Converged) << result.stats.message;
+    EXPECT_TRUE(torch::allclose(result.z, far, 1e-6, 0));
+  }
+}
+
+namespace {
+
+// Iterations to relative tol on the slow cell of issue 15: width 256, ||W||_2 = 0.99, a batch of 4.
+int64_t iterations_on_slow_cell(const dd::deq::Method& method, double tol) {
+  dd::testing::SymmetricTanhCell cell(0.99, /*width=*/256);
+  auto x = 0.3 * torch::randn({4, 32}, torch::kFloat64);
+  auto result = dd::deq::solve_fixed_point([&](const torch::Tensor& z) { return cell(z, x); },
+                                           torch::zeros({4, 256}, torch::kFloat64),
+                                           SolverOptions(method).tol(tol).max_iterations(1000));
+  EXPECT_TRUE(result.stats.converged) << result.stats.message;
+  std::cout << "[ solver   ] " << dd::deq::method_name(method) << " to " << tol << ": " << result.stats.iterations
+            << " iterations\n";
+  return result.stats.iterations;
+}
+
+}  // namespace
+
+TEST(FixedPoint, AndersonNoSlowerThanPicardAtTightTolerances) {
+  EXPECT_LE(iterations_on_slow_cell(Anderson(), 1e-11), iterations_on_slow_cell(Picard(), 1e-11));
+  EXPECT_LE(iterations_on_slow_cell(Anderson().memory(20), 1e-10), iterations_on_slow_cell(Picard(), 1e-10));
 }

@@ -14,10 +14,12 @@ struct Picard {
 
 /// Anderson acceleration (Anderson 1965; Walker & Ni 2011): the next iterate mixes the last
 /// `memory` iterates with weights alpha that minimise ||sum_i alpha_i (f(z_i) - z_i)|| subject to
-/// sum alpha = 1; z <- beta sum alpha_i f(z_i) + (1 - beta) sum alpha_i z_i.
+/// sum alpha = 1; z <- beta sum alpha_i f(z_i) + (1 - beta) sum alpha_i z_i. Solved in Walker & Ni's
+/// unconstrained form on differences of iterates, which keeps its accuracy at tight tolerances; a
+/// sample whose residual grows forgets its history and takes the plain step z + beta (f(z) - z).
 struct Anderson {
-  TORCH_ARG(int64_t, memory) = 5;    ///< m >= 1 past iterates
-  TORCH_ARG(double, lambda) = 1e-4;  ///< Tikhonov term of the least squares, relative to its scale
+  TORCH_ARG(int64_t, memory) = 5;    ///< m >= 1 past iterates (m - 1 differences; 1 is the plain step)
+  TORCH_ARG(double, lambda) = 1e-4;  ///< Tikhonov term of the least squares, relative to its scale; pulls toward the plain step
   TORCH_ARG(double, beta) = 1.0;     ///< mixing in (0, 1]
 };
 
@@ -45,7 +47,9 @@ enum class ResidualNorm {
 enum class Stop {
   Converged,      ///< every sample's residual is at or below tol
   MaxIterations,  ///< max_iterations steps were taken without convergence
-  Diverged,       ///< a sample's residual grew past divergence_ratio times its first residual
+  Diverged,       ///< a sample's residual grew past divergence_ratio times its first residual, or (relative rule)
+                  ///< reached tol mostly because ||f(z)|| grew: ||f(z) - z|| ||f(z)|| above its value at z0,
+                  ///< as when z runs off to where f(z) ~ z and f has no fixed point
   NonFinite,      ///< f returned NaN or infinity
 };
 
@@ -75,7 +79,9 @@ struct SolverStats {
 };
 
 struct FixedPointResult {
-  torch::Tensor z;  ///< per sample, the iterate with the smallest residual seen (finite even on failure)
+  /// Per sample, the iterate with the smallest residual seen (finite even on failure); under the relative
+  /// rule, among those with ||f(z) - z|| ||f(z)|| at or below its value at z0 (see Stop::Diverged).
+  torch::Tensor z;
   SolverStats stats;
 };
 

@@ -1,8 +1,20 @@
-// Anderson acceleration in the form of Walker & Ni (2011), batched over samples:
-//   alpha = argmin ||G alpha||^2 + lambda ||alpha||^2  s.t.  1^T alpha = 1,   G = [g_1 .. g_k],
-// solved through its KKT system [[0, 1^T], [1, G^T G + lambda I]] [nu; alpha] = [1; 0].
-// The system is solved by a pseudo-inverse, so a singular Gram matrix (repeated iterates, lambda = 0)
-// gives the minimum-norm weights instead of NaN.
+// Anderson acceleration in the unconstrained "differences" form that Walker & Ni (2011) recommend
+// for implementation, batched over samples. With g = f(z) - z and the columns of dZ, dG the differences of
+// consecutive iterates and residuals (the last memory - 1 of them):
+//   gamma = argmin ||g_k - dG gamma||^2 + mu^2 ||gamma||^2,   z+ = z_k + beta g_k - (dZ + beta dG) gamma,
+// the header's constrained mix with weights alpha = differences of (0, gamma, 1).
+//
+// Why not the constrained form (TorchDEQ's anderson: the KKT system [[0, 1^T], [1, G^T G + lambda I]]):
+// its constraint entries are 1 while its Gram entries are |g|^2, so a pseudo-inverse cut off relative
+// to the largest singular value drops the Gram once |g|^2 < ~100 eps; the weights then go uniform,
+// mixing old iterates back in, and the iteration stalls at tight tolerances. The
+// differences form has no fixed-scale entries.
+//
+// Tikhonov: mu^2 = lambda x the mean squared column of dG, which pulls gamma toward 0, the plain
+// fixed-point step. A pseudo-inverse keeps a singular Gram (repeated iterates, lambda = 0) finite.
+// Safeguard (restart, as in Henderson & Varadhan 2019; the fallback to the plain step of Zhang,
+// O'Donoghue & Boyd 2020): a sample whose residual grew over its last step forgets its history, so
+// its next step is the beta-damped fixed-point step z + beta g.
 #include <limits>
 
 #include "deq/detail/iteration.h"
@@ -12,58 +24,58 @@ namespace {
 
 class AndersonIteration : public Iteration {
  public:
-  AndersonIteration(const Anderson& options, FlatMap f) : options_(options), f_(std::move(f)) {}
+  AndersonIteration(const Anderson& options, FlatMap f)
+      : options_(options), depth_(options.memory() - 1), f_(std::move(f)) {}
 
   Iterate step(const Iterate& current) override {
-    remember(current);
-    const int64_t k = std::min(count_, options_.memory());
-    auto xs = xs_.narrow(1, 0, k);  // [batch, k, n]
-    auto fs = fs_.narrow(1, 0, k);
-    auto weights = mixing_weights(fs - xs);  // [batch, k]
-    auto mixed_f = torch::bmm(weights.unsqueeze(1), fs).squeeze(1);
-    auto z = mixed_f;
-    if (options_.beta() != 1.0) {
-      auto mixed_x = torch::bmm(weights.unsqueeze(1), xs).squeeze(1);
-      z = options_.beta() * mixed_f + (1 - options_.beta()) * mixed_x;
+    auto g = current.fz - current.z;
+    const double beta = options_.beta();
+    auto z = current.z + beta * g;
+    if (depth_ > 0) {  // memory 1 keeps no differences: the plain (damped) step
+      remember(current.z, g);
+      auto gamma = least_squares(g);  // [batch, depth]
+      z = z - torch::bmm(gamma.unsqueeze(1), dz_ + beta * dg_).squeeze(1);
     }
     return {z, f_(z)};
   }
 
  private:
-  void remember(const Iterate& current) {
-    if (!xs_.defined()) {
-      auto shape = std::vector<int64_t>{current.z.size(0), options_.memory(), current.z.size(1)};
-      xs_ = torch::zeros(shape, current.z.options());
-      fs_ = torch::zeros(shape, current.z.options());
+  // Stores z_k - z_{k-1} and g_k - g_{k-1} in the oldest slot, then clears the history of every
+  // sample whose residual grew (the safeguard above).
+  void remember(const torch::Tensor& z, const torch::Tensor& g) {
+    if (!dz_.defined()) {
+      dz_ = torch::zeros({z.size(0), depth_, z.size(1)}, z.options());
+      dg_ = torch::zeros_like(dz_);
+    } else {
+      const int64_t slot = count_++ % depth_;
+      dz_.select(1, slot).copy_(z - previous_z_);
+      dg_.select(1, slot).copy_(g - previous_g_);
+      auto kept = (row_norm(g) <= row_norm(previous_g_)).to(z.scalar_type()).view({-1, 1, 1});
+      dz_.mul_(kept);
+      dg_.mul_(kept);
     }
-    const int64_t slot = count_ % options_.memory();
-    xs_.select(1, slot).copy_(current.z);
-    fs_.select(1, slot).copy_(current.fz);
-    ++count_;
+    previous_z_ = z;
+    previous_g_ = g;
   }
 
-  torch::Tensor mixing_weights(const torch::Tensor& residuals) const {
-    const int64_t batch = residuals.size(0), k = residuals.size(1);
-    auto gram = torch::bmm(residuals, residuals.transpose(1, 2));  // [batch, k, k]
-    // lambda is relative to the Gram matrix's scale, which shrinks by orders of magnitude on the way
-    // to convergence; the tiny floor keeps an all-zero Gram (already converged) well defined.
-    auto scale = gram.diagonal(0, 1, 2).mean(1).clamp_min(std::numeric_limits<double>::min());
-    auto eye = torch::eye(k, residuals.options());
-    auto kkt = torch::zeros({batch, k + 1, k + 1}, residuals.options());
-    kkt.narrow(1, 1, k).narrow(2, 1, k).copy_(gram + options_.lambda() * scale.view({batch, 1, 1}) * eye);
-    kkt.select(1, 0).narrow(1, 1, k).fill_(1);
-    kkt.select(2, 0).narrow(1, 1, k).fill_(1);
-    auto rhs = torch::zeros({batch, k + 1, 1}, residuals.options());
-    rhs.select(1, 0).fill_(1);
-    const double eps = residuals.scalar_type() == torch::kDouble ? std::numeric_limits<double>::epsilon()
-                                                                 : std::numeric_limits<float>::epsilon();
-    auto solution = torch::matmul(at::linalg_pinv(kkt, /*rcond=*/100 * eps, /*hermitian=*/true), rhs);
-    return solution.squeeze(2).narrow(1, 1, k);
+  // gamma = (dG dG^T + mu^2 I)^+ dG g per sample; unused or cleared slots are zero rows of dG and get
+  // gamma = 0.
+  torch::Tensor least_squares(const torch::Tensor& g) const {
+    const int64_t batch = g.size(0);
+    auto gram = torch::bmm(dg_, dg_.transpose(1, 2));  // [batch, depth, depth]
+    auto mu2 = options_.lambda() * gram.diagonal(0, 1, 2).mean(1);
+    gram = gram + mu2.view({batch, 1, 1}) * torch::eye(depth_, g.options());
+    const double eps = g.scalar_type() == torch::kDouble ? std::numeric_limits<double>::epsilon()
+                                                         : std::numeric_limits<float>::epsilon();
+    auto projection = torch::bmm(dg_, g.unsqueeze(2));  // dG^T g, [batch, depth, 1]
+    return torch::matmul(at::linalg_pinv(gram, /*rcond=*/100 * eps, /*hermitian=*/true), projection).squeeze(2);
   }
 
   Anderson options_;
+  int64_t depth_;  // differences kept: memory - 1
   FlatMap f_;
-  torch::Tensor xs_, fs_;  // ring buffers of the last `memory` iterates and their images
+  torch::Tensor dz_, dg_;  // [batch, depth, n] ring buffers of differences (zero where unused)
+  torch::Tensor previous_z_, previous_g_;
   int64_t count_ = 0;
 };
 
