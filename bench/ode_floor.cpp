@@ -12,7 +12,8 @@
 // direct step with the step capped (max_step) to about 1.4x and 2.7x the NFE: time per NFE must
 // stay flat (it grows linearly with NFE). All cases run once per round, interleaved, medians.
 // The process keeps freed memory for reuse (core::keep_freed_memory, as the deepdyn command does);
-// --glibc-defaults leaves glibc's allocator as it is, to see what that is worth.
+// --glibc-defaults leaves glibc's allocator as it is, to see what that is worth. The last cases
+// run the same field with LibTorch's tanh instead of core::tanh, interleaved with the others.
 //   bench_ode_floor [rounds=15] [--only CASE] [--glibc-defaults]   (--only: one case, for a profiler)
 #include <deepdyn/deepdyn.h>
 
@@ -72,14 +73,28 @@ int main(int argc, char** argv) {
   const auto& spiral = problem.options;
   constexpr int field_calls = 100;
 
-  auto training_step = [&](dd::ode::SolveOptions options) {
-    return [&, options]() -> std::pair<int64_t, int64_t> {
-      for (auto p : params) p.mutable_grad() = torch::Tensor();
-      auto sol = dd::ode::solve(net, y0, ts, options);
+  SpiralNet libtorch_net(/*libtorch_tanh=*/true);
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < params.size(); ++i) libtorch_net->parameters()[i].copy_(params[i]);
+  }
+
+  auto training_step = [&](dd::ode::SolveOptions options, SpiralNet field) {
+    return [&, options, field]() -> std::pair<int64_t, int64_t> {
+      for (auto p : field->parameters()) p.mutable_grad() = torch::Tensor();
+      auto sol = dd::ode::solve(field, y0, ts, options);
       sol.ys[-1].pow(2).mean().backward();
       return {sol.stats->nfe, sol.stats->nfe_backward};
     };
   };
+  auto no_grad_solve = [&](SpiralNet field) {
+    return [&, field]() -> std::pair<int64_t, int64_t> {
+      torch::NoGradGuard no_grad;
+      return {dd::ode::solve(field, y0, ts, spiral).stats->nfe, 0};
+    };
+  };
+  const auto direct = dd::ode::SolveOptions(spiral).gradient(dd::ode::Gradient::Direct),
+             adjoint = dd::ode::SolveOptions(spiral).gradient(dd::ode::Gradient::Adjoint);
   std::vector<Case> cases{
       {"field", [&]() -> std::pair<int64_t, int64_t> {
          torch::NoGradGuard no_grad;
@@ -94,18 +109,19 @@ int main(int argc, char** argv) {
          for (int i = 0; i < field_calls; ++i) torch::autograd::grad({net(t, y)}, inputs, {v});
          return {field_calls, 0};
        }},
-      {"solve", [&]() -> std::pair<int64_t, int64_t> {
-         torch::NoGradGuard no_grad;
-         return {dd::ode::solve(net, y0, ts, spiral).stats->nfe, 0};
-       }},
-      {"direct", training_step(dd::ode::SolveOptions(spiral).gradient(dd::ode::Gradient::Direct))},
-      {"adjoint", training_step(dd::ode::SolveOptions(spiral).gradient(dd::ode::Gradient::Adjoint))},
-      {"checkpointed", training_step(dd::ode::SolveOptions(spiral).gradient(dd::ode::Gradient::Checkpointed))},
+      {"solve", no_grad_solve(net)},
+      {"direct", training_step(direct, net)},
+      {"adjoint", training_step(adjoint, net)},
+      {"checkpointed", training_step(dd::ode::SolveOptions(spiral).gradient(dd::ode::Gradient::Checkpointed), net)},
   };
   // The direct step at more NFE: the step capped below what the controller chooses.
   for (const double cap : {0.3, 0.15})
     cases.push_back({"direct, max_step " + std::to_string(cap).substr(0, 4),
-                     training_step(dd::ode::SolveOptions(spiral).max_step(cap))});
+                     training_step(dd::ode::SolveOptions(spiral).max_step(cap), net)});
+  const size_t floor_cases = cases.size();
+  cases.push_back({"solve", no_grad_solve(libtorch_net)});
+  cases.push_back({"direct", training_step(direct, libtorch_net)});
+  cases.push_back({"adjoint", training_step(adjoint, libtorch_net)});
 
   if (!only.empty()) {
     const auto found = std::find_if(cases.begin(), cases.end(), [&](const Case& c) { return c.name == only; });
@@ -130,7 +146,7 @@ int main(int argc, char** argv) {
   std::printf("  field      %8.1f us  (F)\n  field+vjp  %8.1f us  (G)\n", field * 1e6, field_vjp * 1e6);
   std::printf("  %-22s %10s %6s %6s %10s %7s %12s\n", "case", "ms", "NFE", "NFE_b", "floor ms", "ratio",
               "ms / NFE");
-  for (size_t i = 2; i < cases.size(); ++i) {
+  for (size_t i = 2; i < floor_cases; ++i) {
     const auto& c = cases[i];
     const bool no_grad = c.name == "solve", direct = c.name.rfind("direct", 0) == 0;
     const double floor = no_grad ? c.nfe * field
@@ -140,6 +156,15 @@ int main(int argc, char** argv) {
     std::printf("  %-22s %10.2f %6lld %6lld %10.2f %7.3f %12.4f\n", c.name.c_str(), time * 1e3,
                 static_cast<long long>(c.nfe), static_cast<long long>(c.nfe_backward), floor * 1e3, time / floor,
                 time * 1e3 / double(c.nfe + c.nfe_backward));
+  }
+  std::printf("  the same field with LibTorch's tanh (torch::tanh) instead of core::tanh:\n");
+  std::printf("  %-22s %10s %6s %6s %22s\n", "case", "ms", "NFE", "NFE_b", "core::tanh / torch::tanh");
+  for (size_t i = floor_cases; i < cases.size(); ++i) {
+    const auto& c = cases[i];
+    const auto& ours = *std::find_if(cases.begin(), cases.end(), [&](const Case& o) { return o.name == c.name; });
+    std::printf("  %-22s %10.2f %6lld %6lld %22.3f\n", c.name.c_str(), median(c.seconds) * 1e3,
+                static_cast<long long>(c.nfe), static_cast<long long>(c.nfe_backward),
+                median(ours.seconds) / median(c.seconds));
   }
   return 0;
 }

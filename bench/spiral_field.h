@@ -1,16 +1,22 @@
 #pragma once
 // The spiral benchmark field of torchdiffeq's ode_demo: f(t, y) = net(y^3) with
 // net = Linear(2, 50) -> tanh -> Linear(50, 2).
+#include <deepdyn/core/activation.h>
 #include <deepdyn/ode/solve.h>
 #include <torch/torch.h>
 
+// tanh is deepdyn's (core/activation.h); `libtorch_tanh` takes LibTorch's, to measure the difference.
 struct SpiralNetImpl : torch::nn::Module {
   torch::nn::Linear in{nullptr}, out{nullptr};
-  SpiralNetImpl() {
+  bool libtorch_tanh;
+  explicit SpiralNetImpl(bool libtorch_tanh = false) : libtorch_tanh(libtorch_tanh) {
     in = register_module("in", torch::nn::Linear(2, 50));
     out = register_module("out", torch::nn::Linear(50, 2));
   }
-  torch::Tensor forward(const torch::Tensor& /*t*/, const torch::Tensor& y) { return out(torch::tanh(in(y.pow(3)))); }
+  torch::Tensor forward(const torch::Tensor& /*t*/, const torch::Tensor& y) {
+    const auto h = in(y.pow(3));
+    return out(libtorch_tanh ? torch::tanh(h) : deepdyn::core::tanh(h));
+  }
 };
 TORCH_MODULE(SpiralNet);
 
@@ -23,9 +29,9 @@ struct SpiralProblem {
   deepdyn::ode::SolveOptions options =
       deepdyn::ode::SolveOptions().method(deepdyn::ode::Method::Dopri5).rtol(1e-6).atol(1e-8);
 
-  SpiralProblem() {
+  explicit SpiralProblem(bool libtorch_tanh = false) {
     torch::manual_seed(0);
-    net = SpiralNet();
+    net = SpiralNet(libtorch_tanh);
     y0 = torch::randn({1024, 2}) * 0.5;
   }
 };

@@ -17,6 +17,7 @@ packages=(
   googletest libgtest-dev libbenchmark-dev
   libstb-dev                         # PNG output (stb_image_write)
   zlib1g-dev dataset-fashion-mnist   # gzip IDX reader; real images for the DEQ classifier
+  libeigen3-dev                      # vectorised float32 tanh (core::tanh)
   libcli11-dev nlohmann-json3-dev    # the deepdyn command: options, config files, metrics
   libgloo-dev                        # c10d Gloo process group headers (neither LibTorch ships them)
   python3-venv                       # the project's virtual environment

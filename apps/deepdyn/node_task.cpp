@@ -20,7 +20,7 @@ class NODETask : public Task {
         window_(c["window"].get<int64_t>()),
         seed_(seed),
         options_(torch::TensorOptions().dtype(c["dtype"] == "float64" ? torch::kFloat64 : torch::kFloat32).device(device)),
-        net_(torch::nn::Linear(2, c["hidden"].get<int64_t>()), torch::nn::Tanh(),
+        net_(torch::nn::Linear(2, c["hidden"].get<int64_t>()), core::tanh_layer(),
              torch::nn::Linear(c["hidden"].get<int64_t>(), 2)),
         optimizer_(net_->parameters(), torch::optim::AdamOptions(c["lr"].get<double>())) {
     net_->to(options_.device(), options_.dtype().toScalarType());

@@ -83,8 +83,9 @@ struct Spiral {
         rtol(j.at("rtol").get<double>()),
         atol(j.at("atol").get<double>()) {}
 
+  // deepdyn's tanh (core/activation.h): LibTorch's is most of this field's time.
   torch::Tensor field(const torch::Tensor& /*t*/, const torch::Tensor& y) const {
-    return at::linear(torch::tanh(at::linear(y.pow(3), p.at("w1"), p.at("b1"))), p.at("w2"), p.at("b2"));
+    return at::linear(dd::core::tanh(at::linear(y.pow(3), p.at("w1"), p.at("b1"))), p.at("w2"), p.at("b2"));
   }
 
   // y(T) and the gradient of mean(y(T)^2) (direct backprop) in float64 at rtol 1e-12, atol 1e-14:
@@ -173,7 +174,7 @@ struct Equilibrium {
     dd::deq::DEQ deq(
         [this](const torch::Tensor& z, const torch::Tensor& x) {
           ++calls;
-          return torch::tanh(at::linear(z, p.at("W")) + at::linear(x, p.at("U"), p.at("b")));
+          return dd::core::tanh(at::linear(z, p.at("W")) + at::linear(x, p.at("U"), p.at("b")));
         },
         opts);
     zero_grads(p);

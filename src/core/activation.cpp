@@ -1,13 +1,54 @@
 #include "deepdyn/core/activation.h"
 
+#include "core/detail/tanh_kernel.h"
+
 namespace deepdyn::core {
+namespace {
+
+bool has_fast_tanh(const torch::Tensor& x) {
+  static const bool cpu_has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return cpu_has_avx2 && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.layout() == torch::kStrided;
+}
+
+torch::Tensor fast_tanh_values(const torch::Tensor& x) {
+  auto in = x.contiguous();
+  auto out = torch::empty_like(in, at::MemoryFormat::Contiguous);
+  detail::tanh_float_avx2(in.data_ptr<float>(), out.data_ptr<float>(), in.numel());
+  return out;
+}
+
+// d tanh(x) = (1 - tanh(x)^2) dx, from the saved output; at::tanh_backward is itself
+// differentiable, so Hutchinson's and the exact trace's double backward pass through it.
+struct FastTanh : torch::autograd::Function<FastTanh> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* context, const torch::Tensor& x) {
+    auto y = fast_tanh_values(x);
+    context->save_for_backward({y});
+    return y;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
+                                                 torch::autograd::variable_list grad) {
+    return {at::tanh_backward(grad[0], context->get_saved_variables()[0])};
+  }
+};
+
+}  // namespace
+
+torch::Tensor tanh(const torch::Tensor& x) {
+  if (!has_fast_tanh(x)) return torch::tanh(x);
+  if (torch::GradMode::is_enabled() && x.requires_grad()) return FastTanh::apply(x);
+  return fast_tanh_values(x);
+}
+
+torch::nn::Functional tanh_layer() {
+  return torch::nn::Functional([](const torch::Tensor& x) { return core::tanh(x); });
+}
 
 torch::Tensor activate(Activation activation, const torch::Tensor& x) {
-  return activation == Activation::Tanh ? torch::tanh(x) : torch::softplus(x);
+  return activation == Activation::Tanh ? core::tanh(x) : torch::softplus(x);
 }
 
 torch::Tensor activation_slope(Activation activation, const torch::Tensor& x) {
-  if (activation == Activation::Tanh) return 1 - torch::tanh(x).square();
+  if (activation == Activation::Tanh) return 1 - core::tanh(x).square();
   return torch::sigmoid(x);  // d/dx log(1 + e^x)
 }
 

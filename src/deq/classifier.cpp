@@ -1,5 +1,7 @@
 #include "deepdyn/deq/classifier.h"
 
+#include "deepdyn/core/activation.h"
+
 namespace deepdyn::deq {
 
 TanhNormCellImpl::TanhNormCellImpl(int64_t width) {
@@ -8,7 +10,7 @@ TanhNormCellImpl::TanhNormCellImpl(int64_t width) {
 }
 
 torch::Tensor TanhNormCellImpl::forward(const torch::Tensor& z, const torch::Tensor& injection) {
-  return torch::tanh(norm(w(z) + injection));
+  return core::tanh(norm(w(z) + injection));
 }
 
 DEQClassifierImpl::DEQClassifierImpl(int64_t inputs, int64_t width, int64_t classes, DEQOptions options)

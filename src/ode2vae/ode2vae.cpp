@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "deepdyn/core/activation.h"
 #include "deepdyn/ode/solve.h"
 
 namespace deepdyn::ode2vae {
@@ -37,7 +38,7 @@ nn::Sequential deconvolutional_decoder(int64_t latent, int64_t channels, int64_t
 }
 
 nn::Sequential mlp(int64_t in, int64_t hidden, int64_t out) {
-  return nn::Sequential(nn::Linear(in, hidden), nn::Tanh(), nn::Linear(hidden, hidden), nn::Tanh(),
+  return nn::Sequential(nn::Linear(in, hidden), core::tanh_layer(), nn::Linear(hidden, hidden), core::tanh_layer(),
                         nn::Linear(hidden, out));
 }
 
@@ -82,8 +83,8 @@ GaussianEncoderImpl::GaussianEncoderImpl(const std::vector<int64_t>& frame_shape
     body = register_module("body", convolutional_body(frames * frame_shape[0], filters));
     head = register_module("head", nn::Linear(4 * filters * (size / 4) * (size / 4), 2 * latent));
   } else {
-    body = register_module("body", nn::Sequential(nn::Linear(frames * frame_shape[0], hidden), nn::Tanh(),
-                                                  nn::Linear(hidden, hidden), nn::Tanh()));
+    body = register_module("body", nn::Sequential(nn::Linear(frames * frame_shape[0], hidden), core::tanh_layer(),
+                                                  nn::Linear(hidden, hidden), core::tanh_layer()));
     head = register_module("head", nn::Linear(hidden, 2 * latent));
   }
 }

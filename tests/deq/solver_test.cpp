@@ -209,7 +209,7 @@ TEST(FixedPoint, MapWithoutFixedPointIsReportedDivergedNotConverged) {
   auto z0 = torch::zeros({2, 6}, torch::kFloat64);
   for (const auto& [name, options] : all_solvers()) {
     SCOPED_TRACE(name);
-    auto result = dd::deq::solve_fixed_point(f, z0, SolverOptions(options).tol(1e-6));  // the issue's rule
+    auto result = dd::deq::solve_fixed_point(f, z0, SolverOptions(options).tol(1e-6));  // the default relative rule
     std::cout << "[ solver   ] " << name << " without a fixed point: " << dd::deq::stop_name(result.stats.stop)
               << " after " << result.stats.iterations << " iterations\n";
     EXPECT_FALSE(result.stats.converged);
@@ -240,7 +240,7 @@ TEST(FixedPoint, FixedPointFarFromTheStartStillConverges) {
 
 namespace {
 
-// Iterations to relative tol on the slow cell of issue 15: width 256, ||W||_2 = 0.99, a batch of 4.
+// Iterations to relative tol on the cell where Anderson used to stall: width 256, ||W||_2 = 0.99, a batch of 4.
 int64_t iterations_on_slow_cell(const dd::deq::Method& method, double tol) {
   dd::testing::SymmetricTanhCell cell(0.99, /*width=*/256);
   auto x = 0.3 * torch::randn({4, 32}, torch::kFloat64);
