@@ -27,6 +27,10 @@ const std::string kSmall =
 
 size_t lines_of(const std::string& text) { return size_t(std::count(text.begin(), text.end(), '\n')); }
 
+// `deepdyn <arguments>` stopped after a minute: a regression that trains on instead of refusing
+// fails the test rather than hanging it.
+CommandResult run_cli_bounded(const std::string& arguments) { return run_command("timeout 60 " + kCli + " " + arguments); }
+
 bool mentions(const CommandResult& result, const std::string& text) {
   return result.err.find(text) != std::string::npos;
 }
@@ -59,7 +63,7 @@ TEST(RunFaults, IntegersPastInt64AndNegativeSeedsAreRefusedBeforeAnyWork) {
   };
   for (const auto& [arguments, expected] : cases) {
     const auto dir = fresh_path("huge_run");
-    auto result = run_cli(arguments + " --out " + dir);
+    auto result = run_cli_bounded(arguments + " --out " + dir);
     EXPECT_EQ(result.status, 1) << arguments;
     EXPECT_EQ(result.err.rfind("deepdyn: error: ", 0), 0u) << arguments << "\n" << result.err;
     EXPECT_TRUE(mentions(result, expected)) << arguments << "\n" << result.err;
@@ -208,7 +212,7 @@ TEST(RunFaults, ASecondWriterOfARunDirectoryIsRefused) {
   const auto dir = stopped_run("two_writers", 1000000, 2), err = fresh_path("two_writers.err");
   const pid_t first = spawn_cli({"resume", dir}, {}, err);
   const bool training = wait_for_metrics(dir, 4, std::chrono::seconds(60));
-  const auto second = run_cli("resume " + dir), third = run_cli("train cnf --out " + dir);
+  const auto second = run_cli_bounded("resume " + dir), third = run_cli_bounded("train cnf --out " + dir);
   kill(first, SIGINT);
   const auto status = wait_for(first, std::chrono::seconds(30));
   if (!status) kill_and_reap(first);
