@@ -97,6 +97,14 @@ std::pair<std::string, std::string> train_in_one_and_two_processes(const std::st
   return {one, two};
 }
 
+// `deepdyn train cnf --nproc 2` for a million iterations, in the background: the launcher's pid.
+pid_t start_endless_two_process_run(const std::string& dir, const std::string& stderr_path, int checkpoint_every) {
+  return spawn_cli({"train", "cnf", "--nproc", "2", "--out", dir, "--timeout", "20", "--set", "iterations=1000000",
+                    "--set", "batch=64", "--set", "hidden=8,8", "--set", "log_every=1", "--set",
+                    "checkpoint_every=" + std::to_string(checkpoint_every)},
+                   {}, stderr_path);
+}
+
 const std::string kCnf =
     " --set iterations=6 --set batch=32 --set hidden=8,8 --set dtype=float64 --set eval_samples=200 --set log_every=1"
     " --set checkpoint_every=2";
@@ -254,10 +262,7 @@ TEST(DataParallel, WhenARankDiesTheOtherStopsWithAnErrorWithinTheTimeout) {
 // Through --nproc: the launcher sees the dead rank, stops the other and says how to resume.
 TEST(DataParallel, TheLauncherStopsEveryRankWhenOneDiesAndSaysHowToResume) {
   const auto dir = fresh_path("dp_launch_killed"), err = fresh_path("dp_launch.err");
-  const pid_t launcher =
-      spawn_cli({"train", "cnf", "--nproc", "2", "--out", dir, "--timeout", "20", "--set", "iterations=1000000", "--set",
-                 "batch=64", "--set", "hidden=8,8", "--set", "log_every=1", "--set", "checkpoint_every=2"},
-                {}, err);
+  const pid_t launcher = start_endless_two_process_run(dir, err, 2);
   const bool training = wait_for_metrics(dir, 3, std::chrono::seconds(60));
   const auto rank1 = child_with_rank(launcher, 1);
   if (rank1) kill(*rank1, SIGKILL);
@@ -276,13 +281,10 @@ TEST(DataParallel, TheLauncherStopsEveryRankWhenOneDiesAndSaysHowToResume) {
 }
 
 // kill -9 of the --nproc launcher: its ranks get SIGTERM (PR_SET_PDEATHSIG), save a checkpoint and
-// stop, instead of training on as orphans; the run resumes from there.
+// stop, instead of training on as orphans, leaving a checkpoint to resume from.
 TEST(DataParallel, KillingTheLauncherStopsItsRanksWithACheckpoint) {
   const auto dir = fresh_path("dp_launcher_killed"), err = fresh_path("dp_launcher_killed.err");
-  const pid_t launcher =
-      spawn_cli({"train", "cnf", "--nproc", "2", "--out", dir, "--timeout", "20", "--set", "iterations=1000000", "--set",
-                 "batch=64", "--set", "hidden=8,8", "--set", "log_every=1", "--set", "checkpoint_every=1000"},
-                {}, err);
+  const pid_t launcher = start_endless_two_process_run(dir, err, 1000);
   const bool training = wait_for_metrics(dir, 3, std::chrono::seconds(60));
   const auto rank0 = child_with_rank(launcher, 0), rank1 = child_with_rank(launcher, 1);
   kill_and_reap(launcher);
