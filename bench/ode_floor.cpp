@@ -10,7 +10,9 @@
 //   checkpointed  the same loss by checkpoints         floor = NFE x F + NFE_backward x G
 // ratio = median time / floor: what the solver, autograd and the gradient strategy add. Then the
 // direct step with the step capped (max_step) to about 1.4x and 2.7x the NFE: time per NFE must
-// stay flat (it grows linearly with NFE). All cases run once per round, interleaved, medians.
+// stay flat (it grows linearly with NFE), and a hand-written Euler chain of as many recorded
+// evaluations, which has the same stored graph without the solver: where both grow alike per NFE,
+// the growth is the graph's memory traffic. All cases run once per round, interleaved, medians.
 // The process keeps freed memory for reuse (core::keep_freed_memory, as the deepdyn command does);
 // --glibc-defaults leaves glibc's allocator as it is, to see what that is worth. The last cases
 // run the same field with LibTorch's tanh instead of core::tanh, interleaved with the others.
@@ -118,6 +120,18 @@ int main(int argc, char** argv) {
   for (const double cap : {0.3, 0.15})
     cases.push_back({"direct, max_step " + std::to_string(cap).substr(0, 4),
                      training_step(dd::ode::SolveOptions(spiral).max_step(cap), net)});
+  // The same memory traffic without the solver: N hand-written Euler steps y += 0.01 f(y) recorded by
+  // autograd, then one backward. Every evaluation's activations (its 1024x50 tanh output) are kept
+  // until the backward reads them: 35 MB at 164 NFE, 88 MB at 410, past this machine's 32 MB L3.
+  // Its time per NFE shows what the stored graph's size costs by itself.
+  for (const int n : {164, 410})
+    cases.push_back({"euler chain, " + std::to_string(n), [&, n]() -> std::pair<int64_t, int64_t> {
+                       for (auto p : params) p.mutable_grad() = torch::Tensor();
+                       auto y = y0;
+                       for (int i = 0; i < n; ++i) y = y + 0.01 * net(t, y);
+                       y.pow(2).mean().backward();
+                       return {n, 0};
+                     }});
   const size_t floor_cases = cases.size();
   cases.push_back({"solve", no_grad_solve(libtorch_net)});
   cases.push_back({"direct", training_step(direct, libtorch_net)});
@@ -148,7 +162,8 @@ int main(int argc, char** argv) {
               "ms / NFE");
   for (size_t i = 2; i < floor_cases; ++i) {
     const auto& c = cases[i];
-    const bool no_grad = c.name == "solve", direct = c.name.rfind("direct", 0) == 0;
+    const bool no_grad = c.name == "solve",
+               direct = c.name.rfind("direct", 0) == 0 || c.name.rfind("euler", 0) == 0;
     const double floor = no_grad ? c.nfe * field
                          : direct ? c.nfe * field_vjp
                                   : c.nfe * field + c.nfe_backward * field_vjp;

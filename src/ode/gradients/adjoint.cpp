@@ -83,13 +83,14 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
       std::vector<torch::Tensor> inputs = {z};
       inputs.insert(inputs.end(), params.begin(), params.end());
       if (with_time) inputs.push_back(t);
+      // The product with -a is the derivative itself: no negation per component afterwards.
       variable_list vjps(inputs.size());
       if (dz.requires_grad())
-        vjps = torch::autograd::grad({dz}, inputs, {state[1]}, /*retain_graph=*/false, /*create_graph=*/false,
-                                     /*allow_unused=*/true);
+        vjps = torch::autograd::grad({dz}, inputs, {state[1].neg()}, /*retain_graph=*/false,
+                                     /*create_graph=*/false, /*allow_unused=*/true);
       std::vector<torch::Tensor> derivative = {dz.detach()};
       for (size_t i = 0; i < inputs.size(); ++i)
-        derivative.push_back(vjps[i].defined() ? -vjps[i] : torch::zeros_like(inputs[i]));
+        derivative.push_back(vjps[i].defined() ? vjps[i] : torch::zeros_like(inputs[i]));
       return derivative;
     };
 
