@@ -15,16 +15,15 @@ std::vector<std::string> toy_names() {
 
 class CNFTask : public Task {
  public:
-  CNFTask(const Json& config, uint64_t seed, torch::Device device, Shard shard)
-      : shard_(shard),
+  CNFTask(const Json& config, const Setup& setup)
+      : shard_(setup.shard),
         toy_(data::parse_toy(config["data"].get<std::string>())),
         batch_(config["batch"].get<int64_t>()),
         eval_samples_(config["eval_samples"].get<int64_t>()),
-        seed_(seed),
-        dtype_(config["dtype"] == "float64" ? torch::kFloat64 : torch::kFloat32),
-        device_(device),
-        flow_(options(config)),
-        optimizer_(flow_->parameters(), torch::optim::AdamOptions(config["lr"].get<double>())) {
+        seed_(setup.seed),
+        dtype_(setup.dtype),
+        device_(setup.device),
+        flow_(options(config)) {
     flow_->to(device_, dtype_);
     shard_.check(batch_, "batch");
   }
@@ -49,6 +48,7 @@ class CNFTask : public Task {
     return result;
   }
 
+  Headline headline() const override { return {"nll", true}; }
   torch::Tensor sample(int64_t n) override { return flow_->sample(n); }
 
   std::vector<std::string> write_pictures(const std::string& directory) override {
@@ -58,21 +58,15 @@ class CNFTask : public Task {
   }
 
   torch::nn::Module& model() override { return *flow_; }
-  torch::optim::Optimizer& optimizer() override { return optimizer_; }
 
  private:
   static cnf::CNFOptions options(const Json& c) {
-    auto solver = ode::SolveOptions()
-                      .method(ode::parse_method(c["method"].get<std::string>()))
-                      .rtol(c["rtol"].get<double>())
-                      .atol(c["atol"].get<double>())
-                      .gradient(ode::parse_gradient(c["gradient"].get<std::string>()));
     auto options = cnf::CNFOptions(2)
                        .hidden(c["hidden"].get<std::vector<int64_t>>())
                        .activation(c["activation"] == "tanh" ? cnf::Activation::Tanh : cnf::Activation::Softplus)
                        .end_time(c["end_time"].get<double>())
                        .trace(c["trace"] == "exact" ? cnf::TraceEstimator::Exact : cnf::TraceEstimator::Hutchinson)
-                       .solver(solver);
+                       .solver(solve_options_of(c));
     const double kinetic = c["kinetic"].get<double>(), jacobian = c["jacobian"].get<double>();
     if (kinetic > 0 || jacobian > 0) options.regularize(reg::RNODE(kinetic, jacobian));
     return options;
@@ -85,7 +79,6 @@ class CNFTask : public Task {
   torch::Dtype dtype_;
   torch::Device device_;
   cnf::CNF flow_;
-  torch::optim::Adam optimizer_;
 };
 
 }  // namespace
@@ -110,8 +103,8 @@ Schema cnf_schema() {
       1000);
 }
 
-std::unique_ptr<Task> make_cnf_task(const Json& config, uint64_t seed, torch::Device device, Shard shard) {
-  return std::make_unique<CNFTask>(config, seed, device, shard);
+std::unique_ptr<Task> make_cnf_task(const Json& config, const Setup& setup) {
+  return std::make_unique<CNFTask>(config, setup);
 }
 
 }  // namespace deepdyn::cli

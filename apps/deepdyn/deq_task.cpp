@@ -9,17 +9,16 @@ namespace {
 
 class DEQTask : public Task {
  public:
-  DEQTask(const Json& c, torch::Device device, uint64_t seed, Shard shard)
-      : shard_(shard),
+  DEQTask(const Json& c, const Setup& setup)
+      : shard_(setup.shard),
         batch_(c["batch"].get<int64_t>()),
         eval_images_(c["eval_images"].get<int64_t>()),
-        seed_(seed),
-        dtype_(c["dtype"] == "float64" ? torch::kFloat64 : torch::kFloat32),
-        device_(device),
+        seed_(setup.seed),
+        dtype_(setup.dtype),
+        device_(setup.device),
         train_(data::load_fashion_mnist(data::Split::Train)),
         test_(data::load_fashion_mnist(data::Split::Test)),
-        model_(28 * 28, c["width"].get<int64_t>(), 10, options(c)),
-        optimizer_(model_->parameters(), torch::optim::AdamOptions(c["lr"].get<double>())) {
+        model_(28 * 28, c["width"].get<int64_t>(), 10, options(c)) {
     for (auto* set : {&train_, &test_}) set->images = data::standardize_fashion_mnist(set->images).to(device_, dtype_);
     model_->to(device_, dtype_);
     shard_.check(batch_, "batch");
@@ -46,13 +45,14 @@ class DEQTask : public Task {
     return {{"accuracy", double(correct) / double(n)}, {"test_images", n}};
   }
 
+  Headline headline() const override { return {"accuracy", false}; }
+
   torch::Tensor sample(int64_t) override {
     TORCH_CHECK(false, "a deq run is a classifier: it has nothing to sample; use deepdyn eval for its accuracy");
   }
 
   std::vector<std::string> write_pictures(const std::string&) override { return {}; }
   torch::nn::Module& model() override { return *model_; }
-  torch::optim::Optimizer& optimizer() override { return optimizer_; }
 
  private:
   static deq::DEQOptions options(const Json& c) {
@@ -71,7 +71,6 @@ class DEQTask : public Task {
   torch::Device device_;
   data::LabelledImages train_, test_;
   deq::DEQClassifier model_;
-  torch::optim::Adam optimizer_;
 };
 
 }  // namespace
@@ -90,8 +89,8 @@ Schema deq_schema() {
       1000);
 }
 
-std::unique_ptr<Task> make_deq_task(const Json& config, uint64_t seed, torch::Device device, Shard shard) {
-  return std::make_unique<DEQTask>(config, device, seed, shard);
+std::unique_ptr<Task> make_deq_task(const Json& config, const Setup& setup) {
+  return std::make_unique<DEQTask>(config, setup);
 }
 
 }  // namespace deepdyn::cli

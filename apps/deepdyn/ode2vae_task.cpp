@@ -9,28 +9,25 @@ namespace {
 
 class ODE2VAETask : public Task {
  public:
-  ODE2VAETask(const Json& c, uint64_t seed, torch::Device device, Shard shard)
-      : shard_(shard),
+  ODE2VAETask(const Json& c, const Setup& setup)
+      : shard_(setup.shard),
         batch_(c["batch"].get<int64_t>()),
-        seed_(seed),
-        rate_(c["lr"].get<double>()),
-        dtype_(c["dtype"] == "float64" ? torch::kFloat64 : torch::kFloat32),
-        device_(device),
+        seed_(setup.seed),
+        dtype_(setup.dtype),
+        device_(setup.device),
         model_(ode2vae::ODE2VAEOptions({1, 32, 32}, c["latent"].get<int64_t>())
                    .gamma(c["gamma"].get<double>())
-                   .field_hidden(c["field_hidden"].get<std::vector<int64_t>>())),
-        optimizer_(model_->parameters(), torch::optim::AdamOptions(rate_)) {
+                   .field_hidden(c["field_hidden"].get<std::vector<int64_t>>())) {
     const auto balls = data::BouncingBallsOptions().frames(c["frames"].get<int64_t>());
-    train_ = data::bouncing_balls(c["sequences"].get<int64_t>(), seed, balls).to(device_, dtype_);
-    test_ = data::bouncing_balls(c["eval_sequences"].get<int64_t>(), seed + 1000003, balls).to(device_, dtype_);
+    train_ = data::bouncing_balls(c["sequences"].get<int64_t>(), seed_, balls).to(device_, dtype_);
+    test_ = data::bouncing_balls(c["eval_sequences"].get<int64_t>(), seed_ + 1000003, balls).to(device_, dtype_);
     model_->to(device_, dtype_);
     shard_.check(batch_, "batch");
   }
 
   StepMetrics gradients(int64_t iteration) override {
-    // The reference implementation's schedules: learning-rate decay and curriculum on sequence length.
-    for (auto& group : optimizer_.param_groups())
-      static_cast<torch::optim::AdamOptions&>(group.options()).lr(ode2vae::decayed_learning_rate(rate_, iteration - 1));
+    // The reference implementation's curriculum on sequence length (its learning-rate decay is the
+    // step_decay schedule of the training unit).
     const int64_t epoch = (iteration - 1) * batch_ / train_.size(0);
     const int64_t length = ode2vae::curriculum_length(train_.size(1), model_->options().amortization(), epoch);
     auto generator = iteration_generator(seed_, iteration);
@@ -50,6 +47,8 @@ class ODE2VAETask : public Task {
             {"test_sequences", test_.size(0)}};
   }
 
+  Headline headline() const override { return {"mse", true}; }
+
   /// n sequences generated from the prior, one row of frames x pixels per sequence.
   torch::Tensor sample(int64_t n) override { return model_->generate(n, train_.size(1)).flatten(1); }
 
@@ -62,17 +61,14 @@ class ODE2VAETask : public Task {
   }
 
   torch::nn::Module& model() override { return *model_; }
-  torch::optim::Optimizer& optimizer() override { return optimizer_; }
 
  private:
   Shard shard_;
   int64_t batch_;
   uint64_t seed_;
-  double rate_;
   torch::Dtype dtype_;
   torch::Device device_;
   ode2vae::ODE2VAE model_;
-  torch::optim::Adam optimizer_;
   torch::Tensor train_, test_;
 };
 
@@ -89,11 +85,11 @@ Schema ode2vae_schema() {
           {"field_hidden", Json::array({50, 50}), "hidden widths of the Bayesian field", {}, 0.0},
           {"gamma", 1.0, "weight of KL(q_ode || q_enc)", {}, {}, 0.0},
       },
-      750);
+      750, {{"lr_schedule", "step_decay"}});
 }
 
-std::unique_ptr<Task> make_ode2vae_task(const Json& config, uint64_t seed, torch::Device device, Shard shard) {
-  return std::make_unique<ODE2VAETask>(config, seed, device, shard);
+std::unique_ptr<Task> make_ode2vae_task(const Json& config, const Setup& setup) {
+  return std::make_unique<ODE2VAETask>(config, setup);
 }
 
 }  // namespace deepdyn::cli

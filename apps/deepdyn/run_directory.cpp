@@ -9,7 +9,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <sstream>
 
 namespace deepdyn::cli {
@@ -130,18 +129,6 @@ void RunDirectory::write_json(const std::string& name, const Json& value) const 
   io::write_file_atomically(file(name), bytes_of(value.dump(2) + "\n"));
 }
 
-void RunDirectory::save_checkpoint(Task& task, int64_t iteration) const {
-  torch::serialize::OutputArchive archive, model, optimizer;
-  task.model().save(model);
-  task.optimizer().save(optimizer);
-  archive.write("model", model);
-  archive.write("optimizer", optimizer);
-  archive.write("iteration", torch::tensor(iteration));
-  std::ostringstream stream;
-  archive.save_to(stream);
-  io::write_file_atomically(file("checkpoint.pt"), bytes_of(stream.str()));
-}
-
 std::string RunDirectory::read_checkpoint() const {
   const auto path = file("checkpoint.pt");
   TORCH_CHECK(fs::exists(path), "'", path_, "' has no checkpoint.pt: the run stopped before its first checkpoint, so ",
@@ -151,57 +138,6 @@ std::string RunDirectory::read_checkpoint() const {
   bytes << in.rdbuf();
   TORCH_CHECK(in.good() || in.eof(), "cannot read '", path, "'");
   return bytes.str();
-}
-
-namespace {
-
-std::map<std::string, std::vector<int64_t>> tensor_shapes(const torch::nn::Module& model) {
-  std::map<std::string, std::vector<int64_t>> shapes;
-  for (const auto& p : model.named_parameters()) shapes[p.key()] = p.value().sizes().vec();
-  for (const auto& b : model.named_buffers()) shapes[b.key()] = b.value().sizes().vec();
-  return shapes;
-}
-
-// Module::load takes the checkpoint's tensors whatever their shapes: a model built from an edited
-// config (wider layers) would silently keep the old sizes.
-void check_same_shapes(const std::map<std::string, std::vector<int64_t>>& configured,
-                       const std::map<std::string, std::vector<int64_t>>& loaded, const std::string& origin) {
-  for (const auto& [name, shape] : configured) {
-    const auto& found = loaded.at(name);
-    TORCH_CHECK(found == shape, "the checkpoint '", origin, "' holds ", name, " of shape ", c10::IntArrayRef(found),
-                " where config.json makes ", c10::IntArrayRef(shape),
-                ": the config was changed after the run started; restore its layer sizes, or start a new run "
-                "with deepdyn train");
-  }
-}
-
-}  // namespace
-
-int64_t RunDirectory::restore_checkpoint(Task& task, const std::string& bytes, const std::string& origin) {
-  io::check_zip_checksums(bytes, origin);
-  auto readable = [&](const auto& read) {
-    try {
-      read();
-    } catch (const c10::Error& e) {
-      TORCH_CHECK(false, "the checkpoint '", origin, "' is unreadable (damaged, or from another model or config): ",
-                  e.msg().substr(0, e.msg().find('\n')));
-    }
-  };
-  const auto configured = tensor_shapes(task.model());
-  torch::serialize::InputArchive archive, model, optimizer;
-  readable([&] {
-    archive.load_from(bytes.data(), bytes.size());
-    archive.read("model", model);
-    task.model().load(model);
-  });
-  check_same_shapes(configured, tensor_shapes(task.model()), origin);
-  torch::Tensor iteration;
-  readable([&] {
-    archive.read("optimizer", optimizer);
-    task.optimizer().load(optimizer);
-    archive.read("iteration", iteration);
-  });
-  return iteration.item<int64_t>();
 }
 
 }  // namespace deepdyn::cli

@@ -2,8 +2,10 @@
 // The directory of one training run:
 //   run.json        model type, seed, threads, device
 //   config.json     the resolved config
-//   metrics.jsonl   one JSON line per logged iteration: iteration, loss, nfe_forward, nfe_backward, time
-//   checkpoint.pt   model and optimizer state, iteration (written atomically: temp file + rename)
+//   metrics.jsonl   one JSON line per logged iteration: iteration, loss, nfe_forward, nfe_backward, time,
+//                   lr, and the evaluation where one was made (eval_every)
+//   checkpoint.pt   model and optimizer state, iteration, the best evaluated parameters with
+//                   keep_best (training.h; written atomically: temp file + rename)
 //   summary.json    written last: a run without it did not finish
 //   *.png           loss and NFE curves, the model's own pictures
 #include <torch/torch.h>
@@ -12,7 +14,6 @@
 #include <string>
 
 #include "config.h"
-#include "task.h"
 
 namespace deepdyn::cli {
 
@@ -52,13 +53,9 @@ class RunDirectory {
   Json read_metrics() const;  ///< array of the metric lines
   void write_json(const std::string& name, const Json& value) const;  ///< atomically
 
-  void save_checkpoint(Task& task, int64_t iteration) const;
   /// The bytes of checkpoint.pt (verified against its checksums), with a clear error when the run has none.
+  /// What a checkpoint holds is the training unit's (training.h); it writes it atomically.
   std::string read_checkpoint() const;
-  /// Restores model and optimizer from checkpoint bytes; returns the checkpoint's iteration. Damaged
-  /// bytes and tensors of other shapes than the task's (an edited config) are refused.
-  /// `origin` names the checkpoint in errors.
-  static int64_t restore_checkpoint(Task& task, const std::string& bytes, const std::string& origin);
 
  private:
   std::string path_;

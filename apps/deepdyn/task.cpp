@@ -8,19 +8,19 @@
 namespace deepdyn::cli {
 
 Schema cnf_schema();
-std::unique_ptr<Task> make_cnf_task(const Json& config, uint64_t seed, torch::Device device, Shard shard);
+std::unique_ptr<Task> make_cnf_task(const Json& config, const Setup& setup);
 Schema deq_schema();
-std::unique_ptr<Task> make_deq_task(const Json& config, uint64_t seed, torch::Device device, Shard shard);
+std::unique_ptr<Task> make_deq_task(const Json& config, const Setup& setup);
 Schema node_schema();
-std::unique_ptr<Task> make_node_task(const Json& config, uint64_t seed, torch::Device device, Shard shard);
+std::unique_ptr<Task> make_node_task(const Json& config, const Setup& setup);
 Schema ode2vae_schema();
-std::unique_ptr<Task> make_ode2vae_task(const Json& config, uint64_t seed, torch::Device device, Shard shard);
+std::unique_ptr<Task> make_ode2vae_task(const Json& config, const Setup& setup);
 
 namespace {
 
 struct Registration {
   Schema schema;
-  std::function<std::unique_ptr<Task>(const Json&, uint64_t, torch::Device, Shard)> make;
+  std::function<std::unique_ptr<Task>(const Json&, const Setup&)> make;
 };
 
 const std::map<std::string, Registration>& registry() {
@@ -59,16 +59,32 @@ void seed_iteration(uint64_t seed, int64_t iteration, int64_t rank) {
   torch::manual_seed(z ^ (z >> 31));
 }
 
-Schema with_common_settings(Schema specific, int64_t iterations) {
+Schema with_common_settings(Schema specific, int64_t iterations, const Json& defaults) {
   Schema common = {
       {"iterations", iterations, "optimizer steps", {}, {}, 1},
-      {"lr", 1e-3, "Adam learning rate", {}, 0.0},
+      {"lr", 1e-3, "Adam learning rate (the schedule's first)", {}, 0.0},
+      {"lr_schedule", "constant", "learning rate over the iterations: constant, cosine (from lr to lr_end), "
+       "step_decay (x0.995 every 200 iterations, ODE2VAE's reference schedule)", {"constant", "cosine", "step_decay"}},
+      {"lr_end", 1e-5, "the cosine schedule's last learning rate", {}, {}, 0.0},
       {"dtype", "float32", "floating-point type of the model and data", {"float32", "float64"}},
+      {"eval_every", 0, "iterations between evaluations during training, and one at the last (0: only the "
+       "final evaluation)", {}, {}, 0},
+      {"keep_best", false, "end with the parameters of the best evaluation (needs eval_every > 0)"},
       {"checkpoint_every", 100, "iterations between checkpoints", {}, {}, 1},
       {"log_every", 10, "iterations between metrics lines", {}, {}, 1},
   };
+  for (auto& setting : common)
+    if (defaults.contains(setting.key)) setting.value = defaults[setting.key];
   common.insert(common.end(), specific.begin(), specific.end());
   return common;
+}
+
+ode::SolveOptions solve_options_of(const Json& config) {
+  return ode::SolveOptions()
+      .method(ode::parse_method(config["method"].get<std::string>()))
+      .rtol(config["rtol"].get<double>())
+      .atol(config["atol"].get<double>())
+      .gradient(ode::parse_gradient(config["gradient"].get<std::string>()));
 }
 
 const std::vector<std::string>& task_names() {
@@ -84,7 +100,10 @@ const Schema& task_schema(const std::string& name) { return find(name).schema; }
 
 std::unique_ptr<Task> make_task(const std::string& name, const Json& config, uint64_t seed, torch::Device device,
                                 Shard shard) {
-  return find(name).make(config, seed, device, shard);
+  TORCH_CHECK(!config["keep_best"].get<bool>() || config["eval_every"].get<int64_t>() > 0,
+              "config key keep_best needs evaluations to choose from: set eval_every > 0");
+  const Setup setup{seed, device, shard, config["dtype"] == "float64" ? torch::kFloat64 : torch::kFloat32};
+  return find(name).make(config, setup);
 }
 
 void Shard::check(int64_t batch, const char* key) const {

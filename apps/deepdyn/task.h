@@ -28,6 +28,17 @@ struct Shard {
   torch::Tensor of(const torch::Tensor& batch) const;
 };
 
+/// What every task is built with: the run's seed, this process's device and shard of every batch,
+/// and the config's dtype.
+struct Setup {
+  uint64_t seed = 0;
+  torch::Device device = torch::kCPU;
+  Shard shard;
+  torch::Dtype dtype = torch::kFloat32;
+  torch::TensorOptions options() const { return torch::TensorOptions().dtype(dtype).device(device); }
+};
+
+/// A model type: its model, data, loss and evaluation. The training unit (training.h) does the rest.
 class Task {
  public:
   virtual ~Task() = default;
@@ -37,19 +48,29 @@ class Task {
   virtual StepMetrics gradients(int64_t iteration) = 0;
   /// Held-out numbers of the current model, e.g. {"nll": 2.9}.
   virtual Json evaluate() = 0;
+  /// The number of evaluate() that ranks models (keep_best keeps the best of them).
+  struct Headline {
+    std::string key;
+    bool lower_is_better = true;
+  };
+  virtual Headline headline() const = 0;
   /// n draws from the model [n, ...].
   virtual torch::Tensor sample(int64_t n) = 0;
   /// The model's own pictures, written into `directory`; returns their file names.
   virtual std::vector<std::string> write_pictures(const std::string& directory) = 0;
   virtual torch::nn::Module& model() = 0;
-  virtual torch::optim::Optimizer& optimizer() = 0;
 };
 
-/// The settings every model type has (iterations, learning rate, dtype, checkpoint and log intervals).
-Schema with_common_settings(Schema specific, int64_t iterations);
+/// The settings every model type has (iterations, optimizer and schedule, dtype, evaluation,
+/// checkpoint and log intervals) before the model type's own; `defaults` replaces some of their
+/// defaults, e.g. {{"dtype", "float64"}}.
+Schema with_common_settings(Schema specific, int64_t iterations, const Json& defaults = Json::object());
 
 /// Valid names of config keys shared by the ODE-based tasks.
 std::vector<std::string> method_names();
+
+/// ode::SolveOptions from the config keys method, rtol, atol and gradient.
+ode::SolveOptions solve_options_of(const Json& config);
 
 /// A generator for the random choices of one iteration (which windows, images or sequences):
 /// a function of (seed, iteration) alone, so a resumed run sees the same batches.

@@ -2,12 +2,8 @@
 // survive Ctrl-C and SIGTERM, and the trained model's numbers and samples afterwards.
 #include <deepdyn/deepdyn.h>
 #include <deepdyn/dist/launch.h>
-#include <deepdyn/io/image.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -16,135 +12,10 @@
 #include "commands.h"
 #include "parallel.h"
 #include "run_directory.h"
+#include "training.h"
 
 namespace deepdyn::cli {
 namespace {
-
-volatile std::sig_atomic_t g_interrupted = 0;
-void on_signal(int) { g_interrupted = 1; }
-
-// After the last iteration only the pictures and the evaluation remain, and the checkpoint holds the
-// trained model: a signal then ends the process at once, and resume does the rest.
-char g_finishing_message[1024];
-size_t g_finishing_length = 0;
-void on_signal_while_finishing(int) {
-  [[maybe_unused]] const auto written = ::write(STDERR_FILENO, g_finishing_message, g_finishing_length);
-  ::_exit(130);
-}
-
-void stop_at_once_on_signals(const RunDirectory& run) {
-  const int length = std::snprintf(g_finishing_message, sizeof g_finishing_message,
-                                   "\ndeepdyn: interrupted after the last iteration, before the summary; the trained "
-                                   "model is saved; write the pictures and evaluation with: deepdyn resume %s\n",
-                                   run.path().c_str());
-  g_finishing_length = std::min(size_t(std::max(length, 0)), sizeof g_finishing_message - 1);
-  std::signal(SIGINT, on_signal_while_finishing);
-  std::signal(SIGTERM, on_signal_while_finishing);
-  if (g_interrupted) on_signal_while_finishing(SIGTERM);
-}
-
-// A progress bar on a terminal, plain lines otherwise.
-class Progress {
- public:
-  Progress(int64_t first, int64_t last) : first_(first), last_(last), terminal_(isatty(fileno(stdout))) {}
-  void update(int64_t iteration, const StepMetrics& m, bool log_line) {
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const double rate = double(iteration - first_ + 1) / std::max(elapsed, 1e-9);
-    const double eta = double(last_ - iteration) / rate;
-    if (terminal_) {
-      const int width = 30, filled = int(width * iteration / last_);
-      std::printf("\r[%s%s] %lld/%lld loss %.4f nfe %lld/%lld %.1f it/s ETA %.0f s ", std::string(filled, '#').c_str(),
-                  std::string(width - filled, ' ').c_str(), static_cast<long long>(iteration),
-                  static_cast<long long>(last_), m.loss, static_cast<long long>(m.nfe_forward),
-                  static_cast<long long>(m.nfe_backward), rate, eta);
-      if (iteration == last_) std::printf("\n");
-    } else if (log_line || iteration == last_) {
-      std::printf("iteration %lld/%lld loss %.5f nfe forward %lld backward %lld %.2f it/s ETA %.0f s\n",
-                  static_cast<long long>(iteration), static_cast<long long>(last_), m.loss,
-                  static_cast<long long>(m.nfe_forward), static_cast<long long>(m.nfe_backward), rate, eta);
-    }
-    std::fflush(stdout);
-  }
-
- private:
-  int64_t first_, last_;
-  bool terminal_;
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-};
-
-void write_curves(const RunDirectory& run) {
-  auto metrics = run.read_metrics();
-  if (metrics.size() < 2) return;
-  std::vector<double> it, loss, nfe;
-  for (const auto& m : metrics) {
-    it.push_back(m["iteration"].get<double>());
-    loss.push_back(m["loss"].is_null() ? std::nan("") : m["loss"].get<double>());  // NaN is written as null
-    nfe.push_back(m["nfe_forward"].get<double>());
-  }
-  auto t = [](const std::vector<double>& v) { return torch::tensor(v, torch::kFloat64); };
-  io::Image image(1000, 400);
-  io::Plot("loss").line(t(it), t(loss), {200, 50, 50}).render(image, 10, 10, 480, 380);
-  io::Plot("forward NFE per iteration").line(t(it), t(nfe), {50, 80, 200}).render(image, 510, 10, 480, 380);
-  image.save_png(run.file("curves.png"));
-}
-
-// Iterations first..last of a run whose task holds the state of iteration first - 1. Every rank
-// runs it; only the leader has `run` (it writes the metrics, checkpoints and the summary).
-int train_loop(const RunDirectory* run, Task& task, Workers& workers, const RunInfo& info, const Json& config,
-               int64_t first, std::optional<int64_t> stop_after) {
-  const int64_t last = config["iterations"].get<int64_t>(), checkpoint_every = config["checkpoint_every"].get<int64_t>(),
-                log_every = config["log_every"].get<int64_t>();
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-  Progress progress(first, last);
-  const auto start = std::chrono::steady_clock::now();
-  double averaging_seconds = 0;
-  for (int64_t it = first; it <= last; ++it) {
-    seed_iteration(info.seed, it, workers.rank());
-    task.optimizer().zero_grad();
-    const auto mine = task.gradients(it);
-    workers.average_gradients();
-    averaging_seconds += workers.last_average_seconds();
-    task.optimizer().step();
-    if (stop_after && it == *stop_after) std::raise(SIGTERM);
-    bool stop = g_interrupted != 0;
-    const auto m = workers.agree(mine, stop);
-    const bool log_line = it % log_every == 0 || it == last;
-    const bool checkpoint = it % checkpoint_every == 0 || it == last || stop;
-    if (checkpoint) workers.check_identical(task);
-    if (run == nullptr) {
-      if (stop) return 130;
-      continue;
-    }
-    if (log_line) {
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      Json line{{"iteration", it}, {"loss", m.loss}, {"nfe_forward", m.nfe_forward}, {"nfe_backward", m.nfe_backward},
-                {"time", seconds}};
-      if (workers.size() > 1) line["allreduce_time"] = averaging_seconds;
-      run->append_metrics(line);
-    }
-    progress.update(it, m, log_line);
-    if (checkpoint) run->save_checkpoint(task, it);
-    if (stop) {
-      std::fprintf(stderr, "deepdyn: interrupted at iteration %lld; checkpoint saved; continue with: deepdyn resume %s%s\n",
-                   static_cast<long long>(it), run->path().c_str(),
-                   workers.size() > 1 ? (" --nproc " + std::to_string(workers.size())).c_str() : "");
-      return 130;
-    }
-  }
-  if (run == nullptr) return 0;
-  stop_at_once_on_signals(*run);
-  write_curves(*run);
-  auto pictures = task.write_pictures(run->path());
-  auto evaluation = task.evaluate();
-  const auto metrics = run->read_metrics();
-  run->write_json("summary.json", Json{{"iterations", last},
-                                       {"final_loss", metrics.empty() ? Json() : metrics.back()["loss"]},
-                                       {"evaluation", evaluation},
-                                       {"pictures", pictures}});
-  std::printf("done: %s\n%s\n", run->path().c_str(), evaluation.dump().c_str());
-  return 0;
-}
 
 // A run that fails says what its directory kept and how to go on from there.
 int with_next_steps(const RunDirectory& run, const std::function<int()>& train) {
@@ -225,19 +96,21 @@ int run_train(const TrainArguments& args, const GlobalOptions& global) {
   const auto device = workers.device(apply(global));
   auto task = make_task(args.model, config, global.seed, device, workers.shard());
   workers.start(*task);
+  Training training(*task, config);
   const RunInfo info{args.model, global.seed, global.threads, global.device, workers.size()};
-  if (!workers.leader()) return train_loop(nullptr, *task, workers, info, config, 1, args.stop_after);
+  if (!workers.leader()) return training.run(nullptr, workers, info, 1, args.stop_after);
   const bool replaces = RunDirectory::holds_run_without_checkpoint(path);
   auto run = RunDirectory::create(path, info, config);
   std::printf("deepdyn train %s -> %s%s%s\n", args.model.c_str(), run.path().c_str(),
               workers.size() > 1 ? (" (" + std::to_string(workers.size()) + " processes)").c_str() : "",
               replaces ? " (replacing the run there, which stopped before its first checkpoint)" : "");
-  return with_next_steps(run, [&] { return train_loop(&run, *task, workers, info, config, 1, args.stop_after); });
+  return with_next_steps(run, [&] { return training.run(&run, workers, info, 1, args.stop_after); });
 }
 
-// A run's task restored from its checkpoint bytes, and the checkpoint's iteration.
+// A run's task and training restored from its checkpoint bytes, and the checkpoint's iteration.
 struct Restored {
   std::unique_ptr<Task> task;
+  std::unique_ptr<Training> training;  // of *task
   int64_t iteration = 0;
 };
 
@@ -247,8 +120,9 @@ Restored restore(const RunInfo& info, const Json& config, const std::string& che
   check_config(task_schema(info.model), config);
   GlobalOptions recorded{global.threads, info.seed, info.device, {}};
   auto task = make_task(info.model, config, info.seed, workers.device(apply(recorded)), workers.shard());
-  const int64_t iteration = checkpoint.empty() ? 0 : RunDirectory::restore_checkpoint(*task, checkpoint, origin);
-  return {std::move(task), iteration};
+  auto training = std::make_unique<Training>(*task, config);
+  const int64_t iteration = checkpoint.empty() ? 0 : training->restore(checkpoint, origin);
+  return {std::move(task), std::move(training), iteration};
 }
 
 // The trained model of a run directory, in this one process; an unfinished run's says where it stopped.
@@ -308,14 +182,14 @@ int run_resume(const ResumeArguments& args, const GlobalOptions& global) {
   check_process_count(info, workers.size(), args.path);
   auto restored = restore(info, shared["config"], checkpoint, args.path + "/checkpoint.pt", global, workers);
   workers.start(*restored.task);
-  const Json& config = shared["config"];
-  if (!run) return train_loop(nullptr, *restored.task, workers, info, config, restored.iteration + 1, std::nullopt);
+  auto& training = *restored.training;
+  if (!run) return training.run(nullptr, workers, info, restored.iteration + 1, std::nullopt);
   run->truncate_metrics(restored.iteration);
   std::printf("deepdyn resume %s at iteration %lld%s\n", args.path.c_str(),
               static_cast<long long>(restored.iteration + 1),
               checkpoint.empty() ? " (it stopped before its first checkpoint: starting it from its config)" : "");
   return with_next_steps(
-      *run, [&] { return train_loop(&*run, *restored.task, workers, info, config, restored.iteration + 1, std::nullopt); });
+      *run, [&] { return training.run(&*run, workers, info, restored.iteration + 1, std::nullopt); });
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -179,4 +180,64 @@ TEST(TrainCommand, EveryModelTypeRunsEndToEnd) {
       EXPECT_TRUE(fs::exists(dir + "/samples.pt")) << c.model;
     }
   }
+}
+
+// keep_best: the run ends with the model of its best evaluation, and a resumed run remembers the
+// best from before its interruption. (At lr 0.1 this tiny run's best evaluation is not its last.)
+TEST(TrainCommand, KeepBestEndsWithTheBestEvaluatedModelAndSurvivesResume) {
+  const std::string tiny = " --set iterations=12 --set windows=4 --set window=5 --set hidden=8 --set rtol=1e-5"
+                           " --set atol=1e-6 --set eval_every=3 --set keep_best=true --set log_every=1"
+                           " --set checkpoint_every=100 --set lr=0.1 --set lr_schedule=constant";
+  const auto whole = fresh_path("keep_best_whole"), split = fresh_path("keep_best_split");
+  auto result = run_cli("--seed 5 train node --out " + whole + tiny);
+  ASSERT_EQ(result.status, 0) << result.err;
+  int64_t best_iteration = 0;
+  double best_mae = INFINITY;
+  std::istringstream lines(read_file(whole + "/metrics.jsonl"));
+  for (std::string text; std::getline(lines, text);) {
+    const auto line = nlohmann::json::parse(text);
+    EXPECT_EQ(line["lr"].get<double>(), 0.1);
+    if (!line.contains("evaluation")) continue;
+    EXPECT_TRUE(line["iteration"].get<int64_t>() % 3 == 0) << text;
+    if (line["evaluation"]["mae"].get<double>() < best_mae) {
+      best_mae = line["evaluation"]["mae"].get<double>();
+      best_iteration = line["iteration"].get<int64_t>();
+    }
+  }
+  ASSERT_LT(best_iteration, 12) << "the test needs a best evaluation before the last";
+  const auto summary = nlohmann::json::parse(read_file(whole + "/summary.json"));
+  EXPECT_EQ(summary["kept_iteration"].get<int64_t>(), best_iteration);
+  EXPECT_EQ(summary["evaluation"]["mae"].get<double>(), best_mae);  // the kept model evaluated again
+
+  // Stopped just after the best evaluation: the resumed run must take it from the checkpoint.
+  result = run_cli("--seed 5 train node --out " + split + tiny + " --stop-after " + std::to_string(best_iteration + 1));
+  ASSERT_EQ(result.status, 130) << result.err;
+  ASSERT_EQ(run_cli("resume " + split).status, 0);
+  const auto resumed = nlohmann::json::parse(read_file(split + "/summary.json"));
+  EXPECT_EQ(resumed["kept_iteration"], summary["kept_iteration"]);
+  EXPECT_EQ(resumed["evaluation"]["mae"], summary["evaluation"]["mae"]);
+  result = run_cli("eval " + split);
+  ASSERT_EQ(result.status, 0) << result.err;
+  EXPECT_EQ(nlohmann::json::parse(read_file(split + "/eval.json"))["mae"], summary["evaluation"]["mae"]);
+
+  result = run_cli("train node --out " + fresh_path("keep_best_blind") + " --set keep_best=true --set eval_every=0");
+  EXPECT_NE(result.status, 0);
+  EXPECT_NE(result.err.find("keep_best needs evaluations to choose from: set eval_every > 0"), std::string::npos)
+      << result.err;
+}
+
+// The cosine schedule (node's default) goes from lr at the first iteration to lr_end at the last.
+TEST(TrainCommand, CosineScheduleRunsFromLrToLrEnd) {
+  const auto dir = fresh_path("cosine_run");
+  auto result = run_cli("train node --out " + dir +
+                        " --set iterations=5 --set windows=4 --set window=5 --set hidden=8 --set rtol=1e-5"
+                        " --set atol=1e-6 --set keep_best=false --set eval_every=0 --set log_every=1"
+                        " --set lr=0.02 --set lr_end=0.0002");
+  ASSERT_EQ(result.status, 0) << result.err;
+  std::vector<double> rates;
+  std::istringstream lines(read_file(dir + "/metrics.jsonl"));
+  for (std::string text; std::getline(lines, text);) rates.push_back(nlohmann::json::parse(text)["lr"].get<double>());
+  ASSERT_EQ(rates.size(), 5u);
+  for (size_t i = 0; i < rates.size(); ++i)  // lr_end + (lr - lr_end) (1 + cos(pi (it - 1) / (iterations - 1))) / 2
+    EXPECT_NEAR(rates[i], 0.0002 + 0.5 * (0.02 - 0.0002) * (1 + std::cos(M_PI * double(i) / 4)), 1e-15) << i;
 }
