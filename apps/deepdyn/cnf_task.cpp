@@ -100,7 +100,7 @@ Schema cnf_schema() {
           {"jacobian", 0.0, "RNODE lambda_J (0: off)", {}, {}, 0.0},
           {"eval_samples", 20000, "held-out samples of eval", {}, {}, 1},
       },
-      1000);
+      1500, {{"lr", 3e-3}, {"lr_schedule", "cosine"}, {"lr_end", 0.0}});
 }
 
 std::unique_ptr<Task> make_cnf_task(const Json& config, const Setup& setup) {

@@ -1,5 +1,5 @@
-// deepdyn train node: a Neural ODE fitted to the spiral of torchdiffeq's ode_demo,
-// dy/dt = y^3 A with A = [[-0.1, 2], [-2, -0.1]], y0 = [2, 0], 1000 times on [0, 25]; the model is
+// deepdyn train node: a Neural ODE fitted to the spiral of torchdiffeq's ode_demo (data/spiral.h),
+// 1000 times on [0, 25]; the model is
 // f(t, y) = net(y^3) and each iteration fits random windows of consecutive points (L1 loss). Its
 // evaluation is the mean absolute error of the whole trajectory integrated from y0.
 #include <deepdyn/deepdyn.h>
@@ -31,10 +31,8 @@ class NODETask : public Task {
     net_->to(options_.device(), options_.dtype().toScalarType());
     solver_ = solve_options_of(c).params(net_->parameters());
     ts_ = torch::linspace(0, kEndTime, kPoints, options_);
-    y0_ = torch::tensor({{2.0, 0.0}}, options_);
-    auto a = torch::tensor({{-0.1, 2.0}, {-2.0, -0.1}}, options_);
-    auto truth_field = [a](const torch::Tensor&, const torch::Tensor& y) { return y.pow(3).mm(a); };
-    truth_ = ode::solve(truth_field, y0_, ts_, ode::SolveOptions().rtol(1e-9).atol(1e-10)).ys;  // [1000, 1, 2]
+    y0_ = data::spiral_start(options_);
+    truth_ = data::spiral_trajectory(ts_);  // [1000, 1, 2]
     shard_.check(windows_, "windows");
   }
 

@@ -122,6 +122,22 @@ void check_same_shapes(const std::map<std::string, std::vector<int64_t>>& config
   }
 }
 
+/// Mean forward and backward NFE per iteration over the logged iterations, and over their second
+/// half, where a flow has settled (RNODE's measure of how hard the dynamics have become).
+Json nfe_means(const Json& metrics) {
+  auto mean = [&](const char* key, size_t from) {
+    double sum = 0;
+    for (size_t i = from; i < metrics.size(); ++i) sum += metrics[i][key].get<double>();
+    return metrics.size() > from ? sum / double(metrics.size() - from) : std::nan("");
+  };
+  const size_t half = metrics.size() / 2;
+  return {{"forward", mean("nfe_forward", 0)},
+          {"backward", mean("nfe_backward", 0)},
+          {"forward_second_half", mean("nfe_forward", half)},
+          {"backward_second_half", mean("nfe_backward", half)},
+          {"logged_iterations", metrics.size()}};
+}
+
 }  // namespace
 
 Training::Training(Task& task, Json config)
@@ -281,6 +297,7 @@ int Training::finish(const RunDirectory& run) {
   const auto evaluation = task_.evaluate();
   const auto metrics = run.read_metrics();
   summary["final_loss"] = metrics.empty() ? Json() : metrics.back()["loss"];
+  summary["nfe"] = nfe_means(metrics);
   summary["evaluation"] = evaluation;
   summary["pictures"] = pictures;
   run.write_json("summary.json", summary);

@@ -12,9 +12,8 @@ namespace dd = deepdyn;
 
 int main(int argc, char** argv) {
   const int64_t points = argc > 1 ? std::atoll(argv[1]) : 1000;
-  const auto a = torch::tensor({{-0.1, 2.0}, {-2.0, -0.1}}, torch::kFloat64);
-  auto spiral = [a](const torch::Tensor&, const torch::Tensor& y) { return y.pow(3).mm(a); };
-  const auto y0 = torch::tensor({{2.0, 0.0}}, torch::kFloat64);
+  auto spiral = [](const torch::Tensor&, const torch::Tensor& y) { return dd::data::spiral_field(y); };
+  const auto y0 = dd::data::spiral_start();
   const auto ts = torch::linspace(0.0, 25.0, points, torch::kFloat64);
 
   const auto reference =

@@ -6,6 +6,7 @@
 #include "deepdyn/core/trace.h"
 #include "deepdyn/data/fashion_mnist.h"
 #include "deepdyn/data/sequences.h"
+#include "deepdyn/data/spiral.h"
 #include "deepdyn/data/toy.h"
 #include "deepdyn/ode/method.h"
 #include "deepdyn/ode/options.h"
