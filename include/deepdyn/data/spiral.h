@@ -12,7 +12,7 @@ torch::Tensor spiral_field(const torch::Tensor& y);
 torch::Tensor spiral_start(torch::TensorOptions options = torch::kFloat64);
 
 /// The true trajectory y(ts), shape [len(ts), 1, 2], in ts's dtype and device: dopri5 at rtol 1e-9,
-/// atol 1e-10, which in float64 is within 1e-8 of the exact flow over [0, 25].
+/// atol 1e-10, which in float64 is within 1e-7 of the exact flow over [0, 25] (2.4e-8 measured).
 torch::Tensor spiral_trajectory(const torch::Tensor& ts);
 
 }  // namespace deepdyn::data
