@@ -48,9 +48,6 @@ class Task {
 /// The settings every model type has (iterations, learning rate, dtype, checkpoint and log intervals).
 Schema with_common_settings(Schema specific, int64_t iterations);
 
-/// Valid names of config keys shared by the ODE-based tasks.
-std::vector<std::string> method_names();
-
 /// A generator for the random choices of one iteration (which windows, images or sequences):
 /// a function of (seed, iteration) alone, so a resumed run sees the same batches.
 at::Generator iteration_generator(uint64_t seed, int64_t iteration);
