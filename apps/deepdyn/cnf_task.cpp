@@ -7,12 +7,6 @@
 namespace deepdyn::cli {
 namespace {
 
-std::vector<std::string> toy_names() {
-  std::vector<std::string> out;
-  for (auto toy : data::all_toys()) out.push_back(data::toy_name(toy));
-  return out;
-}
-
 class CNFTask : public Task {
  public:
   CNFTask(const Json& config, const Setup& setup)
@@ -63,9 +57,9 @@ class CNFTask : public Task {
   static cnf::CNFOptions options(const Json& c) {
     auto options = cnf::CNFOptions(2)
                        .hidden(c["hidden"].get<std::vector<int64_t>>())
-                       .activation(c["activation"] == "tanh" ? cnf::Activation::Tanh : cnf::Activation::Softplus)
+                       .activation(core::parse_activation(c["activation"].get<std::string>()))
                        .end_time(c["end_time"].get<double>())
-                       .trace(c["trace"] == "exact" ? cnf::TraceEstimator::Exact : cnf::TraceEstimator::Hutchinson)
+                       .trace(core::parse_trace_estimator(c["trace"].get<std::string>()))
                        .solver(solve_options_of(c));
     const double kinetic = c["kinetic"].get<double>(), jacobian = c["jacobian"].get<double>();
     if (kinetic > 0 || jacobian > 0) options.regularize(reg::RNODE(kinetic, jacobian));
@@ -86,13 +80,13 @@ class CNFTask : public Task {
 Schema cnf_schema() {
   return with_common_settings(
       {
-          {"data", "8gaussians", "toy density", toy_names()},
+          {"data", "8gaussians", "toy density", data::toy_names()},
           {"batch", 512, "samples per iteration", {}, {}, 1},
           {"hidden", Json::array({64, 64, 64}), "hidden widths of the concat-squash field", {}, 0.0},
-          {"activation", "tanh", "activation of the field", {"tanh", "softplus"}},
+          {"activation", "tanh", "activation of the field", core::activation_names()},
           {"end_time", 1.0, "integration time T", {}, 0.0},
-          {"trace", "hutchinson", "trace estimator in training", {"hutchinson", "exact"}},
-          {"method", "dopri5", "ODE method", method_names()},
+          {"trace", "hutchinson", "trace estimator in training", core::trace_estimator_names()},
+          {"method", "dopri5", "ODE method", ode::method_names()},
           {"rtol", 1e-5, "relative tolerance", {}, 0.0},
           {"atol", 1e-5, "absolute tolerance", {}, 0.0},
           {"gradient", "direct", "gradients through the solver", ode::gradient_names()},

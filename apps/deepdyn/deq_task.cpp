@@ -80,10 +80,10 @@ Schema deq_schema() {
       {
           {"batch", 128, "images per iteration", {}, {}, 1},
           {"width", 256, "width of the equilibrium state", {}, {}, 1},
-          {"solver", "broyden", "fixed-point solver (forward and implicit backward)", {"broyden", "anderson", "picard"}},
+          {"solver", "broyden", "fixed-point solver (forward and implicit backward)", deq::method_names()},
           {"tol", 1e-4, "relative residual tolerance", {}, 0.0},
           {"max_iterations", 30, "solver iterations", {}, {}, 1},
-          {"backward", "implicit", "gradient", {"implicit", "jacobian_free", "phantom"}},
+          {"backward", "implicit", "gradient", deq::backward_names()},
           {"eval_images", 10000, "test images of eval", {}, {}, 1},
       },
       1000);

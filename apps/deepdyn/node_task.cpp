@@ -99,7 +99,7 @@ Schema node_schema() {
           {"windows", 200, "windows of the true trajectory per iteration", {}, {}, 1},
           {"window", 10, "points per window", {}, {}, 2},
           {"hidden", 50, "hidden width of net in f(t, y) = net(y^3)", {}, {}, 1},
-          {"method", "dopri5", "ODE method", method_names()},
+          {"method", "dopri5", "ODE method", ode::method_names()},
           {"rtol", 1e-7, "relative tolerance", {}, 0.0},
           {"atol", 1e-9, "absolute tolerance", {}, 0.0},
           {"gradient", "adjoint", "gradients through the solver", ode::gradient_names()},

@@ -55,7 +55,7 @@ int run_solve(const SolveArguments& args, const GlobalOptions& global) {
                           {"final_dt", s.final_dt}};
   if (!args.stats.empty()) io::write_file_atomically(args.stats, bytes_of(stats.dump(2) + "\n"));
   std::printf("%s: %s, nfe %lld, steps %lld (%lld rejected) -> %s\n", args.field.c_str(),
-              ode::status_name(solution.status), static_cast<long long>(s.nfe), static_cast<long long>(s.steps),
+              ode::status_name(solution.status).c_str(), static_cast<long long>(s.nfe), static_cast<long long>(s.steps),
               static_cast<long long>(s.rejected), args.out.c_str());
   TORCH_CHECK(solution.status == ode::Status::Success, "the solve stopped early: ", solution.message);
   return 0;
@@ -71,9 +71,9 @@ void add_solve_command(CLI::App& app, const GlobalOptions& global, std::function
   cmd->add_option("--y0", args->y0, "Initial state: comma-separated numbers, e.g. 0.5,-1,2")->required();
   cmd->add_option("--t", args->t, "Output times: comma-separated (increasing or decreasing) or start:stop:count")
       ->required();
-  cmd->add_option("--method", args->method, "Runge-Kutta method: euler midpoint heun2 heun3 ralston rk4 rk4_38 "
-                                             "heun_euler fehlberg2 bosh3 dopri5 tsit5 dopri8")
-      ->capture_default_str();
+  std::string methods;
+  for (const auto& name : ode::method_names()) methods += " " + name;
+  cmd->add_option("--method", args->method, "Runge-Kutta method:" + methods)->capture_default_str();
   cmd->add_option("--rtol", args->rtol, "Relative tolerance (adaptive methods)")->capture_default_str();
   cmd->add_option("--atol", args->atol, "Absolute tolerance (adaptive methods)")->capture_default_str();
   cmd->add_option("--step-size", args->step_size, "Fixed step size (any method); default: adaptive, or ts for fixed methods");

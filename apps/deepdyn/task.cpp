@@ -1,9 +1,8 @@
 #include "task.h"
 
-#include <c10/util/Exception.h>
+#include <deepdyn/core/names.h>
 
 #include <functional>
-#include <map>
 
 namespace deepdyn::cli {
 
@@ -23,29 +22,15 @@ struct Registration {
   std::function<std::unique_ptr<Task>(const Json&, const Setup&)> make;
 };
 
-const std::map<std::string, Registration>& registry() {
-  static const std::map<std::string, Registration> tasks = {{"cnf", {cnf_schema(), make_cnf_task}},
-                                                             {"deq", {deq_schema(), make_deq_task}},
-                                                             {"node", {node_schema(), make_node_task}},
-                                                             {"ode2vae", {ode2vae_schema(), make_ode2vae_task}}};
+const core::NameTable<Registration>& registry() {
+  static const core::NameTable<Registration> tasks("model type", {{"cnf", {cnf_schema(), make_cnf_task}},
+                                                                  {"deq", {deq_schema(), make_deq_task}},
+                                                                  {"node", {node_schema(), make_node_task}},
+                                                                  {"ode2vae", {ode2vae_schema(), make_ode2vae_task}}});
   return tasks;
 }
 
-const Registration& find(const std::string& name) {
-  auto it = registry().find(name);
-  std::string names;
-  for (const auto& n : task_names()) names += (names.empty() ? "" : ", ") + n;
-  TORCH_CHECK(it != registry().end(), "unknown model type '", name, "'; valid types are: ", names);
-  return it->second;
-}
-
 }  // namespace
-
-std::vector<std::string> method_names() {
-  std::vector<std::string> out;
-  for (auto method : ode::all_methods()) out.push_back(ode::method_name(method));
-  return out;
-}
 
 at::Generator iteration_generator(uint64_t seed, int64_t iteration) {
   return at::detail::createCPUGenerator(seed * 1000003 + uint64_t(iteration));
@@ -87,23 +72,16 @@ ode::SolveOptions solve_options_of(const Json& config) {
       .gradient(ode::parse_gradient(config["gradient"].get<std::string>()));
 }
 
-const std::vector<std::string>& task_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> out;
-    for (const auto& [name, registration] : registry()) out.push_back(name);
-    return out;
-  }();
-  return names;
-}
+const std::vector<std::string>& task_names() { return registry().names(); }
 
-const Schema& task_schema(const std::string& name) { return find(name).schema; }
+const Schema& task_schema(const std::string& name) { return registry().parse(name).schema; }
 
 std::unique_ptr<Task> make_task(const std::string& name, const Json& config, uint64_t seed, torch::Device device,
                                 Shard shard) {
   TORCH_CHECK(!config["keep_best"].get<bool>() || config["eval_every"].get<int64_t>() > 0,
               "config key keep_best needs evaluations to choose from: set eval_every > 0");
   const Setup setup{seed, device, shard, config["dtype"] == "float64" ? torch::kFloat64 : torch::kFloat32};
-  return find(name).make(config, setup);
+  return registry().parse(name).make(config, setup);
 }
 
 void Shard::check(int64_t batch, const char* key) const {

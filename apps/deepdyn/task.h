@@ -66,9 +66,6 @@ class Task {
 /// defaults, e.g. {{"dtype", "float64"}}.
 Schema with_common_settings(Schema specific, int64_t iterations, const Json& defaults = Json::object());
 
-/// Valid names of config keys shared by the ODE-based tasks.
-std::vector<std::string> method_names();
-
 /// ode::SolveOptions from the config keys method, rtol, atol and gradient.
 ode::SolveOptions solve_options_of(const Json& config);
 

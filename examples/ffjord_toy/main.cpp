@@ -49,7 +49,7 @@ RunResult train(dd::data::Toy toy, std::optional<double> lambda, int iterations,
   char name_buffer[32];
   std::snprintf(name_buffer, sizeof name_buffer, "rnode%g", lambda.value_or(0));
   const std::string name = rnode ? name_buffer : "plain";
-  std::printf("== %s: %s, %d iterations, batch %lld\n", name.c_str(), dd::data::toy_name(toy), iterations,
+  std::printf("== %s: %s, %d iterations, batch %lld\n", name.c_str(), dd::data::toy_name(toy).c_str(), iterations,
               static_cast<long long>(kBatch));
   RunResult result;
   const auto start = std::chrono::steady_clock::now();

@@ -2,6 +2,7 @@
 // Umbrella header of deepdyn: deep learning as dynamical systems on LibTorch.
 #include "deepdyn/core/activation.h"
 #include "deepdyn/core/memory.h"
+#include "deepdyn/core/names.h"
 #include "deepdyn/core/tensor_tuple.h"
 #include "deepdyn/core/trace.h"
 #include "deepdyn/data/fashion_mnist.h"

@@ -126,9 +126,5 @@ PYBIND11_MODULE(_deepdyn, m) {
         "where the C library is not glibc.");
   m.def("solve", &solve, py::arg("func"), py::arg("y0"), py::arg("t"), py::arg("settings"));
   m.def("solve_tuple", &solve_tuple, py::arg("func"), py::arg("y0"), py::arg("t"), py::arg("settings"));
-  m.def("method_names", [] {
-    std::vector<std::string> names;
-    for (auto method : dd::ode::all_methods()) names.push_back(dd::ode::method_name(method));
-    return names;
-  });
+  m.def("method_names", &dd::ode::method_names);
 }

@@ -1,6 +1,7 @@
 #include "deepdyn/core/activation.h"
 
 #include "core/detail/tanh_kernel.h"
+#include "deepdyn/core/names.h"
 
 namespace deepdyn::core {
 namespace {
@@ -31,7 +32,19 @@ struct FastTanh : torch::autograd::Function<FastTanh> {
   }
 };
 
+const NameTable<Activation>& activations() {
+  static const NameTable<Activation> table("activation",
+                                           {{"tanh", Activation::Tanh}, {"softplus", Activation::Softplus}});
+  return table;
+}
+
 }  // namespace
+
+const std::vector<std::string>& activation_names() { return activations().names(); }
+
+const std::string& activation_name(Activation activation) { return activations().name_of(activation); }
+
+Activation parse_activation(const std::string& name) { return activations().parse(name); }
 
 torch::Tensor tanh(const torch::Tensor& x) {
   if (!has_fast_tanh(x)) return torch::tanh(x);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "data/detail/rng.h"
+#include "deepdyn/core/names.h"
 
 namespace deepdyn::data {
 namespace {
@@ -144,6 +145,15 @@ const ToyEntry& entry(Toy toy) {
   return kToys[index];
 }
 
+const core::NameTable<Toy>& names() {
+  static const core::NameTable<Toy> table("toy density", [] {
+    std::vector<std::pair<std::string, Toy>> entries;
+    for (const auto& e : kToys) entries.emplace_back(e.name, e.toy);
+    return entries;
+  }());
+  return table;
+}
+
 }  // namespace
 
 const std::vector<Toy>& all_toys() {
@@ -155,17 +165,11 @@ const std::vector<Toy>& all_toys() {
   return toys;
 }
 
-const char* toy_name(Toy toy) { return entry(toy).name; }
+const std::vector<std::string>& toy_names() { return names().names(); }
 
-Toy parse_toy(const std::string& name) {
-  std::string valid;
-  for (const auto& e : kToys) {
-    if (name == e.name) return e.toy;
-    valid += valid.empty() ? "" : ", ";
-    valid += e.name;
-  }
-  TORCH_CHECK(false, "unknown toy density '", name, "'; expected one of: ", valid);
-}
+const std::string& toy_name(Toy toy) { return names().name_of(toy); }
+
+Toy parse_toy(const std::string& name) { return names().parse(name); }
 
 torch::Tensor sample_toy(Toy toy, int64_t n, uint64_t seed, torch::TensorOptions options) {
   TORCH_CHECK(n >= 1, "sample_toy(", toy_name(toy), ") needs n >= 1 samples, got n = ", n);

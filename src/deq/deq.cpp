@@ -1,18 +1,25 @@
 #include "deepdyn/deq/deq.h"
 
+#include "deepdyn/core/names.h"
 #include "deepdyn/deq/jacobian.h"
-#include "deq/detail/names.h"
 
 namespace deepdyn::deq {
 
-const char* backward_name(const Backward& backward) {
-  static const char* const names[] = {"implicit", "jacobian_free", "phantom"};  // in the variant's order
-  return names[backward.index()];
+namespace {
+
+const core::NameTable<Backward>& backwards() {
+  static const core::NameTable<Backward> table(
+      "DEQ backward", {{"implicit", Implicit{}}, {"jacobian_free", JacobianFree{}}, {"phantom", Phantom{}}});
+  return table;
 }
 
-Backward parse_backward(const std::string& name) {
-  return detail::parse_by_name<Backward>(name, {Implicit{}, JacobianFree{}, Phantom{}}, backward_name, "DEQ backward");
-}
+}  // namespace
+
+const std::vector<std::string>& backward_names() { return backwards().names(); }
+
+const std::string& backward_name(const Backward& backward) { return backwards().name_of(backward); }
+
+Backward parse_backward(const std::string& name) { return backwards().parse(name); }
 
 void validate(const DEQOptions& options) {
   validate(options.forward());

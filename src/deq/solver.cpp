@@ -5,32 +5,33 @@
 #include <optional>
 #include <sstream>
 
+#include "deepdyn/core/names.h"
 #include "deq/detail/iteration.h"
-#include "deq/detail/names.h"
 
 namespace deepdyn::deq {
 
-const char* method_name(const Method& method) {
-  static const char* const names[] = {"picard", "anderson", "broyden"};  // in the variant's order
-  return names[method.index()];
+namespace {
+
+const core::NameTable<Method>& methods() {
+  static const core::NameTable<Method> table("fixed-point method",
+                                             {{"picard", Picard{}}, {"anderson", Anderson{}}, {"broyden", Broyden{}}});
+  return table;
 }
 
-Method parse_method(const std::string& name) {
-  return detail::parse_by_name<Method>(name, {Picard{}, Anderson{}, Broyden{}}, method_name, "fixed-point method");
-}
+}  // namespace
 
-const char* stop_name(Stop stop) {
-  switch (stop) {
-    case Stop::Converged:
-      return "converged";
-    case Stop::MaxIterations:
-      return "max_iterations";
-    case Stop::Diverged:
-      return "diverged";
-    case Stop::NonFinite:
-      return "non_finite";
-  }
-  return "unknown";
+const std::vector<std::string>& method_names() { return methods().names(); }
+
+const std::string& method_name(const Method& method) { return methods().name_of(method); }
+
+Method parse_method(const std::string& name) { return methods().parse(name); }
+
+const std::string& stop_name(Stop stop) {
+  static const core::NameTable<Stop> table("fixed-point stop", {{"converged", Stop::Converged},
+                                                                {"max_iterations", Stop::MaxIterations},
+                                                                {"diverged", Stop::Diverged},
+                                                                {"non_finite", Stop::NonFinite}});
+  return table.name_of(stop);
 }
 
 namespace {

@@ -8,6 +8,8 @@
 #include <sstream>
 #include <thread>
 
+#include <deepdyn/core/names.h>
+
 #ifdef DEEPDYN_WITH_GLOO
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -61,9 +63,9 @@ std::optional<Rendezvous> Rendezvous::from_environment(std::chrono::milliseconds
   r.address = *environment("MASTER_ADDR");
   r.port = int(integer_variable("MASTER_PORT", *environment("MASTER_PORT"), 1, 65535));
   if (const auto collectives = environment("DEEPDYN_CUDA_COLLECTIVES")) {
-    TORCH_CHECK(*collectives == "nccl" || *collectives == "gloo", "environment variable DEEPDYN_CUDA_COLLECTIVES='",
-                *collectives, "' must be 'nccl' or 'gloo'");
-    r.cuda_collectives = *collectives == "nccl" ? CudaCollectives::nccl : CudaCollectives::gloo;
+    static const core::NameTable<CudaCollectives> names(
+        "DEEPDYN_CUDA_COLLECTIVES value", {{"nccl", CudaCollectives::nccl}, {"gloo", CudaCollectives::gloo}});
+    r.cuda_collectives = names.parse(*collectives);
   }
   return r;
 }

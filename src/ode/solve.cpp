@@ -4,35 +4,35 @@
 #include <cmath>
 #include <sstream>
 
+#include "deepdyn/core/names.h"
 #include "deepdyn/core/tensor_tuple.h"
 #include "ode/detail/problem.h"
 
 namespace deepdyn::ode {
 
-const std::vector<std::string>& gradient_names() {
-  static const std::vector<std::string> names{"direct", "adjoint", "checkpointed"};  // in enum order
-  return names;
+namespace {
+
+const core::NameTable<Gradient>& gradients() {
+  static const core::NameTable<Gradient> table(
+      "gradient",
+      {{"direct", Gradient::Direct}, {"adjoint", Gradient::Adjoint}, {"checkpointed", Gradient::Checkpointed}});
+  return table;
 }
 
-Gradient parse_gradient(const std::string& name) {
-  const auto& names = gradient_names();
-  const auto found = std::find(names.begin(), names.end(), name);
-  TORCH_CHECK(found != names.end(), "unknown gradient '", name, "'; valid gradients are: direct, adjoint, checkpointed");
-  return static_cast<Gradient>(found - names.begin());
-}
+}  // namespace
 
-const char* status_name(Status status) {
-  switch (status) {
-    case Status::Success:
-      return "success";
-    case Status::MaxStepsReached:
-      return "max_steps_reached";
-    case Status::StepSizeUnderflow:
-      return "step_size_underflow";
-    case Status::NonFiniteState:
-      return "non_finite_state";
-  }
-  return "unknown";
+const std::vector<std::string>& gradient_names() { return gradients().names(); }
+
+const std::string& gradient_name(Gradient gradient) { return gradients().name_of(gradient); }
+
+Gradient parse_gradient(const std::string& name) { return gradients().parse(name); }
+
+const std::string& status_name(Status status) {
+  static const core::NameTable<Status> table("solve status", {{"success", Status::Success},
+                                                              {"max_steps_reached", Status::MaxStepsReached},
+                                                              {"step_size_underflow", Status::StepSizeUnderflow},
+                                                              {"non_finite_state", Status::NonFiniteState}});
+  return table.name_of(status);
 }
 
 namespace {

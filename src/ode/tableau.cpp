@@ -2,8 +2,7 @@
 
 #include <torch/torch.h>
 
-#include <sstream>
-
+#include "deepdyn/core/names.h"
 #include "ode/tableaus/tableaus.h"
 
 namespace deepdyn::ode {
@@ -38,6 +37,15 @@ const MethodEntry& entry(Method method) {
   for (const auto& e : registry())
     if (e.method == method) return e;
   TORCH_CHECK(false, "unknown ode::Method value ", static_cast<int>(method));
+}
+
+const core::NameTable<Method>& names() {
+  static const core::NameTable<Method> table("ODE method", [] {
+    std::vector<std::pair<std::string, Method>> entries;
+    for (const auto& e : registry()) entries.emplace_back(e.name, e.method);
+    return entries;
+  }());
+  return table;
 }
 
 }  // namespace
@@ -83,16 +91,11 @@ const std::vector<Method>& all_methods() {
   return methods;
 }
 
-const std::string& method_name(Method method) { return entry(method).name; }
+const std::vector<std::string>& method_names() { return names().names(); }
 
-Method parse_method(const std::string& name) {
-  std::ostringstream valid;
-  for (const auto& e : registry()) {
-    if (e.name == name) return e.method;
-    valid << (valid.tellp() > 0 ? ", " : "") << e.name;
-  }
-  TORCH_CHECK(false, "unknown ODE method '", name, "'; valid methods are: ", valid.str());
-}
+const std::string& method_name(Method method) { return names().name_of(method); }
+
+Method parse_method(const std::string& name) { return names().parse(name); }
 
 bool is_adaptive(Method method) { return tableau(method).embedded(); }
 

@@ -62,7 +62,8 @@ TEST(SolveCommand, BadInputIsAOneLineError) {
       {"solve --field /nonexistent.pt --y0 1 --t 0,1", "cannot read the TorchScript field"},
       {"solve --field " + kField + " --y0 1,x --t 0,1", "--y0: 'x' is not a number"},
       {"solve --field " + kField + " --y0 1,2,3 --t 0,1 --rtol -1", "--rtol and --atol must be > 0"},
-      {"solve --field " + kField + " --y0 1,2,3 --t 0,1 --method foo", "valid methods are"},
+      {"solve --field " + kField + " --y0 1,2,3 --t 0,1 --method foo",
+       "unknown ODE method 'foo': valid names are euler, midpoint"},
       {"solve --field " + kField + " --y0 1,2 --t 0,1", "failed for a state y of shape [2]"},
       {"solve --field " + kField + " --y0 1,2,3 --t 0:1:1", "count >= 2"},
   };

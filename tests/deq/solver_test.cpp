@@ -193,7 +193,7 @@ TEST(FixedPoint, RefusesBadOptionsWithAMessage) {
   } catch (const c10::Error& e) {
     EXPECT_NE(std::string(e.what()).find("picard, anderson, broyden"), std::string::npos) << e.what();
   }
-  EXPECT_STREQ(dd::deq::method_name(dd::deq::parse_method("anderson")), "anderson");
+  EXPECT_EQ(dd::deq::method_name(dd::deq::parse_method("anderson")), "anderson");
 }
 
 TEST(FixedPoint, MapWithoutFixedPointIsReportedDivergedNotConverged) {

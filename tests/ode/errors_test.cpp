@@ -101,7 +101,7 @@ TEST(BadInput, ErrorControlFlags) {
 }
 
 TEST(BadInput, UnknownMethodName) {
-  expect_error([] { dd::ode::parse_method("rk5"); }, {"unknown ODE method 'rk5'", "valid methods are", "tsit5"});
+  expect_error([] { dd::ode::parse_method("rk5"); }, {"unknown ODE method 'rk5': valid names are", "tsit5"});
 }
 
 TEST(BadInput, FieldOfWrongShapeOrDtype) {

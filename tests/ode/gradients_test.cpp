@@ -27,18 +27,6 @@ struct SmallField : torch::nn::Module {
   }
 };
 
-std::string gradient_name(Gradient g) {
-  switch (g) {
-    case Gradient::Direct:
-      return "direct";
-    case Gradient::Adjoint:
-      return "adjoint";
-    case Gradient::Checkpointed:
-      return "checkpointed";
-  }
-  return "?";
-}
-
 struct Setting {
   SolveOptions options;
   double tolerance;       // relative agreement with finite differences for y0 and parameters
@@ -119,7 +107,7 @@ std::vector<Case> all_cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllMethods, FiniteDifferences, ::testing::ValuesIn(all_cases()), [](const auto& info) {
-  return dd::ode::method_name(info.param.method) + "_" + gradient_name(info.param.gradient);
+  return dd::ode::method_name(info.param.method) + "_" + dd::ode::gradient_name(info.param.gradient);
 });
 
 // torchdiffeq's gradient test problem: the spiral f(t, y) = y^3 A.
@@ -185,7 +173,7 @@ TEST_P(TimeEnds, GradientOfStartAndEndTimesIsAnalytic) {
 
 INSTANTIATE_TEST_SUITE_P(AllGradients, TimeEnds,
                          ::testing::Values(Gradient::Direct, Gradient::Adjoint, Gradient::Checkpointed),
-                         [](const auto& info) { return gradient_name(info.param); });
+                         [](const auto& info) { return dd::ode::gradient_name(info.param); });
 
 struct Mlp : torch::nn::Module {
   torch::nn::Linear l1{nullptr}, l2{nullptr};

@@ -3,9 +3,18 @@
 // Jacobians such as ODE2VAE's trace term).
 #include <torch/torch.h>
 
+#include <string>
+#include <vector>
+
 namespace deepdyn::core {
 
 enum class Activation { Tanh, Softplus };
+
+/// "tanh", "softplus".
+const std::vector<std::string>& activation_names();
+const std::string& activation_name(Activation activation);
+/// Parses one of activation_names(); an unknown name is refused with the valid list.
+Activation parse_activation(const std::string& name);
 
 /// tanh(x), differentiable to any order. Float32 tensors on a CPU with AVX2 and FMA take a
 /// vectorised kernel (Eigen's rational approximation, as XLA's; within 3 ulp of torch::tanh) about

@@ -14,10 +14,11 @@ enum class Toy { EightGaussians, Checkerboard, Pinwheel, TwoSpirals, Moons, Circ
 /// Every toy, in the order of the enum.
 const std::vector<Toy>& all_toys();
 
-/// ffjord's name: "8gaussians", "checkerboard", "pinwheel", "2spirals", "moons", "circles", "rings", "swissroll".
-const char* toy_name(Toy toy);
-
-/// The inverse of toy_name; an unknown name is an error that lists the valid ones.
+/// ffjord's names, in the order of all_toys(): "8gaussians", "checkerboard", "pinwheel", "2spirals", "moons",
+/// "circles", "rings", "swissroll".
+const std::vector<std::string>& toy_names();
+const std::string& toy_name(Toy toy);
+/// Parses one of toy_names(); an unknown name is refused with the valid list.
 Toy parse_toy(const std::string& name);
 
 /// n samples [n, 2] of a toy density. They are drawn on the CPU in float64 from a generator seeded with

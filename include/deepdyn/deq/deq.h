@@ -3,7 +3,9 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <variant>
+#include <vector>
 
 #include "deepdyn/deq/solver.h"
 
@@ -33,8 +35,11 @@ struct Phantom {
 };
 
 using Backward = std::variant<Implicit, JacobianFree, Phantom>;
-const char* backward_name(const Backward& backward);
-/// Parses "implicit", "jacobian_free" or "phantom" (default settings); unknown names are refused with the valid list.
+/// "implicit", "jacobian_free", "phantom", in the variant's order.
+const std::vector<std::string>& backward_names();
+/// The alternative's name, whatever its settings.
+const std::string& backward_name(const Backward& backward);
+/// Parses one of backward_names() (default settings); an unknown name is refused with the valid list.
 Backward parse_backward(const std::string& name);
 
 struct DEQOptions {

@@ -4,6 +4,7 @@
 #include <functional>
 #include <string>
 #include <variant>
+#include <vector>
 
 namespace deepdyn::deq {
 
@@ -33,8 +34,11 @@ struct Broyden {
 
 using Method = std::variant<Picard, Anderson, Broyden>;
 
-const char* method_name(const Method& method);
-/// Parses "picard", "anderson" or "broyden" (default settings); unknown names are refused with the valid list.
+/// "picard", "anderson", "broyden", in the variant's order.
+const std::vector<std::string>& method_names();
+/// The alternative's name, whatever its settings.
+const std::string& method_name(const Method& method);
+/// Parses one of method_names() (default settings); an unknown name is refused with the valid list.
 Method parse_method(const std::string& name);
 
 /// What the stopping test measures, per sample.
@@ -53,7 +57,7 @@ enum class Stop {
   NonFinite,      ///< f returned NaN or infinity
 };
 
-const char* stop_name(Stop stop);
+const std::string& stop_name(Stop stop);
 
 /// Options of a fixed-point solve; validated by solve_fixed_point.
 struct SolverOptions {

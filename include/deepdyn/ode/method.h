@@ -27,10 +27,10 @@ enum class Method {
 /// Every method, in declaration order.
 const std::vector<Method>& all_methods();
 
-/// The method's name as users write it ("dopri5", "rk4", ...).
+/// The names users write ("euler", ..., "dopri5", ...), in the order of all_methods().
+const std::vector<std::string>& method_names();
 const std::string& method_name(Method method);
-
-/// Parses a name written by a user; an unknown name is refused with the list of valid ones.
+/// Parses one of method_names(); an unknown name is refused with the valid list.
 Method parse_method(const std::string& name);
 
 /// True for methods with an embedded error estimate (they adapt the step size).

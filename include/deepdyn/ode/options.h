@@ -22,6 +22,7 @@ enum class Gradient {
 
 /// "direct", "adjoint", "checkpointed": the names users write at the boundary (CLI, config, Python).
 const std::vector<std::string>& gradient_names();
+const std::string& gradient_name(Gradient gradient);
 /// Parses one of gradient_names(); an unknown name is refused with the valid list.
 Gradient parse_gradient(const std::string& name);
 

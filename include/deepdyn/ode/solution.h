@@ -15,7 +15,8 @@ enum class Status {
   NonFiniteState,     ///< the state or the field became NaN or infinite
 };
 
-const char* status_name(Status status);
+/// "success", "max_steps_reached", "step_size_underflow" or "non_finite_state".
+const std::string& status_name(Status status);
 
 /// Counters of one solve. Users of these methods live by NFE.
 struct Stats {
