@@ -1,4 +1,5 @@
-// deepdyn train ode2vae: ODE2VAE on bouncing balls (3 balls, 32x32) made from the run's seed.
+// deepdyn train ode2vae: ODE2VAE on bouncing balls (3 balls, 32x32) made from the run's seed, or on
+// rotating Fashion-MNIST ankle boots (16 angles, 28x28; the paper used one MNIST digit).
 #include <deepdyn/deepdyn.h>
 #include <deepdyn/ode2vae/picture.h>
 
@@ -15,12 +16,12 @@ class ODE2VAETask : public Task {
         seed_(setup.seed),
         dtype_(setup.dtype),
         device_(setup.device),
-        model_(ode2vae::ODE2VAEOptions({1, 32, 32}, c["latent"].get<int64_t>())
+        title_(c["data"] == "bballs" ? "ODE2VAE bouncing balls" : "ODE2VAE rotating ankle boots"),
+        train_(sequences(c, "sequences", data::Split::Train, seed_).to(device_, dtype_)),
+        test_(sequences(c, "eval_sequences", data::Split::Test, seed_ + 1000003).to(device_, dtype_)),
+        model_(ode2vae::ODE2VAEOptions(train_.sizes().slice(2).vec(), c["latent"].get<int64_t>())
                    .gamma(c["gamma"].get<double>())
                    .field_hidden(c["field_hidden"].get<std::vector<int64_t>>())) {
-    const auto balls = data::BouncingBallsOptions().frames(c["frames"].get<int64_t>());
-    train_ = data::bouncing_balls(c["sequences"].get<int64_t>(), seed_, balls).to(device_, dtype_);
-    test_ = data::bouncing_balls(c["eval_sequences"].get<int64_t>(), seed_ + 1000003, balls).to(device_, dtype_);
     model_->to(device_, dtype_);
     shard_.check(batch_, "batch");
   }
@@ -55,7 +56,7 @@ class ODE2VAETask : public Task {
   std::vector<std::string> write_pictures(const std::string& directory) override {
     torch::NoGradGuard no_grad;
     auto predicted = model_->predict(test_, test_.size(1));
-    ode2vae::save_prediction_rows(test_.cpu(), predicted.cpu(), "ODE2VAE bouncing balls: true (top), predicted from 3 frames",
+    ode2vae::save_prediction_rows(test_.cpu(), predicted.cpu(), title_ + ": true (top), predicted from 3 frames",
                                   directory + "/predictions.png");
     return {"predictions.png"};
   }
@@ -63,13 +64,27 @@ class ODE2VAETask : public Task {
   torch::nn::Module& model() override { return *model_; }
 
  private:
+  /// The `count_key` sequences of the config's data: [n, frames, 1, H, W] in [0, 1].
+  static torch::Tensor sequences(const Json& c, const char* count_key, data::Split split, uint64_t seed) {
+    const int64_t n = c[count_key].get<int64_t>();
+    if (c["data"] == "bballs")
+      return data::bouncing_balls(n, seed, data::BouncingBallsOptions().frames(c["frames"].get<int64_t>()));
+    constexpr int64_t kAnkleBoot = 9;
+    const auto set = data::load_fashion_mnist(split);
+    const auto boots = set.images.index({set.labels == kAnkleBoot});
+    TORCH_CHECK(boots.size(0) >= n, "config key '", count_key, "' = ", n, " asks for more ankle boots than the ",
+                split == data::Split::Train ? "training" : "test", " split holds (", boots.size(0), ")");
+    return data::rotating_images(boots.narrow(0, 0, n), seed);
+  }
+
   Shard shard_;
   int64_t batch_;
   uint64_t seed_;
   torch::Dtype dtype_;
   torch::Device device_;
-  ode2vae::ODE2VAE model_;
+  std::string title_;
   torch::Tensor train_, test_;
+  ode2vae::ODE2VAE model_;
 };
 
 }  // namespace
@@ -77,10 +92,11 @@ class ODE2VAETask : public Task {
 Schema ode2vae_schema() {
   return with_common_settings(
       {
+          {"data", "bballs", "bouncing balls, or rotating Fashion-MNIST ankle boots", {"bballs", "fmnist"}},
           {"batch", 20, "sequences per iteration", {}, {}, 1},
           {"sequences", 500, "training sequences", {}, {}, 1},
           {"eval_sequences", 200, "held-out sequences of eval", {}, {}, 1},
-          {"frames", 20, "frames per sequence", {}, {}, 4},
+          {"frames", 20, "frames per bouncing-ball sequence (fmnist: 16 angles)", {}, {}, 4},
           {"latent", 16, "size q of the position and of the velocity", {}, {}, 1},
           {"field_hidden", Json::array({50, 50}), "hidden widths of the Bayesian field", {}, 0.0},
           {"gamma", 1.0, "weight of KL(q_ode || q_enc)", {}, {}, 0.0},

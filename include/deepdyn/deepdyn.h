@@ -1,6 +1,7 @@
 #pragma once
 // Umbrella header of deepdyn: deep learning as dynamical systems on LibTorch.
 #include "deepdyn/core/activation.h"
+#include "deepdyn/core/math.h"
 #include "deepdyn/core/memory.h"
 #include "deepdyn/core/names.h"
 #include "deepdyn/core/tensor_tuple.h"

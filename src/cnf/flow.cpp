@@ -1,7 +1,6 @@
 #include "deepdyn/cnf/flow.h"
 
-#include <cmath>
-
+#include "deepdyn/core/math.h"
 #include "deepdyn/reg/rnode.h"
 
 namespace deepdyn::cnf {
@@ -29,16 +28,16 @@ ode::TupleField augmented_field(ode::Field f, const FlowOptions& options, torch:
       for (int64_t i = 0; i < z.size(1); ++i) {
         auto row = torch::autograd::grad({dz.select(1, i).sum()}, {z}, {}, /*retain_graph=*/true, differentiable)[0];
         trace = trace + row.select(1, i);
-        if (regularize) frobenius = frobenius + reg::squared_norm(row);
+        if (regularize) frobenius = frobenius + core::squared_row_norm(row);
       }
     } else {
       auto vjp = torch::autograd::grad({dz}, {z}, {noise}, /*retain_graph=*/true, differentiable)[0];
       trace = (vjp * noise).sum(1);
-      if (regularize) frobenius = reg::squared_norm(vjp);
+      if (regularize) frobenius = core::squared_row_norm(vjp);
     }
     std::vector<torch::Tensor> derivatives = {dz, -trace};
     if (regularize) {
-      derivatives.push_back(reg::squared_norm(dz));
+      derivatives.push_back(core::squared_row_norm(dz));
       derivatives.push_back(frobenius);
     }
     if (!differentiable)
@@ -51,7 +50,7 @@ ode::TupleField augmented_field(ode::Field f, const FlowOptions& options, torch:
 
 torch::Tensor standard_normal_log_density(const torch::Tensor& z) {
   const double dim = static_cast<double>(z[0].numel());
-  return -0.5 * reg::squared_norm(z) - 0.5 * dim * std::log(2 * M_PI);
+  return -0.5 * core::squared_row_norm(z) - 0.5 * dim * core::kLogTwoPi;
 }
 
 FlowResult integrate_flow(const ode::Field& f, const torch::Tensor& z0, const torch::Tensor& ts,

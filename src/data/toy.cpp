@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "data/detail/rng.h"
+#include "deepdyn/core/math.h"
 #include "deepdyn/core/names.h"
 
 namespace deepdyn::data {
@@ -188,7 +189,7 @@ torch::Tensor eight_gaussians_log_density(const torch::Tensor& x) {
   const auto means = (eight_directions() * (kEightGaussiansScale / kEightGaussiansDivisor)).to(x.options());
   // [..., 8] squared distances to the means.
   const auto squared = (x.unsqueeze(-2) - means).pow(2).sum(-1);
-  return torch::logsumexp(squared * (-0.5 / (sigma * sigma)), -1) - std::log(8.0) - std::log(2 * kPi * sigma * sigma);
+  return torch::logsumexp(squared * (-0.5 / (sigma * sigma)), -1) - std::log(8.0) - core::kLogTwoPi - std::log(sigma * sigma);
 }
 
 }  // namespace deepdyn::data

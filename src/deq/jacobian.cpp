@@ -1,5 +1,7 @@
 #include "deepdyn/deq/jacobian.h"
 
+#include "deepdyn/core/math.h"
+
 namespace deepdyn::deq {
 namespace {
 
@@ -15,16 +17,14 @@ torch::Tensor vector_jacobian(const torch::Tensor& fz, const torch::Tensor& z, c
   return torch::autograd::grad({fz}, {z}, {v}, /*retain_graph=*/true, create_graph)[0];
 }
 
-torch::Tensor squared_row_norm(const torch::Tensor& x) { return x.pow(2).flatten(1).sum(1); }
-
 }  // namespace
 
 torch::Tensor jacobian_frobenius(const torch::Tensor& fz, const torch::Tensor& z, int64_t probes, bool create_graph) {
   check_graph(fz, z, "jacobian_frobenius");
   TORCH_CHECK(probes >= 1, "jacobian_frobenius needs probes >= 1, got ", probes);
-  auto total = squared_row_norm(vector_jacobian(fz, z, torch::randn_like(fz), create_graph));
+  auto total = core::squared_row_norm(vector_jacobian(fz, z, torch::randn_like(fz), create_graph));
   for (int64_t p = 1; p < probes; ++p) {
-    total = total + squared_row_norm(vector_jacobian(fz, z, torch::randn_like(fz), create_graph));
+    total = total + core::squared_row_norm(vector_jacobian(fz, z, torch::randn_like(fz), create_graph));
   }
   return total / static_cast<double>(probes);
 }
@@ -35,7 +35,7 @@ torch::Tensor spectral_radius(const torch::Tensor& fz, const torch::Tensor& z, i
   auto shape = std::vector<int64_t>(z.dim(), 1);
   shape[0] = -1;
   auto normalized = [&](const torch::Tensor& v) {
-    auto norm = squared_row_norm(v).sqrt();
+    auto norm = core::squared_row_norm(v).sqrt();
     return std::make_pair(v / norm.clamp_min(std::numeric_limits<double>::min()).view(shape), norm);
   };
   auto v = normalized(torch::randn_like(fz)).first;

@@ -4,12 +4,11 @@
 #include <cmath>
 
 #include "deepdyn/core/activation.h"
+#include "deepdyn/core/math.h"
 #include "deepdyn/ode/solve.h"
 
 namespace deepdyn::ode2vae {
 namespace {
-
-constexpr double kLogTwoPi = 1.8378770664093453;
 
 namespace nn = torch::nn;
 
@@ -63,11 +62,6 @@ ode::TupleField latent_field(SampledMLP f, torch::Tensor tangents, torch::Tensor
 }
 
 }  // namespace
-
-torch::Tensor diagonal_gaussian_log_density(const torch::Tensor& z, const torch::Tensor& mean,
-                                            const torch::Tensor& log_variance) {
-  return (-0.5 * ((z - mean).square() * (-log_variance).exp() + log_variance + kLogTwoPi)).sum(-1);
-}
 
 int64_t curriculum_length(int64_t frames, int64_t amortization, int64_t epoch) {
   return std::max(std::min(frames, frames / 5 + epoch / 2), amortization + 1);
@@ -190,7 +184,7 @@ torch::Tensor ODE2VAEImpl::frame_log_likelihood(const torch::Tensor& x, const to
     return -bce.flatten(-frame_dims).sum(-1);
   }
   auto log_var = observation_log_variance;
-  auto per_element = -0.5 * ((x - decoded).square() * (-log_var).exp() + log_var + kLogTwoPi);
+  auto per_element = -0.5 * ((x - decoded).square() * (-log_var).exp() + log_var + core::kLogTwoPi);
   return per_element.sum(-1);
 }
 
@@ -203,7 +197,7 @@ ODE2VAEOutput ODE2VAEImpl::forward(const torch::Tensor& x) {
   auto encoded = encode(x, windows);
   auto mean0 = encoded.mean.select(1, 0), log_var0 = encoded.log_variance.select(1, 0);
   auto z0 = mean0 + (0.5 * log_var0).exp() * torch::randn_like(mean0);
-  auto log_q0 = diagonal_gaussian_log_density(z0, mean0, log_var0);
+  auto log_q0 = core::diagonal_gaussian_log_density(z0, mean0, log_var0);
 
   auto solution = latent_flow(field->sample(), z0, log_q0, frames);
   auto s = solution.ys[0].transpose(0, 1), v = solution.ys[1].transpose(0, 1);  // [N, T, q]
@@ -215,11 +209,11 @@ ODE2VAEOutput ODE2VAEImpl::forward(const torch::Tensor& x) {
   out.frames = decoded_mean(decoded).detach();
   out.log_likelihood = frame_log_likelihood(x, decoded).sum(1).mean();
   out.log_q = log_q.sum(1).mean();
-  out.log_p = diagonal_gaussian_log_density(z, torch::zeros_like(z), torch::zeros_like(z)).sum(1).mean();
+  out.log_p = core::diagonal_gaussian_log_density(z, torch::zeros_like(z), torch::zeros_like(z)).sum(1).mean();
   out.kl_weights = field->kl();
   auto elbo_terms = out.log_likelihood - out.log_q + out.log_p - beta() * out.kl_weights;
   if (options_.gamma() > 0) {
-    auto log_q_enc = diagonal_gaussian_log_density(z.narrow(1, 0, windows), encoded.mean, encoded.log_variance);
+    auto log_q_enc = core::diagonal_gaussian_log_density(z.narrow(1, 0, windows), encoded.mean, encoded.log_variance);
     out.encoder_kl = (log_q.narrow(1, 0, windows) - log_q_enc).sum(1).mean();
   } else {
     out.encoder_kl = torch::zeros({}, x.options());

@@ -7,8 +7,6 @@ void validate(const RNODE& weights) {
   TORCH_CHECK(weights.jacobian() >= 0, "RNODE Jacobian weight (lambda_J) must be >= 0, got ", weights.jacobian());
 }
 
-torch::Tensor squared_norm(const torch::Tensor& v) { return v.pow(2).flatten(1).sum(1); }
-
 torch::Tensor penalty(const RNODE& weights, const torch::Tensor& kinetic, const torch::Tensor& jacobian) {
   return weights.kinetic() * kinetic.mean() + weights.jacobian() * jacobian.mean();
 }

@@ -134,10 +134,6 @@ struct PredictionReport {
 };
 PredictionReport compare_predictions(ODE2VAE& model, const torch::Tensor& sequences);
 
-/// log N(z; mean, exp(log_variance)) summed over the last dimension.
-torch::Tensor diagonal_gaussian_log_density(const torch::Tensor& z, const torch::Tensor& mean,
-                                            const torch::Tensor& log_variance);
-
 /// The reference implementation's curriculum on sequence length: train on the first
 /// max(min(T, T / 5 + epoch / 2), m + 1) frames in epoch `epoch` (0-based).
 int64_t curriculum_length(int64_t frames, int64_t amortization, int64_t epoch);

@@ -17,10 +17,6 @@ struct RNODE {
 /// Refuses negative weights with a message.
 void validate(const RNODE& weights);
 
-/// Per-sample squared norm ||v||^2 over all but the first dimension: the integrand of both
-/// regularizers (v = f for E_K; v = e^T df/dz, Hutchinson's probe, for E_J).
-torch::Tensor squared_norm(const torch::Tensor& v);
-
 /// lambda_K mean(E_K) + lambda_J mean(E_J) over the batch.
 torch::Tensor penalty(const RNODE& weights, const torch::Tensor& kinetic, const torch::Tensor& jacobian);
 

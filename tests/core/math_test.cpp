@@ -1,0 +1,24 @@
+// core/math.h against closed forms.
+#include <deepdyn/deepdyn.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace dd = deepdyn;
+
+TEST(Math, SquaredRowNormSumsEverythingButTheBatch) {
+  const auto x = torch::arange(12, torch::kFloat64).view({2, 3, 2});  // rows 0..5 and 6..11
+  const auto norms = dd::core::squared_row_norm(x);
+  EXPECT_DOUBLE_EQ(norms[0].item<double>(), 0 + 1 + 4 + 9 + 16 + 25);
+  EXPECT_DOUBLE_EQ(norms[1].item<double>(), 36 + 49 + 64 + 81 + 100 + 121);
+}
+
+TEST(Math, DiagonalGaussianLogDensityMatchesTheClosedForm) {
+  EXPECT_DOUBLE_EQ(dd::core::kLogTwoPi, std::log(2 * M_PI));
+  const auto z = torch::tensor({{0.3, -1.2}}, torch::kFloat64), mean = torch::tensor({{0.1, 0.4}}, torch::kFloat64);
+  const auto log_variance = torch::tensor({{std::log(0.25), std::log(4.0)}}, torch::kFloat64);
+  // sum_i -0.5 ((z_i - m_i)^2 / s_i^2 + log s_i^2 + log 2 pi)
+  const double expected = -0.5 * (0.2 * 0.2 / 0.25 + std::log(0.25) + std::log(2 * M_PI)) -
+                          0.5 * (1.6 * 1.6 / 4.0 + std::log(4.0) + std::log(2 * M_PI));
+  EXPECT_NEAR(dd::core::diagonal_gaussian_log_density(z, mean, log_variance).item<double>(), expected, 1e-14);
+}
