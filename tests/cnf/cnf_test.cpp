@@ -6,6 +6,8 @@
 
 #include <cmath>
 
+#include "support/finite_differences.h"
+
 namespace dd = deepdyn;
 using dd::cnf::CNF;
 using dd::cnf::CNFOptions;
@@ -154,7 +156,7 @@ TEST(CNF, LogProbGradientsMatchFiniteDifferences) {
         leaves[i].sub_(v, s);
         return value;
       };
-      const double fd = (loss_at(h) - loss_at(-h)) / (2 * h);
+      const double fd = dd::testing::central_difference(loss_at, h);
       const double analytic = (grads[i] * v).sum().item<double>();
       EXPECT_NEAR(analytic, fd, 1e-6 + 1e-5 * std::abs(fd)) << "leaf " << i;
     }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "deq/maps.h"
+#include "support/finite_differences.h"
 
 namespace dd = deepdyn;
 using dd::deq::Broyden;
@@ -83,16 +84,15 @@ TEST(DEQ, ImplicitGradientsMatchCentralFiniteDifferences) {
     for (int direction = 0; direction < 3; ++direction) {
       auto v = torch::randn_like(leaves[i]);
       v /= v.norm();
-      auto shift = [&](double s) {
-        torch::NoGradGuard no_grad;
-        leaves[i].add_(v, s);
-      };
-      shift(h);
-      double plus = problem.loss();
-      shift(-2 * h);
-      double minus = problem.loss();
-      shift(h);
-      double fd = (plus - minus) / (2 * h);
+      const double fd = dd::testing::central_difference(
+          [&](double offset) {
+            torch::NoGradGuard no_grad;
+            leaves[i].add_(v, offset);
+            const double value = problem.loss();
+            leaves[i].sub_(v, offset);
+            return value;
+          },
+          h);
       double analytic = (grads[i] * v).sum().item<double>();
       EXPECT_NEAR(analytic, fd, 1e-6 * std::abs(fd)) << names[i] << " direction " << direction;
     }

@@ -7,6 +7,8 @@
 #include <functional>
 #include <map>
 
+#include "support/finite_differences.h"
+
 namespace dd = deepdyn;
 using dd::ode::Gradient;
 using dd::ode::Method;
@@ -76,19 +78,7 @@ TEST_P(FiniteDifferences, GradientsOfY0ParametersAndTimes) {
 
   auto check = [&](torch::Tensor& x, double tolerance, const std::string& name) {
     const auto analytic = x.grad().clone();
-    auto numeric = torch::zeros_like(x);
-    const double eps = 1e-6;
-    torch::NoGradGuard no_grad;
-    auto flat = x.view(-1);
-    for (int64_t i = 0; i < flat.numel(); ++i) {
-      const double saved = flat[i].item<double>();
-      flat[i] = saved + eps;
-      const double up = loss().item<double>();
-      flat[i] = saved - eps;
-      const double down = loss().item<double>();
-      flat[i] = saved;
-      numeric.view(-1)[i] = (up - down) / (2 * eps);
-    }
+    const auto numeric = dd::testing::numeric_gradient(x, 1e-6, [&] { return loss().item<double>(); });
     const double scale = std::max(1.0, numeric.abs().max().item<double>());
     EXPECT_LT((analytic - numeric).abs().max().item<double>() / scale, tolerance)
         << name << "\nanalytic " << analytic << "\nnumeric " << numeric;

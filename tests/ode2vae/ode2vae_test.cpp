@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "support/error_message.h"
+#include "support/finite_differences.h"
 
 namespace dd = deepdyn;
 using dd::ode2vae::BayesianMLP;
@@ -82,13 +83,8 @@ TEST(BayesianMLP, TangentsMatchFiniteDifferenceJacobian) {
     auto x = torch::randn({4, 6}, torch::kFloat64);
     auto [y, jacobian] = f.with_tangents(x, torch::eye(6, torch::kFloat64).expand({4, 6, 6}));
     EXPECT_TRUE(torch::allclose(y, f(x), 0, 1e-14));
-    const double h = 1e-6;
-    for (int64_t j = 0; j < 6; ++j) {
-      auto e = torch::zeros({1, 6}, torch::kFloat64);
-      e[0][j] = h;
-      auto column = (f(x + e) - f(x - e)) / (2 * h);
-      EXPECT_TRUE(torch::allclose(jacobian.select(2, j), column, 0, 1e-8)) << "column " << j;
-    }
+    const auto numeric = dd::testing::numeric_jacobian([&](const torch::Tensor& at) { return f(at); }, x, 1e-6);
+    EXPECT_TRUE(torch::allclose(jacobian, numeric, 0, 1e-8)) << jacobian - numeric;
   }
 }
 
@@ -111,13 +107,8 @@ TEST(ODE2VAE, LatentLogDensityFollowsLiouville) {
       auto ys = model->latent_flow(f, z, torch::zeros({1}, torch::kFloat64), 2).ys;
       return std::pair{torch::cat({ys[0][1], ys[1][1]}, 1), ys[2][1].item<double>()};
     };
-    const double h = 1e-5;
-    auto jacobian = torch::empty({6, 6}, torch::kFloat64);
-    for (int64_t j = 0; j < 6; ++j) {
-      auto e = torch::zeros({1, 6}, torch::kFloat64);
-      e[0][j] = h;
-      jacobian.select(1, j).copy_(((end_state(z0 + e).first - end_state(z0 - e).first) / (2 * h)).view({6}));
-    }
+    const auto jacobian =
+        dd::testing::numeric_jacobian([&](const torch::Tensor& z) { return end_state(z).first; }, z0, 1e-5).view({6, 6});
     const double expected = -std::log(std::abs(torch::det(jacobian).item<double>()));
     if (exact) {
       EXPECT_NEAR(end_state(z0).second, expected, 1e-7);
@@ -150,13 +141,15 @@ TEST(ODE2VAE, LossGradientsMatchFiniteDifferences) {
     for (int k = 0; k < 4; ++k) {
       auto direction = torch::randn_like(gradient);
       direction /= direction.norm();
-      const double h = 1e-5;
-      add_to_parameters(*model, h * direction);
-      const double up = loss().item<double>();
-      add_to_parameters(*model, -2 * h * direction);
-      const double down = loss().item<double>();
-      add_to_parameters(*model, h * direction);
-      const double numeric = (up - down) / (2 * h), analytic = (gradient * direction).sum().item<double>();
+      const double numeric = dd::testing::central_difference(
+          [&](double offset) {
+            add_to_parameters(*model, offset * direction);
+            const double value = loss().item<double>();
+            add_to_parameters(*model, -offset * direction);
+            return value;
+          },
+          1e-5);
+      const double analytic = (gradient * direction).sum().item<double>();
       EXPECT_NEAR(analytic, numeric, 1e-6 * std::max(1.0, std::abs(numeric))) << "gamma " << gamma << " direction " << k;
     }
   }
