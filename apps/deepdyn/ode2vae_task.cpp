@@ -1,12 +1,35 @@
 // deepdyn train ode2vae: ODE2VAE on bouncing balls (3 balls, 32x32) made from the run's seed, or on
 // rotating Fashion-MNIST ankle boots (16 angles, 28x28; the paper used one MNIST digit).
 #include <deepdyn/deepdyn.h>
-#include <deepdyn/ode2vae/picture.h>
+#include <deepdyn/io/image.h>
 
 #include "task.h"
 
 namespace deepdyn::cli {
 namespace {
+
+/// Rows of true frames above predicted frames of the first `rows` sequences [N, T, 1, H, W].
+void save_prediction_rows(const torch::Tensor& truth, const torch::Tensor& predicted, const std::string& title,
+                          const std::string& path, int rows = 4) {
+  TORCH_CHECK(truth.dim() == 5 && truth.size(2) == 1 && predicted.sizes() == truth.sizes(),
+              "save_prediction_rows needs truth and predicted [N, T, 1, H, W] of one shape, got ", truth.sizes(),
+              " and ", predicted.sizes());
+  rows = std::min<int>(rows, static_cast<int>(truth.size(0)));
+  const int frames = static_cast<int>(truth.size(1)), size = static_cast<int>(truth.size(-1));
+  const int cell = size + 2, top = 24, left = 90;
+  io::Image image(frames * cell + left, top + rows * (2 * cell + 8), {255, 255, 255});
+  image.text(4, 6, title, {0, 0, 0});
+  for (int i = 0; i < rows; ++i) {
+    const int y = top + i * (2 * cell + 8);
+    image.text(4, y + size / 2 - 4, "true", {0, 0, 0});
+    image.text(4, y + cell + size / 2 - 4, "predicted", {0, 0, 0});
+    for (int t = 0; t < frames; ++t) {
+      io::gray_frame(image, left + t * cell, y, truth[i][t][0]);
+      io::gray_frame(image, left + t * cell, y + cell, predicted[i][t][0]);
+    }
+  }
+  image.save_png(path);
+}
 
 class ODE2VAETask : public Task {
  public:
@@ -56,7 +79,7 @@ class ODE2VAETask : public Task {
   std::vector<std::string> write_pictures(const std::string& directory) override {
     torch::NoGradGuard no_grad;
     auto predicted = model_->predict(test_, test_.size(1));
-    ode2vae::save_prediction_rows(test_.cpu(), predicted.cpu(), title_ + ": true (top), predicted from 3 frames",
+    save_prediction_rows(test_.cpu(), predicted.cpu(), title_ + ": true (top), predicted from 3 frames",
                                   directory + "/predictions.png");
     return {"predictions.png"};
   }
