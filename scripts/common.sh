@@ -30,3 +30,11 @@ build_dir_of() { [ "$1" = "$DEEPDYN_DEFAULT_LIBTORCH" ] && echo build || echo "b
 venv=.venv
 # The torch package's folder: its LibTorch (lib/, include/, share/cmake/Torch).
 torch_root() { "$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null; }
+
+# For scripts that take --libtorch alone: refuses anything else left in `rest`.
+refuse_other_arguments() {
+  if ((${#rest[@]})); then
+    echo "error: unknown argument '${rest[0]}' (use --libtorch wheel|debian)" >&2
+    exit 2
+  fi
+}

@@ -6,10 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
-if ((${#rest[@]})); then
-  echo "error: unknown argument '${rest[0]}' (use --libtorch wheel|debian)" >&2
-  exit 2
-fi
+refuse_other_arguments
 
 packages=(
   build-essential cmake ccache
