@@ -13,7 +13,7 @@ namespace dd = deepdyn;
 namespace {
 
 void BM_FfjordIteration(benchmark::State& state) {
-  const auto gradient = state.range(0) ? dd::ode::Gradient::Adjoint : dd::ode::Gradient::Direct;
+  const dd::ode::Gradient gradient = state.range(0) ? dd::ode::Gradient(dd::ode::Adjoint{}) : dd::ode::Direct{};
   const bool rnode = state.range(1) != 0;
   torch::manual_seed(0);
   auto options = dd::cnf::CNFOptions(2)
@@ -32,10 +32,11 @@ void BM_FfjordIteration(benchmark::State& state) {
     auto loss = -out.log_prob.mean() + out.penalty;
     for (auto& p : flow->parameters()) p.mutable_grad() = torch::Tensor();
     loss.backward();
-    nfe = out.nfe();
-    nfe_backward = out.nfe_backward();
+    const auto stats = out.stats();
+    nfe = stats.nfe;
+    nfe_backward = stats.nfe_backward;
   }
-  state.SetLabel(std::string(gradient == dd::ode::Gradient::Adjoint ? "adjoint" : "direct") + (rnode ? "+rnode" : ""));
+  state.SetLabel(dd::ode::gradient_name(gradient) + (rnode ? "+rnode" : ""));
   state.counters["nfe_forward"] = static_cast<double>(nfe);
   state.counters["nfe_backward"] = static_cast<double>(nfe_backward);
 }

@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   };
 
   auto flow_options = dd::cnf::CNFOptions(2).hidden({64, 64, 64}).solver(
-      dd::ode::SolveOptions().rtol(1e-5).atol(1e-5).gradient(dd::ode::Gradient::Adjoint));
+      dd::ode::SolveOptions().rtol(1e-5).atol(1e-5).gradient(dd::ode::Adjoint{}));
   dd::cnf::CNF flow(flow_options);
   {
     torch::NoGradGuard no_grad;
@@ -87,8 +87,8 @@ int main(int argc, char** argv) {
   TanhCell cell(256, 64);
   const auto x = torch::randn({64, 64});
   dd::deq::DEQ deq(cell, dd::deq::DEQOptions()
-                             .forward(dd::deq::SolverOptions(dd::deq::Broyden()).tol(1e-4).max_iterations(50))
-                             .backward(dd::deq::Implicit(dd::deq::SolverOptions(dd::deq::Broyden()).tol(1e-6))));
+                             .forward(dd::deq::FixedPointOptions(dd::deq::Broyden()).tol(1e-4).max_iterations(50))
+                             .backward(dd::deq::Implicit(dd::deq::FixedPointOptions(dd::deq::Broyden()).tol(1e-6))));
   const auto z0 = torch::zeros({64, 256});
 
   std::vector<Case> cases;
@@ -107,24 +107,25 @@ int main(int argc, char** argv) {
                      auto sol = dd::ode::solve(net, y0, ts, spiral);
                      return Counts{sol.stats->nfe, 0};
                    }});
-  cases.push_back({"spiral step, direct", "NFE fwd/bwd", [&] { return training_step(dd::ode::Gradient::Direct); }});
-  cases.push_back({"spiral step, adjoint", "NFE fwd/bwd", [&] { return training_step(dd::ode::Gradient::Adjoint); }});
+  cases.push_back({"spiral step, direct", "NFE fwd/bwd", [&] { return training_step(dd::ode::Direct{}); }});
+  cases.push_back({"spiral step, adjoint", "NFE fwd/bwd", [&] { return training_step(dd::ode::Adjoint{}); }});
   cases.push_back({"ffjord iteration, adjoint", "NFE fwd/bwd", [&] {
                      zero_grads(flow->parameters());
                      auto out = flow->forward(points);
                      (-out.log_prob.mean()).backward();
-                     return Counts{out.nfe(), out.nfe_backward()};
+                     const auto stats = out.stats();
+                     return Counts{stats.nfe, stats.nfe_backward};
                    }});
   cases.push_back({"deq forward, broyden", "iterations", [&] {
                      torch::NoGradGuard no_grad;
                      auto out = deq(x, z0);
-                     return Counts{out.forward.iterations, 0};
+                     return Counts{out.stats->steps, 0};
                    }});
   cases.push_back({"deq forward + implicit backward", "iterations fwd/bwd", [&] {
                      zero_grads(cell->parameters());
                      auto out = deq(x, z0);
                      out.z.pow(2).mean().backward();
-                     return Counts{out.forward.iterations, out.backward->iterations};
+                     return Counts{out.stats->steps, out.stats->steps_backward};
                    }});
 
   for (auto& c : cases) c.run();  // warm-up: allocator caches, lazy initialisation

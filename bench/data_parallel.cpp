@@ -55,7 +55,7 @@ Workload cnf_workload() {
             auto x = dd::data::sample_toy(dd::data::Toy::EightGaussians, batch, uint64_t(it)).narrow(0, rank * rows, rows);
             auto out = flow->forward(x);
             (-out.log_prob.mean()).backward();
-            return out.nfe();
+            return out.stats().nfe;
           }};
 }
 
@@ -70,7 +70,7 @@ Workload deq_workload() {
             auto index = torch::randint(images.size(0), {batch}, generator, torch::kLong).narrow(0, rank * rows, rows);
             auto [logits, out] = model->forward(images.index_select(0, index));
             torch::nn::functional::cross_entropy(logits, labels.index_select(0, index)).backward();
-            return out.forward.nfe;
+            return out.stats->nfe;
           }};
 }
 

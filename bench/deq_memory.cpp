@@ -29,12 +29,12 @@ Measurement implicit(TanhCell& cell, const torch::Tensor& x, int iterations) {
   const dd::bench::PeakMemory peak;
   const auto start = std::chrono::steady_clock::now();
   dd::deq::DEQ deq(cell, dd::deq::DEQOptions()
-                             .forward(dd::deq::SolverOptions(dd::deq::Picard()).tol(1e-30).max_iterations(iterations))
-                             .backward(dd::deq::Implicit(dd::deq::SolverOptions(dd::deq::Broyden()).tol(1e-6))));
+                             .forward(dd::deq::FixedPointOptions(dd::deq::Picard()).tol(1e-30).max_iterations(iterations))
+                             .backward(dd::deq::Implicit(dd::deq::FixedPointOptions(dd::deq::Broyden()).tol(1e-6))));
   auto out = deq(x, torch::zeros({kBatch, kWidth}));
   out.z.pow(2).mean().backward();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return {peak.megabytes(), seconds, out.forward.iterations, out.backward->iterations};
+  return {peak.megabytes(), seconds, out.stats->steps, out.stats->steps_backward};
 }
 
 Measurement unrolled(TanhCell& cell, const torch::Tensor& x, int iterations) {

@@ -95,8 +95,8 @@ int main(int argc, char** argv) {
       return {dd::ode::solve(field, y0, ts, spiral).stats->nfe, 0};
     };
   };
-  const auto direct = dd::ode::SolveOptions(spiral).gradient(dd::ode::Gradient::Direct),
-             adjoint = dd::ode::SolveOptions(spiral).gradient(dd::ode::Gradient::Adjoint);
+  const auto direct = dd::ode::SolveOptions(spiral).gradient(dd::ode::Direct{}),
+             adjoint = dd::ode::SolveOptions(spiral).gradient(dd::ode::Adjoint{});
   std::vector<Case> cases{
       {"field", [&]() -> std::pair<int64_t, int64_t> {
          torch::NoGradGuard no_grad;
@@ -114,12 +114,14 @@ int main(int argc, char** argv) {
       {"solve", no_grad_solve(net)},
       {"direct", training_step(direct, net)},
       {"adjoint", training_step(adjoint, net)},
-      {"checkpointed", training_step(dd::ode::SolveOptions(spiral).gradient(dd::ode::Gradient::Checkpointed), net)},
+      {"checkpointed", training_step(dd::ode::SolveOptions(spiral).gradient(dd::ode::Checkpointed{}), net)},
   };
   // The direct step at more NFE: the step capped below what the controller chooses.
   for (const double cap : {0.3, 0.15})
     cases.push_back({"direct, max_step " + std::to_string(cap).substr(0, 4),
-                     training_step(dd::ode::SolveOptions(spiral).max_step(cap), net)});
+                     training_step(
+                         dd::ode::SolveOptions(spiral).step_control(dd::ode::StepControl(spiral.step_control()).max_step(cap)),
+                         net)});
   // The same memory traffic without the solver: N hand-written Euler steps y += 0.01 f(y) recorded by
   // autograd, then one backward. Every evaluation's activations (its 1024x50 tanh output) are kept
   // until the backward reads them: 35 MB at 164 NFE, 88 MB at 410, past this machine's 32 MB L3.

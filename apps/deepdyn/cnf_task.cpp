@@ -46,30 +46,28 @@ void save_density_picture(cnf::CNF& flow, const torch::Tensor& data, const std::
 class CNFTask : public Task {
  public:
   CNFTask(const Json& config, const Setup& setup)
-      : shard_(setup.shard),
+      : setup_(setup),
         toy_(data::parse_toy(config["data"].get<std::string>())),
         batch_(config["batch"].get<int64_t>()),
         eval_samples_(config["eval_samples"].get<int64_t>()),
-        seed_(setup.seed),
-        dtype_(setup.dtype),
-        device_(setup.device),
         flow_(options(config)) {
-    flow_->to(device_, dtype_);
-    shard_.check(batch_, "batch");
+    flow_->to(setup_.device, setup_.dtype);
+    setup_.shard.check(batch_, "batch");
   }
 
   StepMetrics gradients(int64_t iteration) override {
     // The batch is a function of (seed, iteration) alone, so a resumed run sees the same data.
-    auto x = shard_.of(data::sample_toy(toy_, batch_, seed_ * 1000003 + uint64_t(iteration), dtype_)).to(device_);
+    auto x = setup_.shard.of(data::sample_toy(toy_, batch_, setup_.seed * 1000003 + uint64_t(iteration), setup_.dtype)).to(setup_.device);
     auto out = flow_->forward(x);
     auto loss = -out.log_prob.mean() + out.penalty;
     loss.backward();
-    return {loss.item<double>(), out.nfe(), out.nfe_backward()};
+    const auto stats = out.stats();
+    return {loss.item<double>(), stats.nfe, stats.nfe_backward};
   }
 
   Json evaluate() override {
     torch::NoGradGuard no_grad;
-    auto held_out = data::sample_toy(toy_, eval_samples_, seed_ + 777777, dtype_).to(device_);
+    auto held_out = data::sample_toy(toy_, eval_samples_, setup_.seed + 777777, setup_.dtype).to(setup_.device);
     Json result = {{"nll", -flow_->log_prob(held_out).mean().item<double>()},
                    {"data", data::toy_name(toy_)},
                    {"held_out_samples", eval_samples_}};
@@ -82,7 +80,7 @@ class CNFTask : public Task {
   torch::Tensor sample(int64_t n) override { return flow_->sample(n); }
 
   std::vector<std::string> write_pictures(const std::string& directory) override {
-    save_density_picture(flow_, data::sample_toy(toy_, 4000, seed_ + 1),
+    save_density_picture(flow_, data::sample_toy(toy_, 4000, setup_.seed + 1),
                               std::string("FFJORD ") + data::toy_name(toy_), directory + "/density.png");
     return {"density.png"};
   }
@@ -102,12 +100,9 @@ class CNFTask : public Task {
     return options;
   }
 
-  Shard shard_;
+  Setup setup_;
   data::Toy toy_;
   int64_t batch_, eval_samples_;
-  uint64_t seed_;
-  torch::Dtype dtype_;
-  torch::Device device_;
   cnf::CNF flow_;
 };
 

@@ -10,27 +10,24 @@ namespace {
 class DEQTask : public Task {
  public:
   DEQTask(const Json& c, const Setup& setup)
-      : shard_(setup.shard),
+      : setup_(setup),
         batch_(c["batch"].get<int64_t>()),
         eval_images_(c["eval_images"].get<int64_t>()),
-        seed_(setup.seed),
-        dtype_(setup.dtype),
-        device_(setup.device),
         train_(data::load_fashion_mnist(data::Split::Train)),
         test_(data::load_fashion_mnist(data::Split::Test)),
         model_(28 * 28, c["width"].get<int64_t>(), 10, options(c)) {
-    for (auto* set : {&train_, &test_}) set->images = data::standardize_fashion_mnist(set->images).to(device_, dtype_);
-    model_->to(device_, dtype_);
-    shard_.check(batch_, "batch");
+    for (auto* set : {&train_, &test_}) set->images = data::standardize_fashion_mnist(set->images).to(setup_.device, setup_.dtype);
+    model_->to(setup_.device, setup_.dtype);
+    setup_.shard.check(batch_, "batch");
   }
 
   StepMetrics gradients(int64_t iteration) override {
-    auto generator = iteration_generator(seed_, iteration);
-    auto index = shard_.of(torch::randint(train_.images.size(0), {batch_}, generator, torch::kLong));
-    auto [logits, out] = model_->forward(train_.images.index_select(0, index.to(device_)));
-    auto loss = torch::nn::functional::cross_entropy(logits, train_.labels.index_select(0, index).to(device_));
+    auto generator = iteration_generator(setup_.seed, iteration);
+    auto index = setup_.shard.of(torch::randint(train_.images.size(0), {batch_}, generator, torch::kLong));
+    auto [logits, out] = model_->forward(train_.images.index_select(0, index.to(setup_.device)));
+    auto loss = torch::nn::functional::cross_entropy(logits, train_.labels.index_select(0, index).to(setup_.device));
     loss.backward();
-    return {loss.item<double>(), out.forward.nfe, out.backward->nfe};
+    return {loss.item<double>(), out.stats->nfe, out.stats->nfe_backward};
   }
 
   Json evaluate() override {
@@ -56,7 +53,7 @@ class DEQTask : public Task {
 
  private:
   static deq::DEQOptions options(const Json& c) {
-    auto solver = deq::SolverOptions(deq::parse_method(c["solver"].get<std::string>()))
+    auto solver = deq::FixedPointOptions(deq::parse_method(c["solver"].get<std::string>()))
                       .tol(c["tol"].get<double>())
                       .max_iterations(c["max_iterations"].get<int64_t>());
     auto backward = deq::parse_backward(c["backward"].get<std::string>());
@@ -64,11 +61,8 @@ class DEQTask : public Task {
     return deq::DEQOptions().forward(solver).backward(backward);
   }
 
-  Shard shard_;
+  Setup setup_;
   int64_t batch_, eval_images_;
-  uint64_t seed_;
-  torch::Dtype dtype_;
-  torch::Device device_;
   data::LabelledImages train_, test_;
   deq::DEQClassifier model_;
 };

@@ -16,11 +16,9 @@ constexpr double kEndTime = 25.0;
 class NODETask : public Task {
  public:
   NODETask(const Json& c, const Setup& setup)
-      : shard_(setup.shard),
+      : setup_(setup),
         windows_(c["windows"].get<int64_t>()),
         window_(c["window"].get<int64_t>()),
-        seed_(setup.seed),
-        options_(setup.options()),
         net_(torch::nn::Linear(2, c["hidden"].get<int64_t>()), core::tanh_layer(),
              torch::nn::Linear(c["hidden"].get<int64_t>(), 2)) {
     for (auto& layer : {net_[0]->as<torch::nn::Linear>(), net_[2]->as<torch::nn::Linear>()}) {
@@ -28,17 +26,17 @@ class NODETask : public Task {
       layer->weight.normal_(0, 0.1);
       layer->bias.zero_();
     }
-    net_->to(options_.device(), options_.dtype().toScalarType());
+    net_->to(setup_.device, setup_.dtype);
     solver_ = solve_options_of(c).params(net_->parameters());
-    ts_ = torch::linspace(0, kEndTime, kPoints, options_);
-    y0_ = data::spiral_start(options_);
+    ts_ = torch::linspace(0, kEndTime, kPoints, setup_.options());
+    y0_ = data::spiral_start(setup_.options());
     truth_ = data::spiral_trajectory(ts_);  // [1000, 1, 2]
-    shard_.check(windows_, "windows");
+    setup_.shard.check(windows_, "windows");
   }
 
   StepMetrics gradients(int64_t iteration) override {
-    auto generator = iteration_generator(seed_, iteration);
-    auto starts = shard_.of(torch::randint(kPoints - window_, {windows_}, generator, torch::kLong)).to(options_.device());
+    auto generator = iteration_generator(setup_.seed, iteration);
+    auto starts = setup_.shard.of(torch::randint(kPoints - window_, {windows_}, generator, torch::kLong)).to(setup_.device);
     std::vector<torch::Tensor> targets;
     for (int64_t i = 0; i < window_; ++i) targets.push_back(truth_.index_select(0, starts + i));
     auto target = torch::stack(targets);  // [window, windows, 1, 2]
@@ -57,7 +55,7 @@ class NODETask : public Task {
   /// The learned trajectory from y0 at n equally spaced times on [0, 25].
   torch::Tensor sample(int64_t n) override {
     TORCH_CHECK(n >= 2, "node samples are a trajectory: --n must be >= 2, got ", n);
-    return trajectory(torch::linspace(0, kEndTime, n, options_)).squeeze(1);
+    return trajectory(torch::linspace(0, kEndTime, n, setup_.options())).squeeze(1);
   }
 
   std::vector<std::string> write_pictures(const std::string& directory) override {
@@ -79,13 +77,11 @@ class NODETask : public Task {
   }
   torch::Tensor trajectory(const torch::Tensor& ts) {
     torch::NoGradGuard no_grad;
-    return ode::solve(field(), y0_, ts, ode::SolveOptions(solver_).gradient(ode::Gradient::Direct)).ys;
+    return ode::solve(field(), y0_, ts, ode::SolveOptions(solver_).gradient(ode::Direct{})).ys;
   }
 
-  Shard shard_;
+  Setup setup_;
   int64_t windows_, window_;
-  uint64_t seed_;
-  torch::TensorOptions options_;
   torch::nn::Sequential net_;
   ode::SolveOptions solver_;
   torch::Tensor ts_, y0_, truth_;

@@ -34,19 +34,16 @@ void save_prediction_rows(const torch::Tensor& truth, const torch::Tensor& predi
 class ODE2VAETask : public Task {
  public:
   ODE2VAETask(const Json& c, const Setup& setup)
-      : shard_(setup.shard),
+      : setup_(setup),
         batch_(c["batch"].get<int64_t>()),
-        seed_(setup.seed),
-        dtype_(setup.dtype),
-        device_(setup.device),
         title_(c["data"] == "bballs" ? "ODE2VAE bouncing balls" : "ODE2VAE rotating ankle boots"),
-        train_(sequences(c, "sequences", data::Split::Train, seed_).to(device_, dtype_)),
-        test_(sequences(c, "eval_sequences", data::Split::Test, seed_ + 1000003).to(device_, dtype_)),
+        train_(sequences(c, "sequences", data::Split::Train, setup_.seed).to(setup_.device, setup_.dtype)),
+        test_(sequences(c, "eval_sequences", data::Split::Test, setup_.seed + 1000003).to(setup_.device, setup_.dtype)),
         model_(ode2vae::ODE2VAEOptions(train_.sizes().slice(2).vec(), c["latent"].get<int64_t>())
                    .gamma(c["gamma"].get<double>())
                    .field_hidden(c["field_hidden"].get<std::vector<int64_t>>())) {
-    model_->to(device_, dtype_);
-    shard_.check(batch_, "batch");
+    model_->to(setup_.device, setup_.dtype);
+    setup_.shard.check(batch_, "batch");
   }
 
   StepMetrics gradients(int64_t iteration) override {
@@ -54,11 +51,11 @@ class ODE2VAETask : public Task {
     // step_decay schedule of the training unit).
     const int64_t epoch = (iteration - 1) * batch_ / train_.size(0);
     const int64_t length = ode2vae::curriculum_length(train_.size(1), model_->options().amortization(), epoch);
-    auto generator = iteration_generator(seed_, iteration);
-    auto index = shard_.of(torch::randint(train_.size(0), {batch_}, generator, torch::kLong)).to(device_);
+    auto generator = iteration_generator(setup_.seed, iteration);
+    auto index = setup_.shard.of(torch::randint(train_.size(0), {batch_}, generator, torch::kLong)).to(setup_.device);
     auto out = model_->forward(train_.index_select(0, index).narrow(1, 0, length));
     out.loss.backward();
-    return {out.loss.item<double>(), out.nfe, 0};
+    return {out.loss.item<double>(), out.stats->nfe, out.stats->nfe_backward};
   }
 
   Json evaluate() override {
@@ -100,11 +97,8 @@ class ODE2VAETask : public Task {
     return data::rotating_images(boots.narrow(0, 0, n), seed);
   }
 
-  Shard shard_;
+  Setup setup_;
   int64_t batch_;
-  uint64_t seed_;
-  torch::Dtype dtype_;
-  torch::Device device_;
   std::string title_;
   torch::Tensor train_, test_;
   ode2vae::ODE2VAE model_;

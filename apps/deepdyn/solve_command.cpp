@@ -44,8 +44,8 @@ int run_solve(const SolveArguments& args, const GlobalOptions& global) {
   write_table(args.out, torch::cat({ts.unsqueeze(1).to(torch::kFloat64), solution.ys.reshape({ts.size(0), -1}).to(torch::kFloat64)}, 1),
               header);
   const auto& s = *solution.stats;
-  nlohmann::json stats = {{"status", ode::status_name(solution.status)},
-                          {"message", solution.message},
+  nlohmann::json stats = {{"termination", core::termination_name(s.termination)},
+                          {"message", s.message},
                           {"method", args.method},
                           {"nfe", s.nfe},
                           {"steps", s.steps},
@@ -55,9 +55,9 @@ int run_solve(const SolveArguments& args, const GlobalOptions& global) {
                           {"final_dt", s.final_dt}};
   if (!args.stats.empty()) io::write_file_atomically(args.stats, bytes_of(stats.dump(2) + "\n"));
   std::printf("%s: %s, nfe %lld, steps %lld (%lld rejected) -> %s\n", args.field.c_str(),
-              ode::status_name(solution.status).c_str(), static_cast<long long>(s.nfe), static_cast<long long>(s.steps),
+              core::termination_name(s.termination).c_str(), static_cast<long long>(s.nfe), static_cast<long long>(s.steps),
               static_cast<long long>(s.rejected), args.out.c_str());
-  TORCH_CHECK(solution.status == ode::Status::Success, "the solve stopped early: ", solution.message);
+  TORCH_CHECK(s.termination == core::Termination::Success, "the solve stopped early: ", s.message);
   return 0;
 }
 
@@ -80,7 +80,7 @@ void add_solve_command(CLI::App& app, const GlobalOptions& global, std::function
   cmd->add_option("--dtype", args->dtype, "float64 or float32")->capture_default_str();
   cmd->add_option("--out", args->out, "Trajectory: .csv (t, y0, y1, ...) or .pt (the same table as a float64 tensor, torch.load)")
       ->capture_default_str();
-  cmd->add_option("--stats", args->stats, "Also write the solver stats (nfe, steps, status) to this JSON file");
+  cmd->add_option("--stats", args->stats, "Also write the solver stats (nfe, steps, termination) to this JSON file");
   cmd->callback([args, &global, &action] { action = [args, &global] { return run_solve(*args, global); }; });
 }
 

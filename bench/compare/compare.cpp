@@ -105,7 +105,7 @@ struct Spiral {
   json run(const std::string& mode, bool values) {
     if (mode == "reference") return reference();
     auto opts = dd::ode::SolveOptions().method(dd::ode::Method::Dopri5).rtol(rtol).atol(atol);
-    if (mode == "adjoint") opts.gradient(dd::ode::Gradient::Adjoint).params(values_of(p));
+    if (mode == "adjoint") opts.gradient(dd::ode::Adjoint{}).params(values_of(p));
     const dd::ode::Field f = [this](const torch::Tensor& t, const torch::Tensor& y) { return field(t, y); };
     zero_grads(p);
     dd::ode::Solution sol;
@@ -137,7 +137,7 @@ struct Spiral {
 struct Equilibrium {
   Params p;
   torch::Tensor x, z0;
-  dd::deq::SolverOptions forward, backward;
+  dd::deq::FixedPointOptions forward, backward;
   int64_t broyden_memory, anderson_memory;
   int64_t calls = 0;  // evaluations of f, counted the same way as on the peer's side
 
@@ -150,11 +150,11 @@ struct Equilibrium {
     const auto& f = j.at("forward");
     const auto& b = j.at("backward");
     // Relative residual ||f(z) - z|| / ||f(z)|| per sample, every sample at or below tol: torchdeq's "rel".
-    forward = dd::deq::SolverOptions()
+    forward = dd::deq::FixedPointOptions()
                   .tol(f.at("tol").get<double>())
                   .max_iterations(f.at("max_iter").get<int64_t>())
                   .stop_on(dd::deq::ResidualNorm::Relative);
-    backward = dd::deq::SolverOptions()
+    backward = dd::deq::FixedPointOptions()
                    .tol(b.at("tol").get<double>())
                    .max_iterations(b.at("max_iter").get<int64_t>())
                    .stop_on(dd::deq::ResidualNorm::Relative);
@@ -169,8 +169,8 @@ struct Equilibrium {
       m = dd::deq::Anderson().memory(anderson_memory);
     }
     auto opts = dd::deq::DEQOptions()
-                    .forward(dd::deq::SolverOptions(forward).method(m))
-                    .backward(dd::deq::Implicit(dd::deq::SolverOptions(backward).method(m)));
+                    .forward(dd::deq::FixedPointOptions(forward).method(m))
+                    .backward(dd::deq::Implicit(dd::deq::FixedPointOptions(backward).method(m)));
     dd::deq::DEQ deq(
         [this](const torch::Tensor& z, const torch::Tensor& x) {
           ++calls;
@@ -196,11 +196,11 @@ struct Equilibrium {
     }
     json r = {{"seconds", s},
               {"nfe", nfe},
-              {"nfe_backward", out.backward->nfe},
-              {"iterations", out.forward.iterations},
-              {"iterations_backward", out.backward->iterations},
-              {"converged", out.forward.converged},
-              {"converged_backward", mode == "forward" || out.backward->converged}};
+              {"nfe_backward", out.stats->nfe_backward},
+              {"iterations", out.stats->steps},
+              {"iterations_backward", out.stats->steps_backward},
+              {"converged", out.stats->termination == dd::core::Termination::Success},
+              {"converged_backward", out.stats->termination_backward == dd::core::Termination::Success}};
     if (values) r["values"] = {{"y", flat(out.z)}, {"grads", mode == "forward" ? json::object() : grads_of(p)}};
     return r;
   }

@@ -138,7 +138,7 @@ def main():
     p = problem["deq"]
     deepdyn_notes = {
         "spiral": "deepdyn: dopri5 with its default I controller (safety 0.9, factors [0.2, 10], no shrinking "
-                  "after an accepted step), Hairer's first step; adjoint: Gradient::Adjoint, full norm (every "
+                  "after an accepted step), Hairer's first step; adjoint: ode::Adjoint, full norm (every "
                   "adjoint component controlled).",
         "deq": "deepdyn DEQ: stops when every sample's ||f(z) - z|| / ||f(z)|| <= tol (ResidualNorm::Relative); "
                f"Broyden memory {p['broyden_memory']}, Anderson memory {p['anderson_memory']} (lambda 1e-4 relative "

@@ -24,9 +24,9 @@ int main(int argc, char** argv) {
   for (auto method : dd::ode::all_methods()) {
     if (!dd::ode::is_adaptive(method)) continue;
     const auto sol = dd::ode::solve(spiral, y0, ts, dd::ode::SolveOptions().method(method).throw_on_failure(false));
-    if (sol.status != dd::ode::Status::Success) {
+    if (sol.stats->termination != dd::core::Termination::Success) {
       std::printf("%-11s %8lld  stopped: %s\n", dd::ode::method_name(method).c_str(),
-                  static_cast<long long>(sol.stats->nfe), sol.message.c_str());
+                  static_cast<long long>(sol.stats->nfe), sol.stats->message.c_str());
       continue;
     }
     const double error = (sol.ys - reference.ys).abs().max().item<double>();

@@ -4,6 +4,7 @@
 #include "deepdyn/core/math.h"
 #include "deepdyn/core/memory.h"
 #include "deepdyn/core/names.h"
+#include "deepdyn/core/outcome.h"
 #include "deepdyn/core/tensor_tuple.h"
 #include "deepdyn/core/trace.h"
 #include "deepdyn/data/fashion_mnist.h"

@@ -30,7 +30,7 @@ dd::ode::SolveOptions solve_options(const Settings& s) {
       .rtol(s.rtol)
       .atol(s.atol)
       .step_size(s.step_size)
-      .first_step(s.first_step)
+      .step_control(dd::ode::StepControl().first_step(s.first_step))
       .step_ts(s.step_t)
       .jump_ts(s.jump_t)
       .max_steps(s.max_steps)
@@ -97,16 +97,19 @@ PYBIND11_MODULE(_deepdyn, m) {
     }
   });
 
-  py::class_<dd::ode::Stats, std::shared_ptr<dd::ode::Stats>>(m, "Stats", "Counters of one solve and its backward")
-      .def_readonly("nfe", &dd::ode::Stats::nfe)
-      .def_readonly("steps", &dd::ode::Stats::steps)
-      .def_readonly("accepted", &dd::ode::Stats::accepted)
-      .def_readonly("rejected", &dd::ode::Stats::rejected)
-      .def_readonly("initial_dt", &dd::ode::Stats::initial_dt)
-      .def_readonly("final_dt", &dd::ode::Stats::final_dt)
-      .def_readonly("nfe_backward", &dd::ode::Stats::nfe_backward)
-      .def_readonly("steps_backward", &dd::ode::Stats::steps_backward)
-      .def("__repr__", [](const dd::ode::Stats& s) {
+  using dd::core::Stats;
+  py::class_<Stats, std::shared_ptr<Stats>>(m, "Stats", "Counters and termination of one solve and its backward")
+      .def_readonly("nfe", &Stats::nfe)
+      .def_readonly("steps", &Stats::steps)
+      .def_readonly("accepted", &Stats::accepted)
+      .def_readonly("rejected", &Stats::rejected)
+      .def_readonly("initial_dt", &Stats::initial_dt)
+      .def_readonly("final_dt", &Stats::final_dt)
+      .def_readonly("nfe_backward", &Stats::nfe_backward)
+      .def_readonly("steps_backward", &Stats::steps_backward)
+      .def_property_readonly("termination", [](const Stats& s) { return dd::core::termination_name(s.termination); })
+      .def_readonly("message", &Stats::message)
+      .def("__repr__", [](const Stats& s) {
         return "Stats(nfe=" + std::to_string(s.nfe) + ", steps=" + std::to_string(s.steps) +
                ", accepted=" + std::to_string(s.accepted) + ", rejected=" + std::to_string(s.rejected) +
                ", nfe_backward=" + std::to_string(s.nfe_backward) + ")";

@@ -35,31 +35,23 @@ torch::Tensor ODENetImpl::forward(const torch::Tensor& t, const torch::Tensor& z
   return h;
 }
 
-int64_t CNFOutput::nfe() const {
-  int64_t total = 0;
-  for (const auto& s : stats) total += s->nfe;
-  return total;
-}
-
-int64_t CNFOutput::nfe_backward() const {
-  int64_t total = 0;
-  for (const auto& s : stats) total += s->nfe_backward;
-  return total;
-}
-
-CNFImpl::CNFImpl(CNFOptions options) : options_(std::move(options)) {
-  TORCH_CHECK(options_.dim() >= 1, "CNF dim must be >= 1, got ", options_.dim());
-  TORCH_CHECK(options_.blocks() >= 1, "CNF blocks must be >= 1, got ", options_.blocks());
-  TORCH_CHECK(options_.end_time() > 0, "CNF end_time must be > 0, got ", options_.end_time());
-  for (auto width : options_.hidden()) TORCH_CHECK(width >= 1, "CNF hidden widths must be >= 1, got ", width);
-  if (options_.regularize()) {
-    reg::validate(*options_.regularize());
+void CNFOptions::validate() const {
+  TORCH_CHECK(dim() >= 1, "CNF dim must be >= 1, got ", dim());
+  TORCH_CHECK(blocks() >= 1, "CNF blocks must be >= 1, got ", blocks());
+  TORCH_CHECK(end_time() > 0, "CNF end_time must be > 0, got ", end_time());
+  for (auto width : hidden()) TORCH_CHECK(width >= 1, "CNF hidden widths must be >= 1, got ", width);
+  if (regularize()) {
+    regularize()->validate();
     // For a fixed transport the kinetic energy falls like 1/T: with T trained, the regularizer is
     // lowered by stretching time instead of straightening paths (RNODE fixes T = 1).
-    TORCH_CHECK(options_.regularize()->kinetic() == 0 || !options_.learn_end_time(),
+    TORCH_CHECK(regularize()->kinetic() == 0 || !learn_end_time(),
                 "RNODE's kinetic regularizer needs a fixed end time: a learnable T lowers it by growing, not by "
                 "straightening the flow; set learn_end_time(false) (RNODE uses end_time 1)");
   }
+}
+
+CNFImpl::CNFImpl(CNFOptions options) : options_(std::move(options)) {
+  options_.validate();
   for (int64_t k = 0; k < options_.blocks(); ++k) {
     const auto name = std::to_string(k);
     blocks.push_back(register_module("block" + name, ODENet(options_.dim(), options_.hidden(), options_.activation())));
@@ -100,7 +92,7 @@ CNFOutput CNFImpl::push_forward(const torch::Tensor& x, const FlowOptions& flow)
       out.kinetic = out.kinetic + r.kinetic;
       out.jacobian = out.jacobian + r.jacobian;
     }
-    out.stats.push_back(r.stats);
+    out.block_stats.push_back(r.stats);
   }
   out.log_prob = standard_normal_log_density(z) - delta_logp;
   return out;

@@ -21,12 +21,11 @@ const std::string& backward_name(const Backward& backward) { return backwards().
 
 Backward parse_backward(const std::string& name) { return backwards().parse(name); }
 
-void validate(const DEQOptions& options) {
-  validate(options.forward());
-  TORCH_CHECK(options.jacobian_probes() >= 0, "jacobian_probes must be >= 0 (0 turns it off), got ",
-              options.jacobian_probes());
-  if (const auto* implicit = std::get_if<Implicit>(&options.backward())) validate(implicit->solver());
-  if (const auto* phantom = std::get_if<Phantom>(&options.backward())) {
+void DEQOptions::validate() const {
+  forward().validate();
+  TORCH_CHECK(jacobian_probes() >= 0, "jacobian_probes must be >= 0 (0 turns it off), got ", jacobian_probes());
+  if (const auto* implicit = std::get_if<Implicit>(&backward())) implicit->solver().validate();
+  if (const auto* phantom = std::get_if<Phantom>(&backward())) {
     TORCH_CHECK(phantom->steps() >= 1, "Phantom steps must be >= 1, got ", phantom->steps());
     TORCH_CHECK(phantom->tau() > 0 && phantom->tau() <= 1, "Phantom tau must be in (0, 1], got ", phantom->tau());
   }
@@ -38,8 +37,8 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 struct ImplicitContext : torch::CustomClassHolder {
-  ImplicitContext(DEQFunction f, torch::Tensor z_star, torch::Tensor x, SolverOptions solver,
-                  std::shared_ptr<SolverStats> stats)
+  ImplicitContext(DEQFunction f, torch::Tensor z_star, torch::Tensor x, FixedPointOptions solver,
+                  std::shared_ptr<core::Stats> stats)
       : f(std::move(f)),
         z_star(std::move(z_star)),
         x(std::move(x)),
@@ -47,8 +46,8 @@ struct ImplicitContext : torch::CustomClassHolder {
         stats(std::move(stats)) {}
   DEQFunction f;
   torch::Tensor z_star, x;  // detached
-  SolverOptions solver;
-  std::shared_ptr<SolverStats> stats;
+  FixedPointOptions solver;
+  std::shared_ptr<core::Stats> stats;
 };
 
 /// Identity on f(z*, x) in forward; in backward it turns dL/dz into u = dL/dz (I - J_f(z*))^{-1},
@@ -74,7 +73,11 @@ class ImplicitGradient : public torch::autograd::Function<ImplicitGradient> {
       return torch::autograd::grad({fz}, {z}, {u}, /*retain_graph=*/true)[0] + grad;
     };
     auto result = solve_fixed_point(linear_map, grad, context->solver);
-    *context->stats = std::move(result.stats);
+    auto& stats = *context->stats;
+    stats.nfe_backward = result.stats.nfe;
+    stats.steps_backward = result.stats.steps;
+    stats.termination_backward = result.stats.termination;
+    stats.message_backward = std::move(result.stats.message);
     return {result.z, torch::Tensor()};
   }
 };
@@ -83,7 +86,7 @@ class ImplicitGradient : public torch::autograd::Function<ImplicitGradient> {
 
 DEQImpl::DEQImpl(DEQFunction f, DEQOptions options) : f_(std::move(f)), options_(std::move(options)) {
   TORCH_CHECK(f_, "DEQ needs a function f(z, x)");
-  validate(options_);
+  options_.validate();
 }
 
 DEQOutput DEQImpl::forward(const torch::Tensor& x, const torch::Tensor& z0) {
@@ -93,7 +96,8 @@ DEQOutput DEQImpl::forward(const torch::Tensor& x, const torch::Tensor& z0) {
     torch::NoGradGuard no_grad;
     auto result = solve_fixed_point([&](const torch::Tensor& z) { return f_(z, x); }, z0, options_.forward());
     z_star = result.z;
-    out.forward = std::move(result.stats);
+    *out.stats = std::move(result.stats);
+    out.residuals = std::move(result.residuals);
   }
   if (!torch::GradMode::is_enabled()) {
     out.z = f_(z_star, x);
@@ -109,7 +113,7 @@ DEQOutput DEQImpl::forward(const torch::Tensor& x, const torch::Tensor& z0) {
       [&](const auto& mode) {
         using B = std::decay_t<decltype(mode)>;
         if constexpr (std::is_same_v<B, Implicit>) {
-          auto context = c10::make_intrusive<ImplicitContext>(f_, z_star, x.detach(), mode.solver(), out.backward);
+          auto context = c10::make_intrusive<ImplicitContext>(f_, z_star, x.detach(), mode.solver(), out.stats);
           out.z = ImplicitGradient::apply(fz, context);
         } else if constexpr (std::is_same_v<B, JacobianFree>) {
           out.z = fz;

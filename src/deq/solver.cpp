@@ -26,14 +26,6 @@ const std::string& method_name(const Method& method) { return methods().name_of(
 
 Method parse_method(const std::string& name) { return methods().parse(name); }
 
-const std::string& stop_name(Stop stop) {
-  static const core::NameTable<Stop> table("fixed-point stop", {{"converged", Stop::Converged},
-                                                                {"max_iterations", Stop::MaxIterations},
-                                                                {"diverged", Stop::Diverged},
-                                                                {"non_finite", Stop::NonFinite}});
-  return table.name_of(stop);
-}
-
 namespace {
 
 void validate_method(const Picard& m) {
@@ -51,21 +43,21 @@ void validate_method(const Broyden& m) {
 
 }  // namespace
 
-void validate(const SolverOptions& options) {
-  std::visit([](const auto& m) { validate_method(m); }, options.method());
-  TORCH_CHECK(options.tol() > 0, "fixed-point tol must be > 0, got ", options.tol());
-  TORCH_CHECK(options.max_iterations() >= 1, "max_iterations must be >= 1, got ", options.max_iterations());
-  TORCH_CHECK(options.divergence_ratio() > 1, "divergence_ratio must be > 1, got ", options.divergence_ratio(),
+void FixedPointOptions::validate() const {
+  std::visit([](const auto& m) { validate_method(m); }, method());
+  TORCH_CHECK(tol() > 0, "fixed-point tol must be > 0, got ", tol());
+  TORCH_CHECK(max_iterations() >= 1, "max_iterations must be >= 1, got ", max_iterations());
+  TORCH_CHECK(divergence_ratio() > 1, "divergence_ratio must be > 1, got ", divergence_ratio(),
               ": it is how many times its first residual a sample's residual may grow before the solve stops");
 }
 
 namespace {
 
-struct Residuals {
+struct IterateResiduals {
   torch::Tensor absolute, relative, image;  // [batch]: ||f(z) - z||, ||f(z) - z|| / ||f(z)||, ||f(z)||
 };
 
-Residuals residuals_of(const detail::Iterate& iterate) {
+IterateResiduals residuals_of(const detail::Iterate& iterate) {
   auto absolute = detail::row_norm(iterate.fz - iterate.z);
   auto image = detail::row_norm(iterate.fz);
   // The tiny floor keeps f(z) = 0 = z (a fixed point at the origin) at relative residual 0, not NaN.
@@ -80,19 +72,20 @@ Residuals residuals_of(const detail::Iterate& iterate) {
 // and the absolute residual stalls (f(z) = z + 1 + tanh(z)/2 reaches relative 1e-6 at ||z|| ~ 1e6 with
 // ||f(z) - z|| at half its first value). The price: a fixed point farther than ~||f(z0)|| / sqrt(tol)
 // from z0 = 0, reached with a relative residual near tol, is taken for a runaway.
-torch::Tensor ran_off(const Residuals& current, const Residuals& first) {
+torch::Tensor ran_off(const IterateResiduals& current, const IterateResiduals& first) {
   return current.absolute * current.image > first.absolute * first.image;
 }
 
-std::string failure_message(Stop stop, const SolverOptions& options, double worst, bool ran_off) {
+std::string failure_message(core::Termination termination, const FixedPointOptions& options, double worst,
+                            bool ran_off) {
   std::ostringstream out;
-  out << method_name(options.method()) << " stopped (" << stop_name(stop) << ") at worst residual " << worst
-      << " > tol " << options.tol() << ": ";
-  switch (stop) {
-    case Stop::MaxIterations:
+  out << method_name(options.method()) << " stopped (" << core::termination_name(termination)
+      << ") at worst residual " << worst << " > tol " << options.tol() << ": ";
+  switch (termination) {
+    case core::Termination::MaxSteps:
       out << "raise max_iterations, try another method, or make f more contractive (Jacobian regularization)";
       break;
-    case Stop::Diverged:
+    case core::Termination::Diverged:
       if (ran_off) {
         out << "a sample's relative residual reached tol mostly because ||f(z)|| grew, its absolute residual "
                "falling less than ||f(z)|| grew: z ran off to where f(z) ~ z, so f probably has no fixed point; if "
@@ -101,10 +94,11 @@ std::string failure_message(Stop stop, const SolverOptions& options, double wors
         out << "f is probably not contractive here; damp the iteration or regularize f's Jacobian";
       }
       break;
-    case Stop::NonFinite:
+    case core::Termination::NonFinite:
       out << "f returned NaN or infinity; the best finite iterate is returned";
       break;
-    case Stop::Converged:
+    case core::Termination::Success:
+    case core::Termination::StepSizeUnderflow:  // ODE solves only
       break;
   }
   return out.str();
@@ -112,8 +106,8 @@ std::string failure_message(Stop stop, const SolverOptions& options, double wors
 
 }  // namespace
 
-FixedPointResult solve_fixed_point(const FixedPointMap& f, const torch::Tensor& z0, const SolverOptions& options) {
-  validate(options);
+FixedPointResult solve_fixed_point(const FixedPointMap& f, const torch::Tensor& z0, const FixedPointOptions& options) {
+  options.validate();
   TORCH_CHECK(z0.defined() && z0.dim() >= 1 && z0.size(0) >= 1,
               "solve_fixed_point needs z0 with a batch dimension first, got ",
               z0.defined() ? z0.sizes() : c10::IntArrayRef{});
@@ -121,7 +115,7 @@ FixedPointResult solve_fixed_point(const FixedPointMap& f, const torch::Tensor& 
   const auto shape = z0.sizes().vec();
   const int64_t batch = z0.size(0);
 
-  SolverStats stats;
+  core::Stats stats;
   detail::FlatMap flat_f = [&](const torch::Tensor& z) {
     ++stats.nfe;
     auto fz = f(z.view(shape));
@@ -136,7 +130,7 @@ FixedPointResult solve_fixed_point(const FixedPointMap& f, const torch::Tensor& 
   auto first = residuals_of(current);
   std::vector<torch::Tensor> absolute_trace, relative_trace;
   torch::Tensor best_z = current.z, best_absolute = first.absolute, best_relative = first.relative;
-  auto metric_of = [&](const Residuals& r) { return relative_stop ? r.relative : r.absolute; };
+  auto metric_of = [&](const IterateResiduals& r) { return relative_stop ? r.relative : r.absolute; };
   auto best_metric = metric_of(first).clone();
   best_metric.masked_fill_(best_metric.isnan(), std::numeric_limits<double>::infinity());
 
@@ -164,30 +158,29 @@ FixedPointResult solve_fixed_point(const FixedPointMap& f, const torch::Tensor& 
                                reached_tol_by_running_off})
                      .cpu();
     auto flag = flags.accessor<bool, 1>();
-    std::optional<Stop> stop;
+    std::optional<core::Termination> stop;
     if (flag[0]) {
-      stop = Stop::Converged;
+      stop = core::Termination::Success;
     } else if (!flag[1]) {
-      stop = Stop::NonFinite;
+      stop = core::Termination::NonFinite;
     } else if (!flag[2] || flag[3]) {
-      stop = Stop::Diverged;
+      stop = core::Termination::Diverged;
     } else if (k == options.max_iterations()) {
-      stop = Stop::MaxIterations;
+      stop = core::Termination::MaxSteps;
     }
     if (stop) {
-      stats.iterations = k;
-      stats.stop = *stop;
-      stats.converged = *stop == Stop::Converged;
-      if (!stats.converged) stats.message = failure_message(*stop, options, best_metric.max().item<double>(), flag[3]);
+      stats.steps = stats.accepted = k;
+      stats.termination = *stop;
+      if (*stop != core::Termination::Success) {
+        stats.message = failure_message(*stop, options, best_metric.max().item<double>(), flag[3]);
+        if (options.throw_on_failure()) throw core::SolverError(*stop, stats.message);
+      }
       break;
     }
     current = iteration->step(current);
   }
-  stats.absolute = best_absolute;
-  stats.relative = best_relative;
-  stats.absolute_trace = torch::stack(absolute_trace);
-  stats.relative_trace = torch::stack(relative_trace);
-  return {best_z.view(shape), std::move(stats)};
+  return {best_z.view(shape), std::move(stats),
+          {best_absolute, best_relative, torch::stack(absolute_trace), torch::stack(relative_trace)}};
 }
 
 }  // namespace deepdyn::deq

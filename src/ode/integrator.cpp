@@ -109,20 +109,20 @@ Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, 
   const auto stops = merged_stops(options, ts.front(), t_end);
   const auto dense = dense_output_of(tableau, options, true);
   size_t next_stop = 0;
-  StepController controller(options, tableau.error_order);
+  const auto& control = options.step_control();
+  StepController controller(control, tableau.error_order);
 
   double t = ts.front();
   torch::Tensor y = y0;
   torch::Tensor k0 = f(t, y);
-  double dt =
-      options.first_step().has_value() ? *options.first_step() : initial_step(f, t, y, k0, tableau.error_order, tol);
-  dt = std::min({dt, options.max_step(), t_end - t});
+  double dt = control.first_step() ? *control.first_step() : initial_step(f, t, y, k0, tableau.error_order, tol);
+  dt = std::min({dt, control.max_step(), t_end - t});
   out.stats.initial_dt = dt;
   bool last_ratio_finite = std::isfinite(dt);  // a NaN field at t0 makes the starting step NaN
 
   while (!writer.done()) {
     if (out.stats.steps >= options.max_steps()) {
-      out.status = Status::MaxStepsReached;
+      out.termination = core::Termination::MaxSteps;
       break;
     }
     if (!k0.defined()) k0 = f(t, y);
@@ -136,8 +136,8 @@ Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, 
     // Like Hairer's codes, stretch a step by up to 1% rather than leave a sliver before the target.
     const bool clipped = t + 1.01 * dt >= t_target;
     const double h = clipped ? t_target - t : dt;
-    if (is_underflow(t, h, options.min_step())) {
-      out.status = last_ratio_finite ? Status::StepSizeUnderflow : Status::NonFiniteState;
+    if (is_underflow(t, h, control.min_step())) {
+      out.termination = last_ratio_finite ? core::Termination::StepSizeUnderflow : core::Termination::NonFinite;
       break;
     }
 
@@ -149,7 +149,7 @@ Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, 
     last_ratio_finite = std::isfinite(ratio);
     if (!last_ratio_finite || ratio > 1.0) {
       ++out.stats.rejected;
-      dt = last_ratio_finite ? controller.next(h, ratio, false) : h * options.min_factor();
+      dt = last_ratio_finite ? controller.next(h, ratio, false) : h * control.min_factor();
       continue;
     }
 
@@ -160,7 +160,7 @@ Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, 
 
     const double proposed = controller.next(h, ratio, true);
     // A step shortened to land on a stop says little about the right size: keep the larger one.
-    dt = clipped ? std::max(proposed, std::min(dt, options.max_step())) : proposed;
+    dt = clipped ? std::max(proposed, std::min(dt, control.max_step())) : proposed;
     t = t1;
     y = step.y1;
     k0 = k1;
@@ -210,7 +210,7 @@ Integration integrate_grid(CountingField& f, const ButcherTableau& tableau, cons
   out.stats.initial_dt = grid.size() > 1 ? grid[1] - grid[0] : 0.0;
   for (size_t i = 0; i + 1 < grid.size(); ++i) {
     if (out.stats.steps >= options.max_steps()) {
-      out.status = Status::MaxStepsReached;
+      out.termination = core::Termination::MaxSteps;
       break;
     }
     const double t = grid[i], t1 = grid[i + 1], h = t1 - t;
@@ -226,7 +226,7 @@ Integration integrate_grid(CountingField& f, const ButcherTableau& tableau, cons
     k0 = accept(f, tableau, dense, writer, observer, t, h, t1, y, step, ends_at_jump);
     y = step.y1;
     if (check_finite && out.ys.size() > written && !torch::isfinite(y).all().item<bool>()) {  // sync: stop on NaN
-      out.status = Status::NonFiniteState;
+      out.termination = core::Termination::NonFinite;
       out.ys.resize(written);
       break;
     }

@@ -15,7 +15,7 @@ namespace {
 const core::NameTable<Gradient>& gradients() {
   static const core::NameTable<Gradient> table(
       "gradient",
-      {{"direct", Gradient::Direct}, {"adjoint", Gradient::Adjoint}, {"checkpointed", Gradient::Checkpointed}});
+      {{"direct", Direct{}}, {"adjoint", Adjoint{}}, {"checkpointed", Checkpointed{}}});
   return table;
 }
 
@@ -23,17 +23,9 @@ const core::NameTable<Gradient>& gradients() {
 
 const std::vector<std::string>& gradient_names() { return gradients().names(); }
 
-const std::string& gradient_name(Gradient gradient) { return gradients().name_of(gradient); }
+const std::string& gradient_name(const Gradient& gradient) { return gradients().name_of(gradient); }
 
 Gradient parse_gradient(const std::string& name) { return gradients().parse(name); }
-
-const std::string& status_name(Status status) {
-  static const core::NameTable<Status> table("solve status", {{"success", Status::Success},
-                                                              {"max_steps_reached", Status::MaxStepsReached},
-                                                              {"step_size_underflow", Status::StepSizeUnderflow},
-                                                              {"non_finite_state", Status::NonFiniteState}});
-  return table.name_of(status);
-}
 
 namespace {
 
@@ -44,7 +36,34 @@ void check_positive_values(const std::vector<double>& values, const char* name, 
                 allow_zero ? ">= 0" : "> 0", ", got ", v);
 }
 
-void validate(const SolveOptions& o, size_t components) {
+void validate(const StepControl& c) {
+  if (c.first_step()) TORCH_CHECK(*c.first_step() > 0, "StepControl::first_step must be > 0, got ", *c.first_step());
+  TORCH_CHECK(c.safety() > 0 && c.safety() <= 1, "StepControl::safety must be in (0, 1], got ", c.safety());
+  TORCH_CHECK(c.min_factor() > 0 && c.min_factor() <= 1, "StepControl::min_factor must be in (0, 1], got ",
+              c.min_factor());
+  TORCH_CHECK(c.max_factor() >= 1, "StepControl::max_factor must be >= 1, got ", c.max_factor());
+  TORCH_CHECK(std::isfinite(c.pcoeff() + c.icoeff() + c.dcoeff()) && c.pcoeff() + c.icoeff() + c.dcoeff() > 0,
+              "StepControl::pcoeff + icoeff + dcoeff must be finite and > 0 (the step must shrink as the error "
+              "grows), got ", c.pcoeff(), " + ", c.icoeff(), " + ", c.dcoeff());
+  TORCH_CHECK(c.min_step() >= 0, "StepControl::min_step must be >= 0, got ", c.min_step());
+  TORCH_CHECK(c.max_step() > c.min_step(), "StepControl::max_step (", c.max_step(),
+              ") must be greater than min_step (", c.min_step(), ")");
+}
+
+void validate(const Direct&) {}
+void validate(const Adjoint& a) {
+  if (a.rtol()) TORCH_CHECK(*a.rtol() > 0, "Adjoint::rtol must be > 0, got ", *a.rtol());
+  if (a.atol()) TORCH_CHECK(*a.atol() >= 0, "Adjoint::atol must be >= 0, got ", *a.atol());
+}
+void validate(const Checkpointed& c) {
+  TORCH_CHECK(c.checkpoints() >= 0, "Checkpointed::checkpoints must be >= 0 (0 chooses sqrt(steps)), got ",
+              c.checkpoints());
+}
+
+}  // namespace
+
+void SolveOptions::validate(size_t components) const {
+  const SolveOptions& o = *this;
   check_positive_values(o.rtol(), "rtol", false);
   check_positive_values(o.atol(), "atol", true);
   for (const auto* tol : {&o.rtol(), &o.atol()})
@@ -52,17 +71,7 @@ void validate(const SolveOptions& o, size_t components) {
                 "state component: the state has ", components, " component(s), got ", tol->size(), " values");
   if (o.step_size()) TORCH_CHECK(*o.step_size() > 0, "SolveOptions::step_size must be > 0, got ", *o.step_size());
   TORCH_CHECK(!(o.step_size() && !o.grid().empty()), "give either SolveOptions::step_size or ::grid, not both");
-  if (o.first_step()) TORCH_CHECK(*o.first_step() > 0, "SolveOptions::first_step must be > 0, got ", *o.first_step());
-  TORCH_CHECK(o.safety() > 0 && o.safety() <= 1, "SolveOptions::safety must be in (0, 1], got ", o.safety());
-  TORCH_CHECK(o.min_factor() > 0 && o.min_factor() <= 1, "SolveOptions::min_factor must be in (0, 1], got ",
-              o.min_factor());
-  TORCH_CHECK(o.max_factor() >= 1, "SolveOptions::max_factor must be >= 1, got ", o.max_factor());
-  TORCH_CHECK(std::isfinite(o.pcoeff() + o.icoeff() + o.dcoeff()) && o.pcoeff() + o.icoeff() + o.dcoeff() > 0,
-              "SolveOptions::pcoeff + icoeff + dcoeff must be finite and > 0 (the step must shrink as the error "
-              "grows), got ", o.pcoeff(), " + ", o.icoeff(), " + ", o.dcoeff());
-  TORCH_CHECK(o.min_step() >= 0, "SolveOptions::min_step must be >= 0, got ", o.min_step());
-  TORCH_CHECK(o.max_step() > o.min_step(), "SolveOptions::max_step (", o.max_step(),
-              ") must be greater than min_step (", o.min_step(), ")");
+  ode::validate(o.step_control());
   TORCH_CHECK(o.max_steps() > 0, "SolveOptions::max_steps must be > 0, got ", o.max_steps());
   const auto& control = o.error_control();
   TORCH_CHECK(control.empty() || control.size() == components,
@@ -70,16 +79,14 @@ void validate(const SolveOptions& o, size_t components) {
               control.size());
   TORCH_CHECK(control.empty() || std::find(control.begin(), control.end(), true) != control.end(),
               "SolveOptions::error_control leaves no component under error control: at least one flag must be true");
-  TORCH_CHECK(o.checkpoints() >= 0, "SolveOptions::checkpoints must be >= 0 (0 chooses sqrt(steps)), got ",
-              o.checkpoints());
-  if (o.gradient() != Gradient::Direct)
-    TORCH_CHECK(o.params().has_value(), "Gradient::", o.gradient() == Gradient::Adjoint ? "Adjoint" : "Checkpointed",
-                " must know which parameters to differentiate: the field is a plain callable, so pass them with ",
-                "SolveOptions::params(module->parameters()), or params({}) if only y0 and ts need gradients");
-  const auto& adj = o.adjoint();
-  if (adj.rtol()) TORCH_CHECK(*adj.rtol() > 0, "AdjointOptions::rtol must be > 0, got ", *adj.rtol());
-  if (adj.atol()) TORCH_CHECK(*adj.atol() >= 0, "AdjointOptions::atol must be >= 0, got ", *adj.atol());
+  std::visit([](const auto& strategy) { ode::validate(strategy); }, o.gradient());
+  if (!std::holds_alternative<Direct>(o.gradient()))
+    TORCH_CHECK(o.params().has_value(), "the ", gradient_name(o.gradient()),
+                " gradient must know which parameters to differentiate: the field is a plain callable, so pass ",
+                "them with SolveOptions::params(module->parameters()), or params({}) if only y0 and ts need gradients");
 }
+
+namespace {
 
 /// ts as host doubles, checked: 1-D, floating, finite, strictly monotone. Returns +1 or -1.
 double check_times(const torch::Tensor& ts, const torch::Tensor& y0, std::vector<double>& times) {
@@ -159,20 +166,14 @@ Solution solve_state(const Field& f, const torch::Tensor& y0, const torch::Tenso
   problem.options = in_solver_time(options, problem.direction);
   problem.tol = tol;
   problem.params = options.params().value_or(std::vector<torch::Tensor>{});
-  detail::Outcome outcome;
-  switch (options.gradient()) {
-    case Gradient::Direct:
-      sol.ys = detail::solve_direct(problem, y0, sol.stats, outcome);
-      break;
-    case Gradient::Adjoint:
-      sol.ys = detail::solve_adjoint(problem, y0, sol.stats, outcome);
-      break;
-    case Gradient::Checkpointed:
-      sol.ys = detail::solve_checkpointed(problem, y0, sol.stats, outcome);
-      break;
-  }
-  sol.status = outcome.status;
-  sol.message = outcome.message;
+  sol.ys = std::visit(
+      [&](const auto& strategy) {
+        using S = std::decay_t<decltype(strategy)>;
+        if constexpr (std::is_same_v<S, Direct>) return detail::solve_direct(problem, y0, sol.stats);
+        if constexpr (std::is_same_v<S, Adjoint>) return detail::solve_adjoint(problem, y0, sol.stats, strategy);
+        if constexpr (std::is_same_v<S, Checkpointed>) return detail::solve_checkpointed(problem, y0, sol.stats, strategy);
+      },
+      options.gradient());
   return sol;
 }
 
@@ -181,7 +182,7 @@ Solution solve_state(const Field& f, const torch::Tensor& y0, const torch::Tenso
 Solution solve(const Field& f, const torch::Tensor& y0, const torch::Tensor& ts, const SolveOptions& options) {
   TORCH_CHECK(static_cast<bool>(f), "ode::solve: the field is empty");
   check_state(y0);
-  validate(options, 1);
+  options.validate();
   return solve_state(f, y0, ts, options, tolerances(options, nullptr, y0.options()));
 }
 
@@ -190,7 +191,7 @@ TupleSolution solve_tuple(const TupleField& f, const std::vector<torch::Tensor>&
   TORCH_CHECK(static_cast<bool>(f), "ode::solve: the field is empty");
   TORCH_CHECK(!y0.empty(), "ode::solve: the state tuple y0 is empty");
   for (const auto& y : y0) check_state(y);
-  validate(options, y0.size());
+  options.validate(y0.size());
   const auto layout = core::TupleLayout::of(y0);
   Field flat_field = [f, layout](const torch::Tensor& t, const torch::Tensor& y) {
     auto dy = f(t, core::unflatten(y, layout));
@@ -200,7 +201,7 @@ TupleSolution solve_tuple(const TupleField& f, const std::vector<torch::Tensor>&
   };
   auto flat_y0 = core::flatten(y0);
   auto r = solve_state(flat_field, flat_y0, ts, options, tolerances(options, &layout, flat_y0.options()));
-  return {core::unflatten(r.ys, layout), r.stats, r.status, r.message};
+  return {core::unflatten(r.ys, layout), r.stats};
 }
 
 }  // namespace deepdyn::ode

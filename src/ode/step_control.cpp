@@ -91,14 +91,14 @@ double initial_step(CountingField& f, double t0, const torch::Tensor& y0, const 
   return std::min(100 * h0, h1);
 }
 
-StepController::StepController(const SolveOptions& options, int error_order)
-    : safety_(options.safety()),
-      min_factor_(options.min_factor()),
-      max_factor_(options.max_factor()),
-      max_step_(options.max_step()),
-      exponent_now_(-(options.pcoeff() + options.icoeff() + options.dcoeff()) / (error_order + 1)),
-      exponent_previous_((options.pcoeff() + 2 * options.dcoeff()) / (error_order + 1)),
-      exponent_before_(-options.dcoeff() / (error_order + 1)) {}
+StepController::StepController(const StepControl& control, int error_order)
+    : safety_(control.safety()),
+      min_factor_(control.min_factor()),
+      max_factor_(control.max_factor()),
+      max_step_(control.max_step()),
+      exponent_now_(-(control.pcoeff() + control.icoeff() + control.dcoeff()) / (error_order + 1)),
+      exponent_previous_((control.pcoeff() + 2 * control.dcoeff()) / (error_order + 1)),
+      exponent_before_(-control.dcoeff() / (error_order + 1)) {}
 
 double StepController::next(double dt, double ratio, bool accepted) {
   const double err = std::max(ratio, 1e-10);  // an exact step must not ask for an infinite one

@@ -30,16 +30,16 @@ std::pair<torch::Tensor, torch::Tensor> SampledMLP::with_tangents(const torch::T
   return {h, dh};
 }
 
+void BayesianMLPOptions::validate() const {
+  TORCH_CHECK(in() >= 1 && out() >= 1, "BayesianMLP: in and out must be >= 1, got ", in(), " and ", out());
+  TORCH_CHECK(initial_variance() > 0, "BayesianMLP: initial_variance must be > 0, got ", initial_variance());
+  for (auto h : hidden()) TORCH_CHECK(h >= 1, "BayesianMLP: hidden widths must be >= 1, got ", h);
+}
+
 BayesianMLPImpl::BayesianMLPImpl(BayesianMLPOptions options) : options_(std::move(options)) {
-  TORCH_CHECK(options_.in() >= 1 && options_.out() >= 1, "BayesianMLP: in and out must be >= 1, got ",
-              options_.in(), " and ", options_.out());
-  TORCH_CHECK(options_.initial_variance() > 0, "BayesianMLP: initial_variance must be > 0, got ",
-              options_.initial_variance());
+  options_.validate();
   std::vector<int64_t> widths = {options_.in()};
-  for (auto h : options_.hidden()) {
-    TORCH_CHECK(h >= 1, "BayesianMLP: hidden widths must be >= 1, got ", h);
-    widths.push_back(h);
-  }
+  widths.insert(widths.end(), options_.hidden().begin(), options_.hidden().end());
   widths.push_back(options_.out());
   const size_t layers = widths.size() - 1;
   const size_t variances = options_.variance() == WeightVariance::Shared ? 1 : layers;

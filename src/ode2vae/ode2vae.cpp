@@ -90,23 +90,30 @@ std::pair<torch::Tensor, torch::Tensor> GaussianEncoderImpl::forward(const torch
   return {out[0], out[1]};
 }
 
-ODE2VAEImpl::ODE2VAEImpl(ODE2VAEOptions options) : options_(std::move(options)) {
-  const auto& shape = options_.frame_shape();
+void ODE2VAEOptions::validate() const {
+  const auto& shape = frame_shape();
   TORCH_CHECK(shape.size() == 1 || shape.size() == 3,
               "ODE2VAE: frame_shape must be {C, H, W} (images) or {D} (vectors), got ", shape.size(), " dimensions");
   for (auto d : shape) TORCH_CHECK(d >= 1, "ODE2VAE: frame_shape entries must be >= 1");
-  images_ = is_image(shape);
-  if (images_)
+  if (is_image(shape))
     TORCH_CHECK(shape[1] == shape[2] && shape[1] % 4 == 0,
                 "ODE2VAE: image frames must be square with a side that is a multiple of 4, got ", shape[1], "x",
                 shape[2]);
-  TORCH_CHECK(options_.latent() >= 1, "ODE2VAE: latent must be >= 1, got ", options_.latent());
-  TORCH_CHECK(options_.amortization() >= 1, "ODE2VAE: amortization (m) must be >= 1, got ", options_.amortization());
-  TORCH_CHECK(options_.filters() >= 1 && options_.hidden() >= 1, "ODE2VAE: filters and hidden must be >= 1");
-  TORCH_CHECK(options_.gamma() >= 0, "ODE2VAE: gamma must be >= 0, got ", options_.gamma());
-  TORCH_CHECK(!options_.beta() || *options_.beta() >= 0, "ODE2VAE: beta must be >= 0, got ", options_.beta().value_or(0));
-  TORCH_CHECK(options_.frame_interval() > 0, "ODE2VAE: frame_interval must be > 0, got ", options_.frame_interval());
-  TORCH_CHECK(options_.substeps() >= 1, "ODE2VAE: substeps must be >= 1, got ", options_.substeps());
+  TORCH_CHECK(latent() >= 1, "ODE2VAE: latent must be >= 1, got ", latent());
+  TORCH_CHECK(amortization() >= 1, "ODE2VAE: amortization (m) must be >= 1, got ", amortization());
+  TORCH_CHECK(filters() >= 1 && hidden() >= 1, "ODE2VAE: filters and hidden must be >= 1");
+  TORCH_CHECK(gamma() >= 0, "ODE2VAE: gamma must be >= 0, got ", gamma());
+  TORCH_CHECK(!beta() || *beta() >= 0, "ODE2VAE: beta must be >= 0, got ", beta().value_or(0));
+  TORCH_CHECK(frame_interval() > 0, "ODE2VAE: frame_interval must be > 0, got ", frame_interval());
+  TORCH_CHECK(substeps() >= 1, "ODE2VAE: substeps must be >= 1, got ", substeps());
+  // The latent state is (s, v, log q); the model names the field's parameters itself.
+  ode::SolveOptions(solver()).params({}).validate(3);
+}
+
+ODE2VAEImpl::ODE2VAEImpl(ODE2VAEOptions options) : options_(std::move(options)) {
+  options_.validate();
+  const auto& shape = options_.frame_shape();
+  images_ = is_image(shape);
   const int64_t q = options_.latent();
   position_encoder = register_module("position_encoder",
                                      GaussianEncoder(shape, 1, q, options_.filters(), options_.hidden()));
@@ -219,7 +226,7 @@ ODE2VAEOutput ODE2VAEImpl::forward(const torch::Tensor& x) {
     out.encoder_kl = torch::zeros({}, x.options());
   }
   out.loss = -elbo_terms + options_.gamma() * out.encoder_kl;
-  out.nfe = solution.stats->nfe;
+  out.stats = solution.stats;
   return out;
 }
 

@@ -2,9 +2,9 @@
 
 namespace deepdyn::reg {
 
-void validate(const RNODE& weights) {
-  TORCH_CHECK(weights.kinetic() >= 0, "RNODE kinetic weight (lambda_K) must be >= 0, got ", weights.kinetic());
-  TORCH_CHECK(weights.jacobian() >= 0, "RNODE Jacobian weight (lambda_J) must be >= 0, got ", weights.jacobian());
+void RNODE::validate() const {
+  TORCH_CHECK(kinetic() >= 0, "RNODE kinetic weight (lambda_K) must be >= 0, got ", kinetic());
+  TORCH_CHECK(jacobian() >= 0, "RNODE Jacobian weight (lambda_J) must be >= 0, got ", jacobian());
 }
 
 torch::Tensor penalty(const RNODE& weights, const torch::Tensor& kinetic, const torch::Tensor& jacobian) {

@@ -51,7 +51,7 @@ TEST(SolveCommand, IntegratesATorchScriptField) {
   EXPECT_TRUE(torch::allclose(table.narrow(1, 1, 3), expected, 0, 1e-12));
   EXPECT_TRUE(torch::allclose(table.select(1, 0), torch::linspace(0, 2, 5, torch::kFloat64)));
   const auto json = read_file(stats);
-  EXPECT_NE(json.find("\"status\": \"success\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"termination\": \"success\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"nfe\""), std::string::npos) << json;
 }
 

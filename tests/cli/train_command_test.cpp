@@ -173,7 +173,9 @@ TEST(TrainCommand, EveryModelTypeRunsEndToEnd) {
     auto summary = nlohmann::json::parse(read_file(dir + "/summary.json"));
     EXPECT_TRUE(std::isfinite(summary["evaluation"][c.metric].get<double>())) << c.model << summary.dump();
     EXPECT_EQ(png_size(dir + "/curves.png"), std::make_pair(1000, 400)) << c.model;
-    if (!c.picture.empty()) EXPECT_EQ(png_size(dir + "/" + c.picture), c.size) << c.model;
+    if (!c.picture.empty()) {
+      EXPECT_EQ(png_size(dir + "/" + c.picture), c.size) << c.model;
+    }
     result = run_cli("eval " + dir);
     EXPECT_EQ(result.status, 0) << c.model << ": " << result.err;
     result = run_cli("sample " + dir + " --n 3 --out " + dir + "/samples.pt");

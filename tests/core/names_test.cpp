@@ -81,7 +81,7 @@ TEST(NameTables, EveryTableRoundTripsAndListsItsNamesInTheOneWording) {
   using namespace dd;
   expect_table("ODE method", ode::all_methods(), ode::method_names(), ode::parse_method, ode::method_name);
   expect_table("gradient",
-               std::vector<ode::Gradient>{ode::Gradient::Direct, ode::Gradient::Adjoint, ode::Gradient::Checkpointed},
+               std::vector<ode::Gradient>{ode::Direct{}, ode::Adjoint{}, ode::Checkpointed{}},
                ode::gradient_names(), ode::parse_gradient, ode::gradient_name);
   expect_table("fixed-point method", std::vector<deq::Method>{deq::Picard{}, deq::Anderson{}, deq::Broyden{}},
                deq::method_names(), deq::parse_method, deq::method_name);
@@ -98,15 +98,16 @@ TEST(NameTables, EveryTableRoundTripsAndListsItsNamesInTheOneWording) {
   EXPECT_EQ(deq::backward_names().size(), std::variant_size_v<deq::Backward>);
 }
 
-TEST(NameTables, StatusesAndStopsHaveOneNameEach) {
-  using dd::deq::Stop;
-  using dd::ode::Status;
-  std::set<std::string> statuses, stops;
-  for (auto s : {Status::Success, Status::MaxStepsReached, Status::StepSizeUnderflow, Status::NonFiniteState})
-    statuses.insert(dd::ode::status_name(s));
-  for (auto s : {Stop::Converged, Stop::MaxIterations, Stop::Diverged, Stop::NonFinite})
-    stops.insert(dd::deq::stop_name(s));
-  EXPECT_EQ(statuses,
-            (std::set<std::string>{"success", "max_steps_reached", "step_size_underflow", "non_finite_state"}));
-  EXPECT_EQ(stops, (std::set<std::string>{"converged", "max_iterations", "diverged", "non_finite"}));
+TEST(NameTables, TerminationsHaveOneNameAndOneMessageEach) {
+  using dd::core::Termination;
+  std::set<std::string> names, messages;
+  const auto all = {Termination::Success, Termination::MaxSteps, Termination::StepSizeUnderflow,
+                    Termination::NonFinite, Termination::Diverged};
+  for (auto t : all) {
+    names.insert(dd::core::termination_name(t));
+    messages.insert(dd::core::termination_message(t));
+  }
+  EXPECT_EQ(names,
+            (std::set<std::string>{"success", "max_steps", "step_size_underflow", "non_finite", "diverged"}));
+  EXPECT_EQ(messages.size(), all.size());
 }

@@ -10,7 +10,7 @@ namespace dd = deepdyn;
 using dd::deq::Broyden;
 using dd::deq::DEQ;
 using dd::deq::DEQOptions;
-using dd::deq::SolverOptions;
+using dd::deq::FixedPointOptions;
 using dd::testing::TanhCell;
 
 namespace {
@@ -19,8 +19,8 @@ constexpr int64_t kBatch = 4;
 
 DEQOptions tight_options() {
   return DEQOptions()
-      .forward(SolverOptions(Broyden()).tol(1e-14).max_iterations(200))
-      .backward(dd::deq::Implicit(SolverOptions(Broyden()).tol(1e-14).max_iterations(200)));
+      .forward(FixedPointOptions(Broyden()).tol(1e-14).max_iterations(200))
+      .backward(dd::deq::Implicit(FixedPointOptions(Broyden()).tol(1e-14).max_iterations(200)));
 }
 
 struct Problem {
@@ -45,7 +45,7 @@ struct Problem {
     torch::NoGradGuard no_grad;
     DEQ deq(function(), tight_options());
     auto out = deq(x, z0);
-    EXPECT_TRUE(out.forward.converged) << out.forward.message;
+    EXPECT_EQ(out.stats->termination, dd::core::Termination::Success) << out.stats->message;
     return out.z.pow(2).sum().item<double>();
   }
 };
@@ -71,9 +71,9 @@ TEST(DEQ, ImplicitGradientsMatchCentralFiniteDifferences) {
   Problem problem;
   dd::deq::DEQOutput out;
   auto grads = problem.gradients(tight_options(), &out);
-  EXPECT_TRUE(out.backward->converged) << out.backward->message;
-  EXPECT_GT(out.backward->iterations, 0);
-  std::cout << "[ deq      ] forward " << out.forward.iterations << " iterations, backward " << out.backward->iterations
+  EXPECT_EQ(out.stats->termination_backward, dd::core::Termination::Success) << out.stats->message_backward;
+  EXPECT_GT(out.stats->steps_backward, 0);
+  std::cout << "[ deq      ] forward " << out.stats->steps << " iterations, backward " << out.stats->steps_backward
             << " iterations\n";
 
   // Directional derivatives along random directions: (L(p + hV) - L(p - hV)) / 2h vs <grad, V>.
@@ -114,10 +114,10 @@ TEST(DEQ, EveryBackwardSolverGivesTheSameImplicitGradient) {
   Problem problem;
   auto reference = problem.gradients(tight_options());
   for (dd::deq::Method method : {dd::deq::Method(dd::deq::Picard()), dd::deq::Method(dd::deq::Anderson())}) {
-    auto options = tight_options().backward(dd::deq::Implicit(SolverOptions(method).tol(1e-12).max_iterations(500)));
+    auto options = tight_options().backward(dd::deq::Implicit(FixedPointOptions(method).tol(1e-12).max_iterations(500)));
     dd::deq::DEQOutput out;
     auto grads = problem.gradients(options, &out);
-    EXPECT_TRUE(out.backward->converged) << dd::deq::method_name(method) << ": " << out.backward->message;
+    EXPECT_EQ(out.stats->termination_backward, dd::core::Termination::Success) << dd::deq::method_name(method) << ": " << out.stats->message_backward;
     for (size_t i = 0; i < grads.size(); ++i) EXPECT_LT(relative_error(grads[i], reference[i]), 1e-9);
   }
 }
@@ -142,7 +142,7 @@ TEST(DEQ, ModuleHolderRegistersTheFunctionsParameters) {
   DEQ deq{Cell(), DEQOptions()};
   EXPECT_EQ(deq->parameters().size(), 3u);
   auto out = deq(torch::randn({5, 3}), torch::zeros({5, 8}));
-  EXPECT_TRUE(out.forward.converged) << out.forward.message;
+  EXPECT_EQ(out.stats->termination, dd::core::Termination::Success) << out.stats->message;
   out.z.sum().backward();
   for (const auto& p : deq->parameters()) EXPECT_TRUE(p.grad().defined());
 }
@@ -152,7 +152,7 @@ TEST(DEQ, RefusesInconsistentOptions) {
   EXPECT_THROW(DEQ(problem.function(), DEQOptions().backward(dd::deq::Phantom().tau(0))), c10::Error);
   EXPECT_THROW(DEQ(problem.function(), DEQOptions().backward(dd::deq::Phantom().steps(0))), c10::Error);
   EXPECT_THROW(DEQ(problem.function(), DEQOptions().jacobian_probes(-1)), c10::Error);
-  EXPECT_THROW(DEQ(problem.function(), DEQOptions().backward(dd::deq::Implicit(SolverOptions().tol(-1)))), c10::Error);
+  EXPECT_THROW(DEQ(problem.function(), DEQOptions().backward(dd::deq::Implicit(FixedPointOptions().tol(-1)))), c10::Error);
   EXPECT_THROW(dd::deq::parse_backward("implict"), c10::Error);
   EXPECT_EQ(dd::deq::backward_name(dd::deq::parse_backward("phantom")), "phantom");
   EXPECT_TRUE(std::holds_alternative<dd::deq::JacobianFree>(dd::deq::parse_backward("jacobian_free")));

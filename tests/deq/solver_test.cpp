@@ -10,8 +10,8 @@ namespace dd = deepdyn;
 using dd::deq::Anderson;
 using dd::deq::Broyden;
 using dd::deq::Picard;
-using dd::deq::SolverOptions;
-using dd::deq::Stop;
+using dd::deq::FixedPointOptions;
+using dd::core::Termination;
 using dd::testing::TanhCell;
 using dd::testing::with_spectral_norm;
 
@@ -19,8 +19,8 @@ namespace {
 
 constexpr double kTol = 1e-8;
 
-std::vector<std::pair<std::string, SolverOptions>> all_solvers() {
-  auto with = [](dd::deq::Method m) { return SolverOptions(m).tol(kTol).max_iterations(400); };
+std::vector<std::pair<std::string, FixedPointOptions>> all_solvers() {
+  auto with = [](dd::deq::Method m) { return FixedPointOptions(m).tol(kTol).max_iterations(400); };
   return {{"picard", with(Picard{})},
           {"anderson", with(Anderson{})},
           {"broyden", with(Broyden{})},
@@ -51,17 +51,17 @@ std::map<std::string, int64_t> solve_all(const dd::deq::FixedPointMap& f, const 
   for (const auto& [name, options] : all_solvers()) {
     SCOPED_TRACE(name);
     auto result = dd::deq::solve_fixed_point(f, z0, options);
-    EXPECT_TRUE(result.stats.converged) << result.stats.message;
-    EXPECT_EQ(result.stats.stop, Stop::Converged);
-    EXPECT_LE(result.stats.relative.max().item<double>(), kTol);
+    EXPECT_EQ(result.stats.termination, Termination::Success) << result.stats.message;
+    EXPECT_EQ(result.stats.termination, Termination::Success);
+    EXPECT_LE(result.residuals.relative.max().item<double>(), kTol);
     auto fz = f(result.z);
     auto relative = (fz - result.z).flatten(1).norm(2, 1) / fz.flatten(1).norm(2, 1);
     EXPECT_LE(relative.max().item<double>(), kTol) << "recomputed residual of the returned iterate";
-    EXPECT_EQ(result.stats.relative_trace.size(0), result.stats.iterations + 1);
-    EXPECT_EQ(result.stats.relative_trace.size(1), z0.size(0));
+    EXPECT_EQ(result.residuals.relative_trace.size(0), result.stats.steps + 1);
+    EXPECT_EQ(result.residuals.relative_trace.size(1), z0.size(0));
     check_solution(result.z);
     nfe[name] = result.stats.nfe;
-    std::cout << "[ solver   ] " << name << ": " << result.stats.iterations << " iterations, " << result.stats.nfe
+    std::cout << "[ solver   ] " << name << ": " << result.stats.steps << " iterations, " << result.stats.nfe
               << " f evaluations\n";
   }
   return nfe;
@@ -101,10 +101,10 @@ TEST(FixedPoint, AbsoluteStoppingAndStructuredStates) {
   auto f = [&](const torch::Tensor& z) { return map(z.reshape({3, 6})).reshape({3, 2, 3}); };
   auto result =
       dd::deq::solve_fixed_point(f, torch::zeros({3, 2, 3}, torch::kFloat64),
-                                 SolverOptions(Anderson()).tol(1e-10).stop_on(dd::deq::ResidualNorm::Absolute));
-  ASSERT_TRUE(result.stats.converged) << result.stats.message;
+                                 FixedPointOptions(Anderson()).tol(1e-10).stop_on(dd::deq::ResidualNorm::Absolute));
+  ASSERT_EQ(result.stats.termination, Termination::Success) << result.stats.message;
   EXPECT_EQ(result.z.sizes(), (std::vector<int64_t>{3, 2, 3}));
-  EXPECT_LE(result.stats.absolute.max().item<double>(), 1e-10);
+  EXPECT_LE(result.residuals.absolute.max().item<double>(), 1e-10);
   EXPECT_TRUE(torch::allclose(result.z.reshape({3, 6}), map.exact(), 0, 1e-9));
 }
 
@@ -113,16 +113,16 @@ TEST(FixedPoint, AndersonSurvivesSingularLeastSquares) {
   // third step on. The pseudo-inverse must still give finite weights and converge.
   LinearMap map(0.8, 2, 5);
   auto result = dd::deq::solve_fixed_point(std::ref(map), torch::zeros_like(map.c),
-                                           SolverOptions(Anderson().memory(6).lambda(0)).tol(1e-10));
-  ASSERT_TRUE(result.stats.converged) << result.stats.message;
+                                           FixedPointOptions(Anderson().memory(6).lambda(0)).tol(1e-10));
+  ASSERT_EQ(result.stats.termination, Termination::Success) << result.stats.message;
   EXPECT_TRUE(torch::allclose(result.z, map.exact(), 0, 1e-8));
 }
 
 TEST(FixedPoint, AlreadyAtTheFixedPointTakesNoStep) {
   LinearMap map(0.5, 4, 2);
-  auto result = dd::deq::solve_fixed_point(std::ref(map), map.exact(), SolverOptions().tol(1e-8));
-  EXPECT_TRUE(result.stats.converged);
-  EXPECT_EQ(result.stats.iterations, 0);
+  auto result = dd::deq::solve_fixed_point(std::ref(map), map.exact(), FixedPointOptions().tol(1e-8));
+  EXPECT_EQ(result.stats.termination, Termination::Success);
+  EXPECT_EQ(result.stats.steps, 0);
   EXPECT_EQ(result.stats.nfe, 1);
 }
 
@@ -134,13 +134,13 @@ TEST(FixedPoint, NonContractiveTanhEndsUnconvergedAndFinite) {
     SCOPED_TRACE(name);
     auto result =
         dd::deq::solve_fixed_point([&](const torch::Tensor& z) { return cell.forward(z, x); },
-                                   torch::zeros({8, 64}, torch::kFloat64), SolverOptions(options).max_iterations(60));
-    EXPECT_FALSE(result.stats.converged);
-    EXPECT_NE(result.stats.stop, Stop::Converged);
-    EXPECT_LE(result.stats.iterations, 60);
+                                   torch::zeros({8, 64}, torch::kFloat64), FixedPointOptions(options).max_iterations(60));
+    EXPECT_NE(result.stats.termination, Termination::Success);
+    EXPECT_NE(result.stats.termination, Termination::Success);
+    EXPECT_LE(result.stats.steps, 60);
     EXPECT_FALSE(result.stats.message.empty());
     EXPECT_TRUE(result.z.isfinite().all().item<bool>());
-    EXPECT_TRUE(result.stats.relative.isfinite().all().item<bool>());
+    EXPECT_TRUE(result.residuals.relative.isfinite().all().item<bool>());
     std::cout << "[ solver   ] " << name << " on ||W|| = 3: " << result.stats.message << "\n";
   }
 }
@@ -150,28 +150,28 @@ TEST(FixedPoint, ExpandingLinearMapIsReportedDiverged) {
   LinearMap map(0.5, 8, 2);
   auto expanding = [&](const torch::Tensor& z) { return 3 * z + map.c; };
   auto z0 = torch::zeros_like(map.c);
-  auto relative = dd::deq::solve_fixed_point(expanding, z0, SolverOptions(Picard()).max_iterations(1000));
-  EXPECT_EQ(relative.stats.stop, Stop::Diverged) << dd::deq::stop_name(relative.stats.stop);
-  EXPECT_LT(relative.stats.iterations, 40);
+  auto relative = dd::deq::solve_fixed_point(expanding, z0, FixedPointOptions(Picard()).max_iterations(1000));
+  EXPECT_EQ(relative.stats.termination, Termination::Diverged) << dd::core::termination_name(relative.stats.termination);
+  EXPECT_LT(relative.stats.steps, 40);
   EXPECT_TRUE(relative.z.isfinite().all().item<bool>());
   // The absolute residual grows at every step, so the best iterate is the first one.
   auto absolute = dd::deq::solve_fixed_point(
-      expanding, z0, SolverOptions(Picard()).max_iterations(1000).stop_on(dd::deq::ResidualNorm::Absolute));
-  EXPECT_EQ(absolute.stats.stop, Stop::Diverged);
+      expanding, z0, FixedPointOptions(Picard()).max_iterations(1000).stop_on(dd::deq::ResidualNorm::Absolute));
+  EXPECT_EQ(absolute.stats.termination, Termination::Diverged);
   EXPECT_TRUE(torch::equal(absolute.z, z0));
 }
 
 TEST(FixedPoint, NaNFromTheMapIsReportedNonFinite) {
   auto result = dd::deq::solve_fixed_point([](const torch::Tensor& z) { return torch::log(z - 1); },
-                                           torch::full({2, 3}, 3.0, torch::kFloat64), SolverOptions(Picard()));
-  EXPECT_EQ(result.stats.stop, Stop::NonFinite);
+                                           torch::full({2, 3}, 3.0, torch::kFloat64), FixedPointOptions(Picard()));
+  EXPECT_EQ(result.stats.termination, Termination::NonFinite);
   EXPECT_TRUE(result.z.isfinite().all().item<bool>());
 }
 
 TEST(FixedPoint, RefusesBadOptionsWithAMessage) {
   LinearMap map(0.5, 4, 2);
   auto z0 = torch::zeros_like(map.c);
-  auto expect_refused = [&](const SolverOptions& options, const std::string& fragment) {
+  auto expect_refused = [&](const FixedPointOptions& options, const std::string& fragment) {
     try {
       dd::deq::solve_fixed_point(std::ref(map), z0, options);
       ADD_FAILURE() << "accepted options that should be refused: " << fragment;
@@ -179,13 +179,13 @@ TEST(FixedPoint, RefusesBadOptionsWithAMessage) {
       EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
     }
   };
-  expect_refused(SolverOptions().tol(0), "tol must be > 0");
-  expect_refused(SolverOptions().max_iterations(0), "max_iterations must be >= 1");
-  expect_refused(SolverOptions(Picard().damping(1.5)), "Picard damping must be in (0, 1]");
-  expect_refused(SolverOptions(Anderson().memory(0)), "Anderson memory must be >= 1");
-  expect_refused(SolverOptions(Anderson().beta(0)), "Anderson beta must be in (0, 1]");
-  expect_refused(SolverOptions(Broyden().memory(0)), "Broyden memory must be >= 1");
-  expect_refused(SolverOptions().divergence_ratio(1), "divergence_ratio must be > 1");
+  expect_refused(FixedPointOptions().tol(0), "tol must be > 0");
+  expect_refused(FixedPointOptions().max_iterations(0), "max_iterations must be >= 1");
+  expect_refused(FixedPointOptions(Picard().damping(1.5)), "Picard damping must be in (0, 1]");
+  expect_refused(FixedPointOptions(Anderson().memory(0)), "Anderson memory must be >= 1");
+  expect_refused(FixedPointOptions(Anderson().beta(0)), "Anderson beta must be in (0, 1]");
+  expect_refused(FixedPointOptions(Broyden().memory(0)), "Broyden memory must be >= 1");
+  expect_refused(FixedPointOptions().divergence_ratio(1), "divergence_ratio must be > 1");
   EXPECT_THROW(dd::deq::solve_fixed_point([](const torch::Tensor& z) { return z.sum(1); }, z0), c10::Error);
   try {
     dd::deq::parse_method("broydn");
@@ -209,13 +209,13 @@ TEST(FixedPoint, MapWithoutFixedPointIsReportedDivergedNotConverged) {
   auto z0 = torch::zeros({2, 6}, torch::kFloat64);
   for (const auto& [name, options] : all_solvers()) {
     SCOPED_TRACE(name);
-    auto result = dd::deq::solve_fixed_point(f, z0, SolverOptions(options).tol(1e-6));  // the default relative rule
-    std::cout << "[ solver   ] " << name << " without a fixed point: " << dd::deq::stop_name(result.stats.stop)
-              << " after " << result.stats.iterations << " iterations\n";
-    EXPECT_FALSE(result.stats.converged);
+    auto result = dd::deq::solve_fixed_point(f, z0, FixedPointOptions(options).tol(1e-6));  // the default relative rule
+    std::cout << "[ solver   ] " << name << " without a fixed point: " << dd::core::termination_name(result.stats.termination)
+              << " after " << result.stats.steps << " iterations\n";
+    EXPECT_NE(result.stats.termination, Termination::Success);
     EXPECT_TRUE(result.z.isfinite().all().item<bool>());
     if (name != "picard") {  // Picard creeps (z grows by ~1.5 a step) and only runs out of iterations
-      EXPECT_EQ(result.stats.stop, Stop::Diverged) << dd::deq::stop_name(result.stats.stop);
+      EXPECT_EQ(result.stats.termination, Termination::Diverged) << dd::core::termination_name(result.stats.termination);
       EXPECT_NE(result.stats.message.find("no fixed point"), std::string::npos) << result.stats.message;
     }
   }
@@ -233,7 +233,7 @@ TEST(FixedPoint, FixedPointFarFromTheStartStillConverges) {
     if (name == "picard") continue;
     SCOPED_TRACE(name);
     auto result = dd::deq::solve_fixed_point(f, torch::zeros_like(far), options);
-    EXPECT_EQ(result.stats.stop, Stop::Converged) << result.stats.message;
+    EXPECT_EQ(result.stats.termination, Termination::Success) << result.stats.message;
     EXPECT_TRUE(torch::allclose(result.z, far, 1e-6, 0));
   }
 }
@@ -246,11 +246,11 @@ int64_t iterations_on_slow_cell(const dd::deq::Method& method, double tol) {
   auto x = 0.3 * torch::randn({4, 32}, torch::kFloat64);
   auto result = dd::deq::solve_fixed_point([&](const torch::Tensor& z) { return cell(z, x); },
                                            torch::zeros({4, 256}, torch::kFloat64),
-                                           SolverOptions(method).tol(tol).max_iterations(1000));
-  EXPECT_TRUE(result.stats.converged) << result.stats.message;
-  std::cout << "[ solver   ] " << dd::deq::method_name(method) << " to " << tol << ": " << result.stats.iterations
+                                           FixedPointOptions(method).tol(tol).max_iterations(1000));
+  EXPECT_EQ(result.stats.termination, Termination::Success) << result.stats.message;
+  std::cout << "[ solver   ] " << dd::deq::method_name(method) << " to " << tol << ": " << result.stats.steps
             << " iterations\n";
-  return result.stats.iterations;
+  return result.stats.steps;
 }
 
 }  // namespace

@@ -43,7 +43,7 @@ TEST(Cuda, OdeSolveAndItsGradientsRunOnTheGpuAndMatchTheCpu) {
   auto [cpu, gpu] = field_on_both();
   auto y0 = torch::randn({8, 2}, torch::kFloat64) * 0.5;
   auto ts = torch::linspace(0, 2, 5, torch::kFloat64);
-  for (auto gradient : {dd::ode::Gradient::Direct, dd::ode::Gradient::Adjoint}) {
+  for (const dd::ode::Gradient& gradient : {dd::ode::Gradient(dd::ode::Direct{}), dd::ode::Gradient(dd::ode::Adjoint{})}) {
     auto options = dd::ode::SolveOptions().rtol(1e-9).atol(1e-11).gradient(gradient);
     auto on_cpu = dd::ode::solve(cpu, y0, ts, options);
     auto on_gpu = dd::ode::solve(gpu, y0.to(kGpu), ts.to(kGpu), options);
@@ -53,7 +53,7 @@ TEST(Cuda, OdeSolveAndItsGradientsRunOnTheGpuAndMatchTheCpu) {
     on_gpu.ys.pow(2).sum().backward();
     for (size_t i = 0; i < cpu->parameters().size(); ++i) {
       const auto& g = gpu->parameters()[i].grad();
-      ASSERT_TRUE(g.is_cuda()) << (gradient == dd::ode::Gradient::Direct ? "direct" : "adjoint");
+      ASSERT_TRUE(g.is_cuda()) << dd::ode::gradient_name(gradient);
       EXPECT_TRUE(torch::allclose(g.cpu(), cpu->parameters()[i].grad(), 1e-6, 1e-9));
     }
     cpu->zero_grad();
@@ -70,7 +70,7 @@ TEST(Cuda, DeqFixedPointAndImplicitGradientRunOnTheGpuAndMatchTheCpu) {
   auto x = torch::randn({4, 32}, torch::kFloat64);
   auto layer = [](torch::Tensor w) {
     return dd::deq::DEQ([w](const torch::Tensor& z, const torch::Tensor& x) { return torch::tanh(z.mm(w.t()) + x); },
-                        dd::deq::DEQOptions().forward(dd::deq::SolverOptions(dd::deq::Broyden()).tol(1e-10)));
+                        dd::deq::DEQOptions().forward(dd::deq::FixedPointOptions(dd::deq::Broyden()).tol(1e-10)));
   };
   auto on_cpu = layer(w_cpu)(x, torch::zeros({4, 32}, torch::kFloat64));
   auto on_gpu = layer(w_gpu)(x.to(kGpu), torch::zeros({4, 32}, torch::kFloat64).to(kGpu));

@@ -163,7 +163,9 @@ TEST(ProcessGroup, BroadcastsModulesAndBytesAndChecksThatRanksAgree) {
     const auto before = layer->weight.detach().clone();
     dd::dist::broadcast_module(group, *layer);
     dd::dist::check_identical(group, layer->parameters(), "weights");  // no throw
-    if (group.rank() == 0) EXPECT_TRUE(torch::equal(layer->weight, before));
+    if (group.rank() == 0) {
+      EXPECT_TRUE(torch::equal(layer->weight, before));
+    }
     auto sum = layer->weight.detach().clone();
     group.all_reduce_sum({sum});
     EXPECT_TRUE(torch::equal(sum, 2 * layer->weight.detach()));

@@ -76,11 +76,11 @@ TEST(BadInput, Tolerances) {
 
 TEST(BadInput, StepOptions) {
   expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().step_size(0.0)); }, {"step_size must be > 0"});
-  expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().first_step(-0.1)); }, {"first_step must be > 0"});
+  expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().step_control(dd::ode::StepControl().first_step(-0.1))); }, {"first_step must be > 0"});
   expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().max_steps(0)); }, {"max_steps must be > 0"});
-  expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().icoeff(0.0)); },
+  expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().step_control(dd::ode::StepControl().icoeff(0.0))); },
                {"pcoeff + icoeff + dcoeff must be finite and > 0", "got 0 + 0 + 0"});
-  expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().pcoeff(-2.0)); }, {"got -2 + 1 + 0"});
+  expect_error([&] { dd::ode::solve(decay, kY0, kTs, SolveOptions().step_control(dd::ode::StepControl().pcoeff(-2.0))); }, {"got -2 + 1 + 0"});
   expect_error(
       [&] {
         dd::ode::solve(decay, kY0, kTs, SolveOptions().step_size(0.1).grid({0.0, 1.0}));
@@ -121,7 +121,7 @@ TEST(Failures, ASolveErrorIsCaughtAsAC10Error) {
     EXPECT_NE(msg.find("max_steps (5) reached"), std::string::npos) << msg;
     const auto* solve_error = dynamic_cast<const dd::ode::SolveError*>(&e);
     ASSERT_NE(solve_error, nullptr);
-    EXPECT_EQ(solve_error->status(), dd::ode::Status::MaxStepsReached);
+    EXPECT_EQ(solve_error->termination(), dd::core::Termination::MaxSteps);
   }
 }
 
@@ -130,7 +130,7 @@ TEST(Failures, MaxStepsThrowsWithTimeAndStep) {
     dd::ode::solve(decay, kY0, torch::tensor({0.0, 100.0}, torch::kFloat64), SolveOptions().max_steps(5));
     FAIL() << "expected SolveError";
   } catch (const dd::ode::SolveError& e) {
-    EXPECT_EQ(e.status(), dd::ode::Status::MaxStepsReached);
+    EXPECT_EQ(e.termination(), dd::core::Termination::MaxSteps);
     const std::string msg = e.what();
     EXPECT_NE(msg.find("max_steps"), std::string::npos) << msg;
     EXPECT_NE(msg.find("stopped at t = "), std::string::npos) << msg;
@@ -147,8 +147,8 @@ TEST(Failures, MaxStepsThrowsWithTimeAndStep) {
 TEST(Failures, MaxStepsWithoutThrowGivesStatusAndNaNRows) {
   auto ts = torch::linspace(0.0, 100.0, 11, torch::kFloat64);
   auto sol = dd::ode::solve(decay, kY0, ts, SolveOptions().max_steps(5).throw_on_failure(false));
-  EXPECT_EQ(sol.status, dd::ode::Status::MaxStepsReached);
-  EXPECT_FALSE(sol.message.empty());
+  EXPECT_EQ(sol.stats->termination, dd::core::Termination::MaxSteps);
+  EXPECT_FALSE(sol.stats->message.empty());
   ASSERT_EQ(sol.ys.sizes(), (std::vector<int64_t>{11, 2}));
   EXPECT_TRUE(torch::equal(sol.ys[0], kY0));
   EXPECT_TRUE(torch::isnan(sol.ys[10]).all().item<bool>());
@@ -161,9 +161,9 @@ TEST(Failures, BlowUpStopsNearTheSingularity) {
     dd::ode::solve(square, torch::ones({1}, torch::kFloat64), torch::tensor({0.0, 2.0}, torch::kFloat64));
     FAIL() << "expected SolveError";
   } catch (const dd::ode::SolveError& e) {
-    EXPECT_TRUE(e.status() == dd::ode::Status::StepSizeUnderflow || e.status() == dd::ode::Status::NonFiniteState ||
-                e.status() == dd::ode::Status::MaxStepsReached)
-        << dd::ode::status_name(e.status());
+    EXPECT_TRUE(e.termination() == dd::core::Termination::StepSizeUnderflow || e.termination() == dd::core::Termination::NonFinite ||
+                e.termination() == dd::core::Termination::MaxSteps)
+        << dd::core::termination_name(e.termination());
     EXPECT_NEAR(e.t(), 1.0, 1e-2) << e.what();
   }
 }
@@ -177,7 +177,7 @@ TEST(Failures, NaNFieldIsReportedAsNonFinite) {
       dd::ode::solve(poisoned, kY0, kTs, opts);
       FAIL() << "expected SolveError";
     } catch (const dd::ode::SolveError& e) {
-      EXPECT_EQ(e.status(), dd::ode::Status::NonFiniteState) << e.what();
+      EXPECT_EQ(e.termination(), dd::core::Termination::NonFinite) << e.what();
       EXPECT_NE(std::string(e.what()).find("NaN or Inf"), std::string::npos);
       EXPECT_GT(e.t(), 0.45);
       EXPECT_LT(e.t(), 0.85);
@@ -188,18 +188,18 @@ TEST(Failures, NaNFieldIsReportedAsNonFinite) {
 // NaN from the first evaluation (the starting step is then NaN too) is NaN, not an underflow.
 TEST(Failures, NaNFieldFromTheStartIsReportedAsNonFinite) {
   auto nan_field = [](const torch::Tensor&, const torch::Tensor& y) { return y * NAN; };
-  for (const auto& opts : {SolveOptions(), SolveOptions().first_step(0.1)}) {
+  for (const auto& opts : {SolveOptions(), SolveOptions().step_control(dd::ode::StepControl().first_step(0.1))}) {
     auto sol = dd::ode::solve(nan_field, kY0, kTs, SolveOptions(opts).throw_on_failure(false));
-    EXPECT_EQ(sol.status, dd::ode::Status::NonFiniteState) << sol.message;
-    EXPECT_NE(sol.message.find("NaN or Inf"), std::string::npos) << sol.message;
+    EXPECT_EQ(sol.stats->termination, dd::core::Termination::NonFinite) << sol.stats->message;
+    EXPECT_NE(sol.stats->message.find("NaN or Inf"), std::string::npos) << sol.stats->message;
   }
 }
 
 TEST(Failures, MinStepIsHonoured) {
   auto stiff = [](const torch::Tensor&, const torch::Tensor& y) { return -1e6 * y; };
-  auto sol = dd::ode::solve(stiff, kY0, kTs, SolveOptions().min_step(1e-3).throw_on_failure(false));
-  EXPECT_EQ(sol.status, dd::ode::Status::StepSizeUnderflow);
-  EXPECT_NE(sol.message.find("underflow"), std::string::npos) << sol.message;
+  auto sol = dd::ode::solve(stiff, kY0, kTs, SolveOptions().step_control(dd::ode::StepControl().min_step(1e-3)).throw_on_failure(false));
+  EXPECT_EQ(sol.stats->termination, dd::core::Termination::StepSizeUnderflow);
+  EXPECT_NE(sol.stats->message.find("underflow"), std::string::npos) << sol.stats->message;
 }
 
 }  // namespace

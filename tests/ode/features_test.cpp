@@ -112,10 +112,10 @@ TEST(Solve, ParamsTakesAnEmptyListOrABracedListOfTensors) {
     return std::vector<torch::Tensor>{y0.grad(), w.grad(), b.grad()};
   };
   const auto direct = gradients(SolveOptions());
-  const auto y0_only = gradients(SolveOptions().gradient(dd::ode::Gradient::Adjoint).params({}));
+  const auto y0_only = gradients(SolveOptions().gradient(dd::ode::Adjoint{}).params({}));
   EXPECT_TRUE(torch::allclose(y0_only[0], direct[0], 1e-7, 0));
   EXPECT_FALSE(y0_only[1].defined());
-  const auto both = gradients(SolveOptions().gradient(dd::ode::Gradient::Adjoint).params({w, b}));
+  const auto both = gradients(SolveOptions().gradient(dd::ode::Adjoint{}).params({w, b}));
   for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(torch::allclose(both[i], direct[i], 1e-7, 0)) << i;
 }
 
@@ -168,14 +168,14 @@ TEST(StepControl, StepTimesAreLandedOnExactly) {
 TEST(StepControl, MaxStepBoundsEveryStep) {
   auto sol =
       dd::ode::solve([](const torch::Tensor&, const torch::Tensor& y) { return -y; }, torch::ones({1}, torch::kFloat64),
-                     torch::tensor({0.0, 10.0}, torch::kFloat64), SolveOptions().max_step(0.5));
+                     torch::tensor({0.0, 10.0}, torch::kFloat64), SolveOptions().step_control(dd::ode::StepControl().max_step(0.5)));
   EXPECT_GE(sol.stats->accepted, 20);
 }
 
 TEST(StepControl, FirstStepIsUsedWhenGiven) {
   auto sol =
       dd::ode::solve([](const torch::Tensor&, const torch::Tensor& y) { return -y; }, torch::ones({1}, torch::kFloat64),
-                     torch::tensor({0.0, 1.0}, torch::kFloat64), SolveOptions().first_step(0.0123));
+                     torch::tensor({0.0, 1.0}, torch::kFloat64), SolveOptions().step_control(dd::ode::StepControl().first_step(0.0123)));
   EXPECT_DOUBLE_EQ(sol.stats->initial_dt, 0.0123);
 }
 
@@ -200,7 +200,7 @@ TEST(FixedGrid, TinyStepSizesStopAtMaxStepsOrAreRefused) {
                    SolveOptions().method(Method::Euler).step_size(1e-9).max_steps(1000));
     FAIL() << "expected MaxStepsReached";
   } catch (const dd::ode::SolveError& e) {
-    EXPECT_EQ(e.status(), dd::ode::Status::MaxStepsReached);
+    EXPECT_EQ(e.termination(), dd::core::Termination::MaxSteps);
     EXPECT_NEAR(e.t(), 1000 * 1e-9, 1e-15);
   }
   const auto late = torch::tensor({1e6, 1e6 + 1}, torch::kFloat64);

@@ -72,7 +72,7 @@ TEST_P(PeerProblems, MatchExactSolution) {
     ASSERT_EQ(sol.ys.sizes(), exact.sizes());
     EXPECT_EQ(sol.ys.scalar_type(), dtype);
     EXPECT_TRUE(torch::equal(sol.ys[0], y0));
-    EXPECT_EQ(sol.status, dd::ode::Status::Success);
+    EXPECT_EQ(sol.stats->termination, dd::core::Termination::Success);
     EXPECT_LT(dd::testing::max_relative_error(exact, sol.ys), tolerance_for(method));
   }
 }

@@ -62,7 +62,7 @@ TEST(ScriptField, ParametersReceiveAdjointGradients) {
   auto y0 = torch::tensor({{0.5, -1.0, 0.3}}, torch::kFloat64);
   auto ts = torch::tensor({0.0, 1.5}, torch::kFloat64);
   const auto options = dd::ode::SolveOptions().rtol(1e-10).atol(1e-10);
-  dd::ode::solve(script, y0, ts, dd::ode::SolveOptions(options).gradient(dd::ode::Gradient::Adjoint))
+  dd::ode::solve(script, y0, ts, dd::ode::SolveOptions(options).gradient(dd::ode::Adjoint{}))
       .ys[1]
       .square()
       .sum()

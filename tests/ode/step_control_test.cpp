@@ -73,9 +73,9 @@ TEST(StepControl, PiAndPidGainsAreOptionsThatMeetTheTolerance) {
   const auto exact = problem.exact(ts);
   auto options = SolveOptions().rtol(1e-8).atol(1e-8);
   const auto i_only = dd::ode::solve(problem.field, exact[0], ts, options);
-  const auto pi = dd::ode::solve(problem.field, exact[0], ts, SolveOptions(options).pcoeff(0.4).icoeff(0.3));
+  const auto pi = dd::ode::solve(problem.field, exact[0], ts, SolveOptions(options).step_control(dd::ode::StepControl().pcoeff(0.4).icoeff(0.3)));
   const auto pid =
-      dd::ode::solve(problem.field, exact[0], ts, SolveOptions(options).pcoeff(0.2).icoeff(0.5).dcoeff(0.1));
+      dd::ode::solve(problem.field, exact[0], ts, SolveOptions(options).step_control(dd::ode::StepControl().pcoeff(0.2).icoeff(0.5).dcoeff(0.1)));
   for (const auto* sol : {&i_only, &pi, &pid}) EXPECT_LT(dd::testing::max_relative_error(exact, sol->ys), 1e-6);
   EXPECT_NE(pi.stats->nfe, i_only.stats->nfe);
   EXPECT_NE(pid.stats->nfe, pi.stats->nfe);

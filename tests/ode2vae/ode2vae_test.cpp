@@ -164,7 +164,7 @@ TEST(ODE2VAE, LossTermsAreConsistent) {
   EXPECT_NEAR(out.loss.item<double>(), expected, 1e-10);
   EXPECT_DOUBLE_EQ(model->beta(), 2.0 / double(model->field->num_weights()));
   EXPECT_EQ(out.frames.sizes(), x.sizes());
-  EXPECT_EQ(out.nfe, 4 * 5 * 4);  // RK4, 4 intervals of 5 steps
+  EXPECT_EQ(out.stats->nfe, 4 * 5 * 4);  // RK4, 4 intervals of 5 steps
   for (auto& t : {out.log_likelihood, out.log_q, out.log_p, out.kl_weights, out.encoder_kl})
     EXPECT_TRUE(std::isfinite(t.item<double>()));
 }

@@ -48,7 +48,12 @@ struct CNFOptions {
   /// RNODE regularization (off when unset).
   TORCH_ARG(std::optional<reg::RNODE>, regularize) = std::nullopt;
   /// Solver settings (dopri5, rtol = atol = 1e-5, adjoint gradients by default).
-  TORCH_ARG(ode::SolveOptions, solver) = ode::SolveOptions().rtol(1e-5).atol(1e-5).gradient(ode::Gradient::Adjoint);
+  TORCH_ARG(ode::SolveOptions, solver) = ode::SolveOptions().rtol(1e-5).atol(1e-5).gradient(ode::Adjoint{});
+
+  // (TORCH_ARG leaves the access private.)
+ public:
+  /// Refuses inconsistent values with a message that names the setting.
+  void validate() const;
 };
 
 /// What one training pass returns.
@@ -58,9 +63,9 @@ struct CNFOutput {
   torch::Tensor jacobian;  ///< [batch] E_J summed over blocks (when regularized)
   torch::Tensor penalty;   ///< scalar lambda_K mean(E_K) + lambda_J mean(E_J), zero when not regularized
   /// One per block; nfe_backward is filled in when the loss is differentiated.
-  std::vector<std::shared_ptr<ode::Stats>> stats;
-  int64_t nfe() const;           ///< forward field evaluations, all blocks
-  int64_t nfe_backward() const;  ///< backward field evaluations, all blocks
+  std::vector<std::shared_ptr<core::Stats>> block_stats;
+  /// All blocks together: their counts summed, the first failure.
+  core::Stats stats() const { return core::total(block_stats); }
 };
 
 /// A continuous normalizing flow (FFJORD): data x at t = 0 is carried to a standard normal z at

@@ -28,7 +28,7 @@ struct FlowResult {
   torch::Tensor delta_logp;  ///< [batch] integral of -tr(df/dz) from ts[0] to ts[1]
   torch::Tensor kinetic;     ///< [batch] integral of ||f||^2 (when regularize)
   torch::Tensor jacobian;    ///< [batch] integral of ||e^T df/dz||^2, or ||df/dz||_F^2 with the exact trace
-  std::shared_ptr<ode::Stats> stats;
+  std::shared_ptr<core::Stats> stats;
 };
 
 /// Integrates the change of variables d/dt [z, log p] = [f(t, z), -tr(df/dz)] (Chen et al. 2018,

@@ -18,9 +18,9 @@ using DEQFunction = std::function<torch::Tensor(const torch::Tensor& z, const to
 /// fixed point u = u J_f(z*) + dL/dz*, found by `solver` from vector-Jacobian products alone.
 /// Memory does not depend on the forward iteration count.
 struct Implicit {
-  /* implicit */ Implicit(SolverOptions solver = SolverOptions(Broyden{}).tol(1e-6).max_iterations(50))
+  /* implicit */ Implicit(FixedPointOptions solver = FixedPointOptions(Broyden{}).tol(1e-6).max_iterations(50))
       : solver_(std::move(solver)) {}
-  TORCH_ARG(SolverOptions, solver);
+  TORCH_ARG(FixedPointOptions, solver);
 };
 
 /// One-step gradient (Fung et al. 2022, "JFB"): (I - J_f)^{-1} replaced by I; backprop through one
@@ -45,20 +45,23 @@ Backward parse_backward(const std::string& name);
 struct DEQOptions {
   /// The forward fixed-point solve (Broyden by default). The tolerance suits float32 training
   /// (TorchDEQ stops at 1e-3); tighten it for float64 work.
-  TORCH_ARG(SolverOptions, forward) = SolverOptions(Broyden{}).tol(1e-4).max_iterations(50);
+  TORCH_ARG(FixedPointOptions, forward) = FixedPointOptions(Broyden{}).tol(1e-4).max_iterations(50);
   TORCH_ARG(Backward, backward) = Implicit{};
   /// Hutchinson probes of ||J_f(z*)||_F^2 computed in forward for the loss (0: none).
   TORCH_ARG(int64_t, jacobian_probes) = 0;
-};
 
-/// Refuses inconsistent options with a message that names the setting.
-void validate(const DEQOptions& options);
+  // (TORCH_ARG leaves the access private.)
+ public:
+  /// Refuses inconsistent options with a message that names the setting.
+  void validate() const;
+};
 
 struct DEQOutput {
   torch::Tensor z;  ///< f(z*, x) on the graph of x and f's parameters (gradients as the backward mode says)
-  SolverStats forward;
-  /// Filled by the implicit backward when it runs (iterations, nfe, residuals of the linear system).
-  std::shared_ptr<SolverStats> backward = std::make_shared<SolverStats>();
+  /// The forward solve's iterations (steps), evaluations and termination; the implicit backward adds
+  /// its linear system's (steps_backward, nfe_backward, termination_backward) when it runs.
+  std::shared_ptr<core::Stats> stats = std::make_shared<core::Stats>();
+  Residuals residuals;  ///< of the forward solve
   torch::Tensor jacobian_frobenius;  ///< [batch] Hutchinson estimate at z*, when jacobian_probes > 0
 };
 

@@ -6,6 +6,8 @@
 #include <variant>
 #include <vector>
 
+#include "deepdyn/core/outcome.h"
+
 namespace deepdyn::deq {
 
 /// Plain fixed-point iteration z <- z + damping (f(z) - z). Converges when f is a contraction.
@@ -47,46 +49,43 @@ enum class ResidualNorm {
   Relative,  ///< ||f(z) - z|| / ||f(z)||
 };
 
-/// Why a fixed-point solve stopped.
-enum class Stop {
-  Converged,      ///< every sample's residual is at or below tol
-  MaxIterations,  ///< max_iterations steps were taken without convergence
-  Diverged,       ///< a sample's residual grew past divergence_ratio times its first residual, or (relative rule)
-                  ///< reached tol mostly because ||f(z)|| grew: ||f(z) - z|| ||f(z)|| above its value at z0,
-                  ///< as when z runs off to where f(z) ~ z and f has no fixed point
-  NonFinite,      ///< f returned NaN or infinity
-};
-
-const std::string& stop_name(Stop stop);
-
-/// Options of a fixed-point solve; validated by solve_fixed_point.
-struct SolverOptions {
-  /* implicit */ SolverOptions(Method method = Broyden{}) : method_(std::move(method)) {}
+/// Options of a fixed-point solve. How it ends is a core::Termination: Success when every sample's
+/// residual is at or below tol; MaxSteps after max_iterations; NonFinite when f returns NaN or
+/// infinity; Diverged when a sample's residual grew past divergence_ratio times its first residual,
+/// or (relative rule) reached tol mostly because ||f(z)|| grew: ||f(z) - z|| ||f(z)|| above its value
+/// at z0, as when z runs off to where f(z) ~ z and f has no fixed point.
+struct FixedPointOptions {
+  /* implicit */ FixedPointOptions(Method method = Broyden{}) : method_(std::move(method)) {}
   TORCH_ARG(Method, method);
   TORCH_ARG(double, tol) = 1e-6;
   TORCH_ARG(ResidualNorm, stop_on) = ResidualNorm::Relative;
   TORCH_ARG(int64_t, max_iterations) = 50;
   TORCH_ARG(double, divergence_ratio) = 1e8;
+  /// Throw core::SolverError when the solve ends other than Success. Off by default, unlike an ODE
+  /// solve's: a fixed-point solve that stops early still returns its best finite iterate, which a DEQ
+  /// in training uses as TorchDEQ does.
+  TORCH_ARG(bool, throw_on_failure) = false;
+
+  // (TORCH_ARG leaves the access private.)
+ public:
+  /// Refuses inconsistent values with a message that names the setting and what to do.
+  void validate() const;
 };
 
-/// Numbers of one fixed-point solve. Residuals are per sample (the first dimension is the batch).
-struct SolverStats {
-  int64_t iterations = 0;        ///< steps taken
-  int64_t nfe = 0;               ///< evaluations of f
+/// Residuals of a fixed-point solve, per sample (the first dimension is the batch).
+struct Residuals {
   torch::Tensor absolute;        ///< [batch] ||f(z) - z|| at the returned iterate
   torch::Tensor relative;        ///< [batch] ||f(z) - z|| / ||f(z)|| at the returned iterate
   torch::Tensor absolute_trace;  ///< [iterations + 1, batch] residual of every iterate
   torch::Tensor relative_trace;  ///< [iterations + 1, batch]
-  bool converged = false;
-  Stop stop = Stop::MaxIterations;
-  std::string message;  ///< empty when converged, else what happened and what to try
 };
 
 struct FixedPointResult {
   /// Per sample, the iterate with the smallest residual seen (finite even on failure); under the relative
-  /// rule, among those with ||f(z) - z|| ||f(z)|| at or below its value at z0 (see Stop::Diverged).
+  /// rule, among those with ||f(z) - z|| ||f(z)|| at or below its value at z0 (see FixedPointOptions).
   torch::Tensor z;
-  SolverStats stats;
+  core::Stats stats;  ///< nfe, steps (iterations), termination and, on failure, what to try
+  Residuals residuals;
 };
 
 using FixedPointMap = std::function<torch::Tensor(const torch::Tensor& z)>;
@@ -94,9 +93,7 @@ using FixedPointMap = std::function<torch::Tensor(const torch::Tensor& z)>;
 /// Solves z = f(z) from z0 over a batch (dimension 0 indexes independent samples). Runs under the
 /// caller's grad mode; the DEQ layer calls it under NoGradGuard. One host synchronisation per
 /// iteration decides whether to stop.
-FixedPointResult solve_fixed_point(const FixedPointMap& f, const torch::Tensor& z0, const SolverOptions& options = {});
-
-/// Refuses inconsistent options with a message that names the setting and what to do.
-void validate(const SolverOptions& options);
+FixedPointResult solve_fixed_point(const FixedPointMap& f, const torch::Tensor& z0,
+                                   const FixedPointOptions& options = {});
 
 }  // namespace deepdyn::deq

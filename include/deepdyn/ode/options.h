@@ -4,6 +4,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "deepdyn/ode/method.h"
@@ -13,31 +14,62 @@ namespace deepdyn::ode {
 /// How outputs between grid points of a fixed-grid solve are computed.
 enum class Interpolation { Linear, CubicHermite };
 
-/// How gradients flow through a solve.
-enum class Gradient {
-  Direct,        ///< autograd through every step: the exact gradient of the discrete solve; memory grows with steps
-  Adjoint,       ///< continuous adjoint (Chen et al. 2018): O(1) memory in the number of steps
-  Checkpointed,  ///< exact discrete gradient with O(sqrt(steps)) memory: segments re-run from checkpoints
-};
-
-/// "direct", "adjoint", "checkpointed": the names users write at the boundary (CLI, config, Python).
-const std::vector<std::string>& gradient_names();
-const std::string& gradient_name(Gradient gradient);
-/// Parses one of gradient_names(); an unknown name is refused with the valid list.
-Gradient parse_gradient(const std::string& name);
-
 /// The error norm of the adjoint's backward solve.
 enum class AdjointNorm {
   Full,      ///< every component of [z, a, a_theta, a_t] is error-controlled
   Seminorm,  ///< a_theta and a_t are left out of error control (Kidger, Chen & Lyons 2021)
 };
 
-/// Solver settings of the adjoint's backward solve; unset values take the forward's.
-struct AdjointOptions {
+// How gradients reach y0, ts and the parameters: one struct per strategy, carrying its own settings
+// (as diffrax's adjoints), chosen by SolveOptions::gradient.
+
+/// Autograd through every step: the exact gradient of the discrete solve; memory grows with the steps.
+struct Direct {};
+
+/// The continuous adjoint (Chen et al. 2018): the augmented state [z, a, a_theta, a_t] integrated
+/// backward; O(1) memory in the number of steps. Unset solver settings take the forward's.
+struct Adjoint {
   TORCH_ARG(std::optional<Method>, method) = std::nullopt;
   TORCH_ARG(std::optional<double>, rtol) = std::nullopt;
   TORCH_ARG(std::optional<double>, atol) = std::nullopt;
   TORCH_ARG(AdjointNorm, norm) = AdjointNorm::Full;
+};
+
+/// The exact discrete gradient with O(sqrt(steps)) memory: segments re-run from checkpoints.
+struct Checkpointed {
+  TORCH_ARG(int64_t, checkpoints) = 0;  ///< states kept; 0 chooses about sqrt(number of steps)
+};
+
+using Gradient = std::variant<Direct, Adjoint, Checkpointed>;
+
+/// "direct", "adjoint", "checkpointed", in the variant's order: the names users write at the boundary
+/// (CLI, config, Python).
+const std::vector<std::string>& gradient_names();
+/// The alternative's name, whatever its settings.
+const std::string& gradient_name(const Gradient& gradient);
+/// Parses one of gradient_names() (default settings); an unknown name is refused with the valid list.
+Gradient parse_gradient(const std::string& name);
+
+/// The adaptive step-size controller: a PID controller (Söderlind 2003, as diffrax's PIDController),
+/// r = error ratio of the last steps, k = embedded order + 1:
+///   dt_new = dt * safety * r_n^(-(p + i + d)/k) * r_{n-1}^((p + 2d)/k) * r_{n-2}^(-d/k),
+/// the factor clamped to [min_factor, 1] after a rejected step and to [1, max_factor] after an
+/// accepted one (an accepted step never shrinks the next, as in torchdiffeq and diffrax).
+/// The defaults are an I controller, torchdiffeq's and diffrax's: on neural-ODE fields it takes
+/// fewer steps than a PI controller at the same accuracy. Hairer's PI controller (beta1 0.7,
+/// beta2 0.4; Hairer & Wanner II, §IV.2) is pcoeff 0.4, icoeff 0.3.
+struct StepControl {
+  /// Initial step size; by default chosen by Hairer's algorithm (Hairer, Nørsett & Wanner I, §II.4).
+  TORCH_ARG(std::optional<double>, first_step) = std::nullopt;
+  TORCH_ARG(double, safety) = 0.9;
+  TORCH_ARG(double, min_factor) = 0.2;
+  TORCH_ARG(double, max_factor) = 10.0;
+  TORCH_ARG(double, pcoeff) = 0.0;
+  TORCH_ARG(double, icoeff) = 1.0;
+  TORCH_ARG(double, dcoeff) = 0.0;
+  /// Bounds on the step size; a step that would have to be below min_step fails the solve.
+  TORCH_ARG(double, min_step) = 0.0;
+  TORCH_ARG(double, max_step) = std::numeric_limits<double>::infinity();
 };
 
 /// How the error estimate of a step is reduced to the one number its acceptance is decided on
@@ -48,8 +80,8 @@ enum class ErrorNorm {
                     ///< norm for tuples (and ffjord's), so a ported model takes the same steps
 };
 
-/// Options of ode::solve. Chaining setters; solve() validates them and refuses
-/// inconsistent values with a message that says what was expected.
+/// Options of ode::solve. Chaining setters; validate() (which solve() calls) refuses inconsistent
+/// values with a message that says what was expected.
 struct SolveOptions {
   /// The Runge–Kutta method (dopri5 by default).
   TORCH_ARG(Method, method) = Method::Dopri5;
@@ -78,34 +110,16 @@ struct SolveOptions {
   TORCH_ARG(std::vector<double>, grid) = {};
   /// Outputs between fixed-grid points (adaptive solves use the method's own interpolant).
   TORCH_ARG(Interpolation, interpolation) = Interpolation::Linear;
-
-  /// Initial step size; by default chosen by Hairer's algorithm (Hairer, Nørsett & Wanner I, §II.4).
-  TORCH_ARG(std::optional<double>, first_step) = std::nullopt;
-  /// PID step-size controller (Söderlind 2003, as diffrax's PIDController), r = error ratio of
-  /// the last steps, k = embedded order + 1:
-  ///   dt_new = dt * safety * r_n^(-(p + i + d)/k) * r_{n-1}^((p + 2d)/k) * r_{n-2}^(-d/k),
-  /// the factor clamped to [min_factor, 1] after a rejected step and to [1, max_factor] after an
-  /// accepted one (an accepted step never shrinks the next, as in torchdiffeq and diffrax).
-  /// The defaults are an I controller, torchdiffeq's and diffrax's: on neural-ODE fields it takes
-  /// fewer steps than a PI controller at the same accuracy. Hairer's PI controller (beta1 0.7,
-  /// beta2 0.4; Hairer & Wanner II, §IV.2) is pcoeff 0.4, icoeff 0.3.
-  TORCH_ARG(double, safety) = 0.9;
-  TORCH_ARG(double, min_factor) = 0.2;
-  TORCH_ARG(double, max_factor) = 10.0;
-  TORCH_ARG(double, pcoeff) = 0.0;
-  TORCH_ARG(double, icoeff) = 1.0;
-  TORCH_ARG(double, dcoeff) = 0.0;
-  /// Bounds on the step size; a step that would have to be below min_step fails the solve.
-  TORCH_ARG(double, min_step) = 0.0;
-  TORCH_ARG(double, max_step) = std::numeric_limits<double>::infinity();
+  /// The adaptive step-size controller (unused on a fixed grid).
+  TORCH_ARG(StepControl, step_control) = {};
   /// Times the solver must step to exactly (outputs at ts never force steps: they are interpolated).
   TORCH_ARG(std::vector<double>, step_ts) = {};
   /// Discontinuities of the field in time: stepped to exactly, the field re-evaluated just past
   /// them (the first-same-as-last stage is discarded).
   TORCH_ARG(std::vector<double>, jump_ts) = {};
-  /// Steps (accepted and rejected) allowed before the solve stops with MaxStepsReached.
+  /// Steps (accepted and rejected) allowed before the solve stops with Termination::MaxSteps.
   TORCH_ARG(int64_t, max_steps) = 100000;
-  /// Throw SolveError when the solve stops early; otherwise return the status and NaN rows.
+  /// Throw SolveError when the solve stops early; otherwise return NaN rows and say why in the stats.
   TORCH_ARG(bool, throw_on_failure) = true;
   /// The error norm; the two agree on a single tensor.
   TORCH_ARG(ErrorNorm, error_norm) = ErrorNorm::Rms;
@@ -113,11 +127,12 @@ struct SolveOptions {
   /// (integrals carried along for a loss, like RNODE's regularizers). Empty: all are controlled.
   TORCH_ARG(std::vector<bool>, error_control) = {};
 
-  /// How gradients reach y0, ts and the parameters.
-  TORCH_ARG(Gradient, gradient) = Gradient::Direct;
+  /// How gradients reach y0, ts and the parameters, with the strategy's own settings.
+  TORCH_ARG(Gradient, gradient) = Direct{};
   /// The parameters the Adjoint and Checkpointed gradients differentiate: params(module->parameters()),
   /// params({a, b}), or params({}) when only y0 and ts need gradients. solve() on a module takes the
-  /// module's parameters when unset; a plain callable must set it.
+  /// module's parameters when unset; a plain callable must set it. (Part of the problem, not of the
+  /// strategy: it says what the field depends on besides t and y, which Direct learns from autograd.)
  public:
   SolveOptions& params(std::vector<torch::Tensor> values) {
     params_ = std::move(values);
@@ -127,10 +142,10 @@ struct SolveOptions {
     return params(std::vector<torch::Tensor>(values));
   }
   const std::optional<std::vector<torch::Tensor>>& params() const { return params_; }
-  /// The adjoint's own solver settings.
-  TORCH_ARG(AdjointOptions, adjoint) = {};
-  /// Checkpoints kept by Gradient::Checkpointed; 0 chooses about sqrt(number of steps).
-  TORCH_ARG(int64_t, checkpoints) = 0;
+
+  /// Refuses inconsistent values with a message that says what was expected; `components` is the
+  /// number of components of a tuple state (per-component tolerances and error_control).
+  void validate(size_t components = 1) const;
 
  private:
   std::vector<double> rtol_{1e-7};

@@ -24,6 +24,11 @@ struct BayesianMLPOptions {
   TORCH_ARG(WeightVariance, variance) = WeightVariance::Shared;
   /// Initial posterior variance s^2 (the reference implementation starts at 1e-4).
   TORCH_ARG(double, initial_variance) = 1e-4;
+
+  // (TORCH_ARG leaves the access private.)
+ public:
+  /// Refuses inconsistent values with a message that names the setting.
+  void validate() const;
 };
 
 /// One set of weights: a deterministic MLP x -> y (weights [out, in] per layer).

@@ -44,6 +44,11 @@ struct ODE2VAEOptions {
   /// frame_interval / substeps (the paper's dt / 5).
   TORCH_ARG(ode::SolveOptions, solver) = ode::SolveOptions().method(ode::Method::RK4);
   TORCH_ARG(int64_t, substeps) = 5;
+
+  // (TORCH_ARG leaves the access private.)
+ public:
+  /// Refuses inconsistent values with a message that names the setting.
+  void validate() const;
 };
 
 /// A diagonal Gaussian over R^q computed from frames: returns (mean, log variance).
@@ -67,7 +72,9 @@ struct ODE2VAEOutput {
   torch::Tensor kl_weights;      ///< KL(q(W) || N(0, I))
   torch::Tensor encoder_kl;      ///< sum_t [log q_ode(z_t) - log q_enc(z_t)], t = 0 .. T - m
   torch::Tensor frames;          ///< decoded means of the sampled trajectory [N, T, *frame_shape]
-  int64_t nfe = 0;               ///< field evaluations of the latent solve
+  /// The latent solve's counts; its backward adds nfe_backward when the gradient is Adjoint or
+  /// Checkpointed (direct backprop evaluates no field: it walks the stored graph).
+  std::shared_ptr<core::Stats> stats;
 };
 
 /// What drives the latent position in predict().

@@ -12,10 +12,12 @@ struct RNODE {
   /* implicit */ RNODE(double kinetic = 0.01, double jacobian = 0.01) : kinetic_(kinetic), jacobian_(jacobian) {}
   TORCH_ARG(double, kinetic);   ///< lambda_K
   TORCH_ARG(double, jacobian);  ///< lambda_J
-};
 
-/// Refuses negative weights with a message.
-void validate(const RNODE& weights);
+  // (TORCH_ARG leaves the access private.)
+ public:
+  /// Refuses negative weights with a message.
+  void validate() const;
+};
 
 /// lambda_K mean(E_K) + lambda_J mean(E_J) over the batch.
 torch::Tensor penalty(const RNODE& weights, const torch::Tensor& kinetic, const torch::Tensor& jacobian);

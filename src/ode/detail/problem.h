@@ -24,24 +24,18 @@ struct Problem {
   CountingField counting_field(const torch::Tensor& like) const { return CountingField(field, like.options()); }
 };
 
-/// How a solve ended, as the strategies report it.
-struct Outcome {
-  Status status = Status::Success;
-  std::string message;
-};
-
-/// The outputs of an integration as one tensor [len(times), *y0.shape], its counts added to
-/// `stats`. A failed solve throws SolveError, or (throw_on_failure off) fills missing rows with NaN.
-torch::Tensor finish(const Problem& problem, Integration& integration, Stats& stats, Outcome& outcome);
+/// The outputs of an integration as one tensor [len(times), *y0.shape], its counts and termination
+/// added to `stats`. A failed solve throws SolveError, or (throw_on_failure off) fills missing rows
+/// with NaN.
+torch::Tensor finish(const Problem& problem, Integration& integration, core::Stats& stats);
 
 // The three gradient strategies. Each returns ys [len(ts), *y0.shape] and fills `stats`
 // (the backward pass of Adjoint and Checkpointed adds its counts later).
-torch::Tensor solve_direct(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<Stats>& stats,
-                           Outcome& outcome);
-torch::Tensor solve_adjoint(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<Stats>& stats,
-                            Outcome& outcome);
-torch::Tensor solve_checkpointed(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<Stats>& stats,
-                                 Outcome& outcome);
+torch::Tensor solve_direct(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<core::Stats>& stats);
+torch::Tensor solve_adjoint(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<core::Stats>& stats,
+                            const Adjoint& adjoint);
+torch::Tensor solve_checkpointed(const Problem& problem, const torch::Tensor& y0,
+                                 const std::shared_ptr<core::Stats>& stats, const Checkpointed& checkpointed);
 
 /// The parameters that receive gradients (those that require them).
 std::vector<torch::Tensor> trainable(const std::vector<torch::Tensor>& params);
@@ -57,13 +51,13 @@ torch::autograd::variable_list parameter_gradients(const std::vector<torch::Tens
 ///   dL/dt_i = g_i . f(t_i, y_i) (i > 0),   dL/dt_0 = -a(t_0) . f(t_0, y_0).
 /// `start` gives the y0 to integrate from (equal to y0 in value); `outputs` re-attaches ys.
 struct TimeGradients {
-  TimeGradients(const Problem& problem, const torch::Tensor& y0, Stats& stats);
+  TimeGradients(const Problem& problem, const torch::Tensor& y0, core::Stats& stats);
   torch::Tensor start() const { return start_; }
   torch::Tensor outputs(const torch::Tensor& ys) const;
 
  private:
   const Problem& problem_;
-  Stats& stats_;
+  core::Stats& stats_;
   torch::Tensor start_;
   torch::Tensor shift_;  ///< direction * (ts - ts.detach()): zero in value, carries ts's gradient
 };

@@ -32,7 +32,7 @@ double initial_step(CountingField& f, double t0, const torch::Tensor& y0, const 
 /// ratios of the last two accepted steps; after a rejection the step never grows and they are kept.
 class StepController {
  public:
-  StepController(const SolveOptions& options, int error_order);
+  StepController(const StepControl& control, int error_order);
   /// The next step size after a step of size `dt` whose error ratio was `ratio`.
   double next(double dt, double ratio, bool accepted);
 

@@ -1,4 +1,4 @@
-// Gradient::Adjoint: the continuous adjoint sensitivity method (Chen, Rubanova,
+// The Adjoint gradient: the continuous adjoint sensitivity method (Chen, Rubanova,
 // Bettencourt & Duvenaud 2018, "Neural Ordinary Differential Equations", §2 and
 // appendix B). The forward solve keeps only the outputs; the backward pass
 // integrates the augmented state [z, a, a_theta, a_t] from the last output time
@@ -16,23 +16,24 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 struct AdjointContext : torch::CustomClassHolder {
-  AdjointContext(Problem p, std::shared_ptr<Stats> s) : problem(std::move(p)), stats(std::move(s)) {}
+  AdjointContext(Problem p, std::shared_ptr<core::Stats> s, Adjoint a)
+      : problem(std::move(p)), stats(std::move(s)), adjoint(std::move(a)) {}
   Problem problem;
-  std::shared_ptr<Stats> stats;
-  Outcome outcome;
+  std::shared_ptr<core::Stats> stats;
+  Adjoint adjoint;
 };
 
 /// Options of the backward solve over one interval [s_i, s_{i-1}] (decreasing solver time).
-SolveOptions backward_options(const Problem& problem, double s_hi, double s_lo, size_t n_params, bool with_time) {
+SolveOptions backward_options(const Problem& problem, const Adjoint& adj, double s_hi, double s_lo, size_t n_params,
+                              bool with_time) {
   const auto& fwd = problem.options;
-  const auto& adj = fwd.adjoint();
   SolveOptions o = fwd;
   o.method(adj.method().value_or(fwd.method()))
       .rtol(adj.rtol().value_or(*std::min_element(fwd.rtol().begin(), fwd.rtol().end())))
       .atol(adj.atol().value_or(*std::min_element(fwd.atol().begin(), fwd.atol().end())))
-      .first_step(std::nullopt)
+      .step_control(StepControl(fwd.step_control()).first_step(std::nullopt))
       .throw_on_failure(true)
-      .gradient(Gradient::Direct);
+      .gradient(Direct{});
   // A fixed grid of the forward is walked back on its own points inside the interval.
   if (!fwd.grid().empty() || (!is_adaptive(fwd.method()) && !fwd.step_size())) {
     const auto& points = fwd.grid().empty() ? problem.times : fwd.grid();
@@ -56,7 +57,7 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
     const auto& problem = context->problem;
     auto f = problem.counting_field(y0);
     auto r = integrate(f, y0, problem.times, problem.options, problem.tol);
-    auto ys = finish(problem, r, *context->stats, context->outcome);
+    auto ys = finish(problem, r, *context->stats);
     ctx->save_for_backward({ys});
     ctx->saved_data["context"] = c10::IValue::make_capsule(context);
     return ys;
@@ -65,7 +66,7 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     auto context = c10::static_intrusive_pointer_cast<AdjointContext>(ctx->saved_data["context"].toCapsule());
     const Problem& problem = context->problem;
-    Stats& stats = *context->stats;
+    core::Stats& stats = *context->stats;
     const auto ys = ctx->get_saved_variables()[0];
     const auto g = grad_outputs[0].defined() ? grad_outputs[0] : torch::zeros_like(ys);
     const bool with_time = ctx->needs_input_grad(1);
@@ -110,8 +111,8 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
         time_grads[i] = dl_dt;
         state.back() = state.back() - dl_dt;
       }
-      auto options = backward_options(problem, s_hi, s_lo, params.size(), with_time);
-      if (carried_step > 0) options.first_step(std::min(carried_step, s_hi - s_lo));
+      auto options = backward_options(problem, context->adjoint, s_hi, s_lo, params.size(), with_time);
+      if (carried_step > 0) options.step_control().first_step(std::min(carried_step, s_hi - s_lo));
       auto sol = solve_tuple(augmented, state, torch::tensor({s_hi, s_lo}, torch::kFloat64), options);
       carried_step = std::abs(sol.stats->final_dt);
       stats.nfe_backward += sol.stats->nfe;
@@ -137,17 +138,15 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
 
 }  // namespace
 
-torch::Tensor solve_adjoint(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<Stats>& stats,
-                            Outcome& outcome) {
+torch::Tensor solve_adjoint(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<core::Stats>& stats,
+                            const Adjoint& adjoint) {
   for (const auto& p : problem.params)
     TORCH_CHECK(p.scalar_type() == y0.scalar_type() && p.device() == y0.device(),
-                "Gradient::Adjoint integrates the parameters' adjoint beside the state: every parameter must have ",
+                "the adjoint gradient integrates the parameters' adjoint beside the state: every parameter must have ",
                 "the state's dtype and device (", y0.scalar_type(), " on ", y0.device(), "), got ", p.scalar_type(),
                 " on ", p.device());
-  auto context = c10::make_intrusive<AdjointContext>(problem, stats);
-  auto ys = AdjointSolve::apply(y0, problem.ts, torch::TensorList(problem.params), context);
-  outcome = context->outcome;
-  return ys;
+  auto context = c10::make_intrusive<AdjointContext>(problem, stats, adjoint);
+  return AdjointSolve::apply(y0, problem.ts, torch::TensorList(problem.params), context);
 }
 
 }  // namespace deepdyn::ode::detail

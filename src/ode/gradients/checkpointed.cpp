@@ -1,4 +1,4 @@
-// Gradient::Checkpointed: the exact gradient of the discrete solve (what Direct
+// The Checkpointed gradient: the exact gradient of the discrete solve (what Direct
 // computes) with memory that grows like the square root of the number of steps
 // (Griewank & Walther, "Evaluating Derivatives", ch. 12: one level of checkpoints).
 // The forward solve runs without a graph, records the accepted step times and keeps
@@ -64,12 +64,11 @@ class CheckpointLog {
 };
 
 struct CheckpointContext : torch::CustomClassHolder {
-  CheckpointContext(Problem p, std::shared_ptr<Stats> s)
-      : problem(std::move(p)), stats(std::move(s)), log(problem.options.checkpoints()) {}
+  CheckpointContext(Problem p, std::shared_ptr<core::Stats> s, int64_t checkpoints)
+      : problem(std::move(p)), stats(std::move(s)), log(checkpoints) {}
   Problem problem;
-  std::shared_ptr<Stats> stats;
+  std::shared_ptr<core::Stats> stats;
   CheckpointLog log;
-  Outcome outcome;
 };
 
 class CheckpointedSolve : public torch::autograd::Function<CheckpointedSolve> {
@@ -82,7 +81,7 @@ class CheckpointedSolve : public torch::autograd::Function<CheckpointedSolve> {
     auto f = problem.counting_field(y0);
     auto r = integrate(f, y0, problem.times, problem.options, problem.tol,
                        [&log](double t1, const torch::Tensor& y1) { log.accepted(t1, y1); });
-    auto ys = finish(problem, r, *context->stats, context->outcome);
+    auto ys = finish(problem, r, *context->stats);
     ctx->saved_data["context"] = c10::IValue::make_capsule(context);
     return ys;
   }
@@ -140,13 +139,11 @@ class CheckpointedSolve : public torch::autograd::Function<CheckpointedSolve> {
 
 }  // namespace
 
-torch::Tensor solve_checkpointed(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<Stats>& stats,
-                                 Outcome& outcome) {
+torch::Tensor solve_checkpointed(const Problem& problem, const torch::Tensor& y0,
+                                 const std::shared_ptr<core::Stats>& stats, const Checkpointed& checkpointed) {
   TimeGradients time_gradients(problem, y0, *stats);
-  auto context = c10::make_intrusive<CheckpointContext>(problem, stats);
-  auto ys = CheckpointedSolve::apply(time_gradients.start(), torch::TensorList(problem.params), context);
-  outcome = context->outcome;
-  return time_gradients.outputs(ys);
+  auto context = c10::make_intrusive<CheckpointContext>(problem, stats, checkpointed.checkpoints());
+  return time_gradients.outputs(CheckpointedSolve::apply(time_gradients.start(), torch::TensorList(problem.params), context));
 }
 
 }  // namespace deepdyn::ode::detail

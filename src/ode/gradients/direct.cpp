@@ -1,4 +1,4 @@
-// Gradient::Direct: autograd records every step. Also the pieces every strategy shares.
+// The Direct gradient: autograd records every step. Also the pieces every strategy shares.
 #include <cmath>
 #include <sstream>
 
@@ -11,21 +11,22 @@ std::string failure_message(const Integration& r, double direction, double t_end
   std::ostringstream m;
   m << "ode::solve stopped at t = " << r.t_stop * direction << " with dt = " << r.dt_stop * direction
     << " before reaching t = " << t_end * direction << ": ";
-  switch (r.status) {
-    case Status::MaxStepsReached:
+  switch (r.termination) {
+    case core::Termination::MaxSteps:
       m << "max_steps (" << r.stats.steps << ") reached. Raise SolveOptions::max_steps, "
         << (fixed_step ? "or take a larger step_size." : "loosen rtol/atol, or check whether the problem is stiff.");
       break;
-    case Status::StepSizeUnderflow:
+    case core::Termination::StepSizeUnderflow:
       m << "the step size underflowed (last error ratio " << r.error_ratio
         << ") without meeting the tolerance. Loosen rtol/atol, pass known discontinuities as jump_ts, "
         << "or check the field near this time.";
       break;
-    case Status::NonFiniteState:
+    case core::Termination::NonFinite:
       m << "the state or the field became NaN or Inf. The solution may blow up here: check the field near "
         << "this time, shorten the interval, or lower first_step.";
       break;
-    case Status::Success:
+    case core::Termination::Success:
+    case core::Termination::Diverged:  // fixed points only
       break;
   }
   return m.str();
@@ -33,7 +34,7 @@ std::string failure_message(const Integration& r, double direction, double t_end
 
 }  // namespace
 
-torch::Tensor finish(const Problem& problem, Integration& r, Stats& stats, Outcome& outcome) {
+torch::Tensor finish(const Problem& problem, Integration& r, core::Stats& stats) {
   stats.nfe += r.stats.nfe;
   stats.steps += r.stats.steps;
   stats.accepted += r.stats.accepted;
@@ -41,11 +42,12 @@ torch::Tensor finish(const Problem& problem, Integration& r, Stats& stats, Outco
   stats.initial_dt = r.stats.initial_dt * problem.direction;
   stats.final_dt = r.stats.final_dt * problem.direction;
   auto ys = torch::stack(r.ys);  // r.ys always holds at least y0
-  if (r.status == Status::Success) return ys;
+  if (r.termination == core::Termination::Success) return ys;
 
-  outcome = {r.status, failure_message(r, problem.direction, problem.times.back(), problem.options.step_size().has_value())};
+  stats.termination = r.termination;
+  stats.message = failure_message(r, problem.direction, problem.times.back(), problem.options.step_size().has_value());
   if (problem.options.throw_on_failure())
-    throw SolveError(r.status, r.t_stop * problem.direction, r.dt_stop * problem.direction, outcome.message);
+    throw SolveError(r.termination, r.t_stop * problem.direction, r.dt_stop * problem.direction, stats.message);
   // Rows the solve did not reach are NaN.
   auto pad_shape = ys.sizes().vec();
   pad_shape[0] = static_cast<int64_t>(problem.times.size() - r.ys.size());
@@ -74,7 +76,7 @@ torch::autograd::variable_list parameter_gradients(const std::vector<torch::Tens
   return grads;
 }
 
-TimeGradients::TimeGradients(const Problem& problem, const torch::Tensor& y0, Stats& stats)
+TimeGradients::TimeGradients(const Problem& problem, const torch::Tensor& y0, core::Stats& stats)
     : problem_(problem), stats_(stats), start_(y0) {
   if (!problem.ts.requires_grad()) return;
   shift_ = (problem.ts - problem.ts.detach()).to(y0.scalar_type()).mul(problem.direction);
@@ -101,12 +103,11 @@ torch::Tensor TimeGradients::outputs(const torch::Tensor& ys) const {
   return ys + shift_.view(shape) * torch::stack(slopes);
 }
 
-torch::Tensor solve_direct(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<Stats>& stats,
-                           Outcome& outcome) {
+torch::Tensor solve_direct(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<core::Stats>& stats) {
   TimeGradients time_gradients(problem, y0, *stats);
   auto f = problem.counting_field(y0);
   auto r = integrate(f, time_gradients.start(), problem.times, problem.options, problem.tol);
-  return time_gradients.outputs(finish(problem, r, *stats, outcome));
+  return time_gradients.outputs(finish(problem, r, *stats));
 }
 
 }  // namespace deepdyn::ode::detail
