@@ -37,10 +37,14 @@ TEST(Outcome, OdeAndFixedPointFailuresAreOneErrorFamilyWithTheirTermination) {
   const auto quiet = dd::deq::solve_fixed_point(shift, z0, options);  // off by default: reported, not thrown
   EXPECT_NE(quiet.stats.termination, Termination::Success);
   EXPECT_FALSE(quiet.stats.message.empty());
-  EXPECT_EQ(thrown_termination([&] { dd::deq::solve_fixed_point(shift, z0, dd::deq::FixedPointOptions(options).throw_on_failure(true)); }),
+  EXPECT_EQ(thrown_termination([&] {
+              dd::deq::solve_fixed_point(shift, z0, dd::deq::FixedPointOptions(options).throw_on_failure(true));
+            }),
             quiet.stats.termination);
   // Every one of them is a c10::Error too.
-  EXPECT_NE(error_message([&] { dd::deq::solve_fixed_point(shift, z0, dd::deq::FixedPointOptions(options).throw_on_failure(true)); }),
+  EXPECT_NE(error_message([&] {
+              dd::deq::solve_fixed_point(shift, z0, dd::deq::FixedPointOptions(options).throw_on_failure(true));
+            }),
             "");
 }
 
@@ -97,7 +101,10 @@ TEST(Outcome, EveryOptionsStructValidatesItselfBeforeAnyWork) {
       {[] { SolveOptions().gradient(dd::ode::Checkpointed().checkpoints(-1)).params({}).validate(); },
        "Checkpointed::checkpoints"},
       {[] { SolveOptions().gradient(dd::ode::Adjoint{}).validate(); }, "adjoint gradient must know which parameters"},
-      {[] { SolveOptions().rtol({1e-6, 1e-6}).validate(3); }, "one value per state component"},
+      {[] {
+         SolveOptions().rtol({1e-6, 1e-6}).validate(3);
+       },
+       "one value per state component"},
       {[] { dd::deq::FixedPointOptions().tol(0).validate(); }, "tol must be > 0"},
       {[] { dd::deq::DEQOptions().backward(dd::deq::Phantom().steps(0)).validate(); }, "Phantom steps"},
       {[] { dd::cnf::CNFOptions(0).validate(); }, "CNF dim"},

@@ -28,23 +28,21 @@ const std::string& termination_message(Termination termination);
 /// Counters and outcome of one solve: what ode::solve, deq::solve_fixed_point and every model output
 /// report. Outputs share it with their backward pass, which adds its own counts when it runs.
 struct Stats {
-  int64_t nfe = 0;       ///< evaluations of the function: the field f, or the fixed-point map
-  int64_t steps = 0;     ///< ODE steps attempted, or fixed-point iterations
-  int64_t accepted = 0;  ///< ODE steps accepted (fixed point: every iteration)
-  int64_t rejected = 0;  ///< ODE steps rejected by the error control (fixed point: 0)
-  double initial_dt = 0;  ///< ODE: the first step size tried (signed like the time direction)
-  double final_dt = 0;    ///< ODE: the step size the controller proposes after the last step
+  int64_t nfe = 0;             ///< evaluations of the function: the field f, or the fixed-point map
+  int64_t steps = 0;           ///< ODE steps attempted, or fixed-point iterations
+  int64_t accepted = 0;        ///< ODE steps accepted (fixed point: every iteration)
+  int64_t rejected = 0;        ///< ODE steps rejected by the error control (fixed point: 0)
+  double initial_dt = 0;       ///< ODE: the first step size tried (signed like the time direction)
+  double final_dt = 0;         ///< ODE: the step size the controller proposes after the last step
   int64_t nfe_backward = 0;    ///< evaluations of the backward pass (adjoint solve, checkpointed re-runs,
                                ///< the DEQ's implicit linear system); 0 for direct backprop, which stores a graph
   int64_t steps_backward = 0;  ///< steps or iterations of the backward pass
   Termination termination = Termination::Success;           ///< of the forward solve
-  std::string message;                                       ///< empty on success, else what happened and what to try
+  std::string message;                                      ///< empty on success, else what happened and what to try
   Termination termination_backward = Termination::Success;  ///< of the backward solve, once it ran
   std::string message_backward;
 
-  bool succeeded() const {
-    return termination == Termination::Success && termination_backward == Termination::Success;
-  }
+  bool succeeded() const { return termination == Termination::Success && termination_backward == Termination::Success; }
   /// Counts summed, the first failure kept: the stats of solves run one after another (stacked flows).
   Stats& operator+=(const Stats& other);
 };
