@@ -11,6 +11,7 @@
 #include "deepdyn/data/sequences.h"
 #include "deepdyn/data/spiral.h"
 #include "deepdyn/data/toy.h"
+#include "deepdyn/data/trajectories.h"
 #include "deepdyn/ode/method.h"
 #include "deepdyn/ode/options.h"
 #include "deepdyn/ode/solution.h"
