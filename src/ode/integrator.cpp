@@ -122,7 +122,7 @@ Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, 
 
   while (!writer.done()) {
     if (out.stats.steps >= options.max_steps()) {
-      out.termination = core::Termination::MaxSteps;
+      out.stats.termination = core::Termination::MaxSteps;
       break;
     }
     if (!k0.defined()) k0 = f(t, y);
@@ -137,7 +137,7 @@ Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, 
     const bool clipped = t + 1.01 * dt >= t_target;
     const double h = clipped ? t_target - t : dt;
     if (is_underflow(t, h, control.min_step())) {
-      out.termination = last_ratio_finite ? core::Termination::StepSizeUnderflow : core::Termination::NonFinite;
+      out.stats.termination = last_ratio_finite ? core::Termination::StepSizeUnderflow : core::Termination::NonFinite;
       break;
     }
 
@@ -210,7 +210,7 @@ Integration integrate_grid(CountingField& f, const ButcherTableau& tableau, cons
   out.stats.initial_dt = grid.size() > 1 ? grid[1] - grid[0] : 0.0;
   for (size_t i = 0; i + 1 < grid.size(); ++i) {
     if (out.stats.steps >= options.max_steps()) {
-      out.termination = core::Termination::MaxSteps;
+      out.stats.termination = core::Termination::MaxSteps;
       break;
     }
     const double t = grid[i], t1 = grid[i + 1], h = t1 - t;
@@ -226,7 +226,7 @@ Integration integrate_grid(CountingField& f, const ButcherTableau& tableau, cons
     k0 = accept(f, tableau, dense, writer, observer, t, h, t1, y, step, ends_at_jump);
     y = step.y1;
     if (check_finite && out.ys.size() > written && !torch::isfinite(y).all().item<bool>()) {  // sync: stop on NaN
-      out.termination = core::Termination::NonFinite;
+      out.stats.termination = core::Termination::NonFinite;
       out.ys.resize(written);
       break;
     }

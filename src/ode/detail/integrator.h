@@ -14,8 +14,7 @@ namespace deepdyn::ode::detail {
 /// What the integrator hands back; times are its own (increasing) times.
 struct Integration {
   std::vector<torch::Tensor> ys;  ///< one per output time reached
-  core::Stats stats;  ///< counts only: the termination is below
-  core::Termination termination = core::Termination::Success;
+  core::Stats stats;  ///< counts and termination (the message is written by the gradient strategy)
   double t_stop = 0;       ///< where a failure happened
   double dt_stop = 0;      ///< step size at the failure
   double error_ratio = 0;  ///< last error ratio at the failure

@@ -11,7 +11,7 @@ std::string failure_message(const Integration& r, double direction, double t_end
   std::ostringstream m;
   m << "ode::solve stopped at t = " << r.t_stop * direction << " with dt = " << r.dt_stop * direction
     << " before reaching t = " << t_end * direction << ": ";
-  switch (r.termination) {
+  switch (r.stats.termination) {
     case core::Termination::MaxSteps:
       m << "max_steps (" << r.stats.steps << ") reached. Raise SolveOptions::max_steps, "
         << (fixed_step ? "or take a larger step_size." : "loosen rtol/atol, or check whether the problem is stiff.");
@@ -35,19 +35,15 @@ std::string failure_message(const Integration& r, double direction, double t_end
 }  // namespace
 
 torch::Tensor finish(const Problem& problem, Integration& r, core::Stats& stats) {
-  stats.nfe += r.stats.nfe;
-  stats.steps += r.stats.steps;
-  stats.accepted += r.stats.accepted;
-  stats.rejected += r.stats.rejected;
+  stats += r.stats;
   stats.initial_dt = r.stats.initial_dt * problem.direction;
   stats.final_dt = r.stats.final_dt * problem.direction;
   auto ys = torch::stack(r.ys);  // r.ys always holds at least y0
-  if (r.termination == core::Termination::Success) return ys;
+  if (r.stats.termination == core::Termination::Success) return ys;
 
-  stats.termination = r.termination;
   stats.message = failure_message(r, problem.direction, problem.times.back(), problem.options.step_size().has_value());
   if (problem.options.throw_on_failure())
-    throw SolveError(r.termination, r.t_stop * problem.direction, r.dt_stop * problem.direction, stats.message);
+    throw SolveError(r.stats.termination, r.t_stop * problem.direction, r.dt_stop * problem.direction, stats.message);
   // Rows the solve did not reach are NaN.
   auto pad_shape = ys.sizes().vec();
   pad_shape[0] = static_cast<int64_t>(problem.times.size() - r.ys.size());
