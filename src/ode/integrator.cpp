@@ -74,8 +74,9 @@ class OutputWriter {
     std::vector<double> inside;
     for (size_t i = ys_.size(); i < ts_.size() && ts_[i] < t1; ++i) inside.push_back(ts_[i]);
     if (!inside.empty()) {
-      auto values = make_interpolant().evaluate(inside);
-      for (int64_t i = 0; i < static_cast<int64_t>(inside.size()); ++i) ys_.push_back(values[i]);
+      // unbind, not values[i]: its backward stacks the outputs' gradients once, where each select
+      // would scatter its own into a zero tensor of all the step's outputs (quadratic in them).
+      for (auto& value : make_interpolant().evaluate(inside).unbind(0)) ys_.push_back(value);
     }
     if (!done() && ts_[ys_.size()] == t1) ys_.push_back(y1);
   }
