@@ -1,6 +1,7 @@
 // Measured trajectories from CSV files: what a good file gives, and the one-line error of each
 // kind of bad file.
 #include <deepdyn/deepdyn.h>
+#include <deepdyn/io/arrays.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -62,6 +63,45 @@ TEST(Trajectories, EachKindOfBadFileIsOneLineNamingTheFilePlaceAndWhatWasExpecte
   EXPECT_NE(error_message([] { dd::data::read_trajectories_csv("/nonexistent/trajectories.csv"); }).find("cannot be read"),
             std::string::npos);
   EXPECT_NE(error_message([] { dd::data::read_trajectories_csv(::testing::TempDir()); }).find("is a directory"),
+            std::string::npos);
+}
+
+// .npy and .pt files hold the CSV's table [rows, 2 + d]: trajectory number, t, states.
+TEST(Trajectories, NpyAndPtTablesAreReadLikeTheCsv) {
+  const auto table = torch::tensor({3.0, 0.0, 1.0, 2.0,  //
+                                    5.0, 0.5, -1.0, 0.0,  //
+                                    3.0, 0.1, 1.5, 2.5,   //
+                                    5.0, 1.0, -2.0, 1.0},
+                                   torch::kFloat64)
+                         .view({4, 4});
+  const auto npy = ::testing::TempDir() + "deepdyn_trajectories.npy";
+  const auto pt = ::testing::TempDir() + "deepdyn_trajectories.pt";
+  dd::io::write_npy(npy, table.to(torch::kFloat32));
+  const auto pickled = torch::pickle_save(table);
+  std::ofstream(pt, std::ios::binary).write(pickled.data(), std::streamsize(pickled.size()));
+  for (const auto& path : {npy, pt}) {
+    const auto trajectories = dd::data::read_trajectories(path);
+    ASSERT_EQ(trajectories.size(), 2u) << path;
+    EXPECT_EQ(trajectories[0].id, "3");
+    EXPECT_EQ(trajectories[1].id, "5");
+    EXPECT_TRUE(torch::allclose(trajectories[0].t, torch::tensor({0.0, 0.1}, torch::kFloat64)));
+    EXPECT_TRUE(torch::allclose(trajectories[1].y, torch::tensor({-1.0, 0.0, -2.0, 1.0}, torch::kFloat64).view({2, 2})));
+  }
+
+  const std::pair<torch::Tensor, std::vector<std::string>> bad[] = {
+      {table.flatten(), {"expected a 2-D array [rows, 2 + d]", "got shape [16]"}},
+      {table.narrow(1, 0, 2), {"expected a 2-D array [rows, 2 + d]", "got shape [4, 2]"}},
+      {table.clone().index_put_({1, 3}, NAN), {"row 1, column 3", "not a finite number"}},
+      {table.clone().index_put_({2, 0}, 3.5), {"row 2, column 0 (trajectory)", "not a whole number"}},
+      {table.clone().index_put_({2, 1}, -1.0), {"row 2", "trajectory '3' does not move forward in time", "on row 0"}},
+  };
+  for (const auto& [array, expected] : bad) {
+    dd::io::write_npy(npy, array);
+    const auto message = error_message([&] { dd::data::read_trajectories(npy); });
+    EXPECT_NE(message.find(npy), std::string::npos) << message;
+    for (const auto& part : expected) EXPECT_NE(message.find(part), std::string::npos) << part << " in: " << message;
+  }
+  EXPECT_NE(error_message([] { dd::data::read_trajectories("data.txt"); }).find("none of the extensions .csv, .npy"),
             std::string::npos);
 }
 

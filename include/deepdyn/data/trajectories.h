@@ -1,5 +1,5 @@
 #pragma once
-// Measured trajectories of a dynamical system from a CSV file, for fitting a Neural ODE to one's
+// Measured trajectories of a dynamical system from a CSV, .npy or .pt file, for fitting a Neural ODE to one's
 // own data.
 #include <torch/torch.h>
 
@@ -22,5 +22,10 @@ struct Trajectory {
 /// header, a ragged row, a value that is not a finite number, time going backwards, a trajectory
 /// of one row, no rows at all).
 std::vector<Trajectory> read_trajectories_csv(const std::string& path);
+
+/// Trajectories from `path` by its extension: ".csv" (read_trajectories_csv), or ".npy"/".pt" holding
+/// a 2-D array [rows, 2 + d] with the CSV's columns: trajectory (a whole number), t, y1..yd. The same
+/// rules hold, and a bad array is refused the same way, naming its row and column.
+std::vector<Trajectory> read_trajectories(const std::string& path);
 
 }  // namespace deepdyn::data
