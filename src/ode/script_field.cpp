@@ -80,4 +80,35 @@ Solution solve(const ScriptField& field, const torch::Tensor& y0, const torch::T
   return solve(f, y0, ts, SolveOptions(options).params(field.parameters()));
 }
 
+torch::jit::Module to_script(const MLPFieldImpl& field) {
+  const auto& options = field.options();
+  torch::jit::Module module("deepdyn.MLPField");
+  module.register_buffer("shift", field.shift.detach().clone());
+  module.register_buffer("scale", field.scale.detach().clone());
+  std::ostringstream source;
+  source << "def forward(self, t: Tensor, y: Tensor) -> Tensor:\n"
+         << "    u = (y - self.shift) / self.scale\n";
+  if (options.cube_input()) source << "    u = u * u * u\n";
+  if (options.time_input())
+    source << "    rows = u.size()[:-1] + [1]\n"
+           << "    u = torch.cat([u, t.to(u.dtype).expand(rows)], -1)\n";
+  const auto layers = field.layers->size();
+  for (size_t i = 0; i < layers; ++i) {
+    const auto& linear = field.layers->at<torch::nn::LinearImpl>(i);
+    const auto index = std::to_string(i);
+    module.register_parameter("weight_" + index, linear.weight.detach().clone(), false);
+    module.register_parameter("bias_" + index, linear.bias.detach().clone(), false);
+    source << "    u = torch.matmul(u, self.weight_" << index << ".t()) + self.bias_" << index << "\n";
+    if (i + 1 == layers) break;
+    // softplus as LibTorch computes it (u past 20 passes through); the clamp keeps exp finite, so
+    // the branch not taken has no inf whose zero gradient would be NaN
+    source << (options.activation() == core::Activation::Tanh
+                   ? "    u = torch.tanh(u)\n"
+                   : "    u = torch.where(u > 20.0, u, torch.log1p(torch.exp(torch.clamp(u, max=20.0))))\n");
+  }
+  source << "    return self.scale * u\n";
+  module.define(source.str());
+  return module;
+}
+
 }  // namespace deepdyn::ode

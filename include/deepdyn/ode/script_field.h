@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "deepdyn/ode/mlp_field.h"
 #include "deepdyn/ode/options.h"
 #include "deepdyn/ode/solution.h"
 #include "deepdyn/ode/solve.h"
@@ -37,5 +38,10 @@ class ScriptField {
 /// parameters unless SolveOptions::params names others.
 Solution solve(const ScriptField& field, const torch::Tensor& y0, const torch::Tensor& ts,
                const SolveOptions& options = SolveOptions());
+
+/// `field` as a TorchScript module with the same forward(t, y) and copies of its weights and
+/// standardisation: a trained field for torch.jit.load in Python, for ScriptField and for
+/// `deepdyn solve`.
+torch::jit::Module to_script(const MLPFieldImpl& field);
 
 }  // namespace deepdyn::ode

@@ -1,0 +1,52 @@
+#include "deepdyn/ode/mlp_field.h"
+
+namespace deepdyn::ode {
+
+void MLPFieldOptions::validate() const {
+  TORCH_CHECK(dim() >= 1, "MLPField: dim must be >= 1, got ", dim());
+  TORCH_CHECK(!hidden().empty(), "MLPField: hidden needs at least one width");
+  for (auto h : hidden()) TORCH_CHECK(h >= 1, "MLPField: hidden widths must be >= 1, got ", h);
+}
+
+MLPFieldImpl::MLPFieldImpl(MLPFieldOptions options) : options_(std::move(options)) {
+  options_.validate();
+  std::vector<int64_t> widths = {options_.dim() + (options_.time_input() ? 1 : 0)};
+  widths.insert(widths.end(), options_.hidden().begin(), options_.hidden().end());
+  widths.push_back(options_.dim());
+  for (size_t i = 0; i + 1 < widths.size(); ++i) {
+    torch::nn::Linear layer(widths[i], widths[i + 1]);
+    torch::NoGradGuard no_grad;
+    layer->weight.normal_(0, 0.1);
+    layer->bias.zero_();
+    layers->push_back(layer);
+  }
+  register_module("layers", layers);
+  shift = register_buffer("shift", torch::zeros({options_.dim()}));
+  scale = register_buffer("scale", torch::ones({options_.dim()}));
+}
+
+torch::Tensor MLPFieldImpl::forward(const torch::Tensor& t, const torch::Tensor& y) {
+  auto u = (y - shift) / scale;
+  if (options_.cube_input()) u = u.pow(3);
+  if (options_.time_input()) {
+    auto rows = u.sizes().vec();
+    rows.back() = 1;
+    u = torch::cat({u, t.to(u.dtype()).expand(rows)}, -1);
+  }
+  const auto last = layers->size() - 1;
+  for (size_t i = 0; i < last; ++i)
+    u = core::activate(options_.activation(), layers[i]->as<torch::nn::Linear>()->forward(u));
+  return scale * layers[last]->as<torch::nn::Linear>()->forward(u);
+}
+
+void MLPFieldImpl::standardize(const torch::Tensor& states) {
+  TORCH_CHECK(states.dim() == 2 && states.size(1) == options_.dim(), "MLPField::standardize: expected states [n, ",
+              options_.dim(), "], got ", states.sizes());
+  TORCH_CHECK(states.size(0) >= 2, "MLPField::standardize: needs two states or more, got ", states.size(0));
+  torch::NoGradGuard no_grad;
+  auto std = states.std(0);
+  shift.copy_(states.mean(0));
+  scale.copy_(torch::where(std > 0, std, torch::ones_like(std)));
+}
+
+}  // namespace deepdyn::ode

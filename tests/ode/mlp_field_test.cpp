@@ -1,0 +1,69 @@
+// ode::MLPField: its forward against the formula it documents, its standardisation, and its
+// TorchScript export, which must compute the same field for every option.
+#include <deepdyn/deepdyn.h>
+#include <deepdyn/ode/script_field.h>
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+namespace dd = deepdyn;
+
+namespace {
+
+TEST(MLPField, ForwardIsTheStandardisedNetworkOfItsDocumentation) {
+  torch::manual_seed(3);
+  dd::ode::MLPField field(dd::ode::MLPFieldOptions(2).hidden({5, 4}).cube_input(true).time_input(true));
+  field->to(torch::kFloat64);
+  const auto states = torch::randn({50, 2}, torch::kFloat64) * torch::tensor({3.0, 0.5}, torch::kFloat64) + 1.0;
+  field->standardize(states);
+  EXPECT_TRUE(torch::allclose(field->shift, states.mean(0)));
+  EXPECT_TRUE(torch::allclose(field->scale, states.std(0)));
+
+  const auto y = torch::randn({7, 2}, torch::kFloat64), t = torch::rand({7, 1}, torch::kFloat64);
+  auto u = ((y - states.mean(0)) / states.std(0)).pow(3);
+  u = torch::cat({u, t}, 1);
+  auto layer = [&](size_t i) { return field->layers->at<torch::nn::LinearImpl>(i).forward(u); };
+  u = torch::tanh(layer(0));
+  u = torch::tanh(layer(1));
+  const auto expected = states.std(0) * layer(2);
+  EXPECT_TRUE(torch::allclose(field->forward(t, y), expected, 1e-12, 1e-12));
+
+  // A component that never varies keeps scale 1 (no division by zero).
+  field->standardize(torch::stack({torch::arange(4, torch::kFloat64), torch::full({4}, 2.0, torch::kFloat64)}, 1));
+  EXPECT_EQ(field->scale[1].item<double>(), 1.0);
+}
+
+TEST(MLPField, TorchScriptExportComputesTheSameFieldForEveryOption) {
+  for (const bool cube : {false, true})
+    for (const bool time : {false, true})
+      for (const auto activation : {dd::core::Activation::Tanh, dd::core::Activation::Softplus}) {
+        torch::manual_seed(cube + 2 * time);
+        dd::ode::MLPField field(
+            dd::ode::MLPFieldOptions(3).hidden({6, 5}).activation(activation).cube_input(cube).time_input(time));
+        field->to(torch::kFloat64);
+        field->standardize(torch::randn({20, 3}, torch::kFloat64) * 2 + 1);
+        {
+          torch::NoGradGuard no_grad;  // weights large enough that softplus is far from linear
+          for (auto& p : field->parameters()) p.mul_(10);
+        }
+        // Saved and loaded again, as a user's torch.jit.load would.
+        std::stringstream bytes;
+        dd::ode::to_script(*field).save(bytes);
+        dd::ode::ScriptField script(torch::jit::load(bytes), "exported field");
+        const auto y = torch::randn({4, 3}, torch::kFloat64);
+        for (const auto& t : {torch::scalar_tensor(0.7, torch::kFloat64), torch::rand({4, 1}, torch::kFloat64)}) {
+          const auto expected = field->forward(t, y);
+          EXPECT_TRUE(torch::allclose(script(t, y), expected, 1e-12, 1e-12))
+              << "cube " << cube << " time " << time << " " << dd::core::activation_name(activation);
+        }
+        EXPECT_EQ(script.parameters().size(), field->parameters().size());
+      }
+}
+
+TEST(MLPField, BadOptionsAreRefused) {
+  EXPECT_THROW(dd::ode::MLPField(dd::ode::MLPFieldOptions(0)), c10::Error);
+  EXPECT_THROW(dd::ode::MLPField(dd::ode::MLPFieldOptions(2).hidden({})), c10::Error);
+  EXPECT_THROW(dd::ode::MLPField(dd::ode::MLPFieldOptions(2).hidden({4, 0})), c10::Error);
+}
+
+}  // namespace
