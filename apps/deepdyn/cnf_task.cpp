@@ -77,9 +77,11 @@ class CNFTask : public Task {
   }
 
   Headline headline() const override { return {"nll", true}; }
-  torch::Tensor sample(int64_t n) override { return flow_->sample(n); }
+  Table sample(const SampleRequest& request) override {
+    return table_of_draws(flow_->sample(request.n), request, "cnf");
+  }
 
-  std::vector<std::string> write_pictures(const std::string& directory) override {
+  std::vector<std::string> write_outputs(const std::string& directory) override {
     save_density_picture(flow_, data::sample_toy(toy_, 4000, setup_.seed + 1),
                               std::string("FFJORD ") + data::toy_name(toy_), directory + "/density.png");
     return {"density.png"};

@@ -44,11 +44,11 @@ class DEQTask : public Task {
 
   Headline headline() const override { return {"accuracy", false}; }
 
-  torch::Tensor sample(int64_t) override {
+  Table sample(const SampleRequest&) override {
     TORCH_CHECK(false, "a deq run is a classifier: it has nothing to sample; use deepdyn eval for its accuracy");
   }
 
-  std::vector<std::string> write_pictures(const std::string&) override { return {}; }
+  std::vector<std::string> write_outputs(const std::string&) override { return {}; }
   torch::nn::Module& model() override { return *model_; }
 
  private:

@@ -1,90 +1,356 @@
-// deepdyn train node: a Neural ODE fitted to the spiral of torchdiffeq's ode_demo (data/spiral.h),
-// 1000 times on [0, 25]; the model is
-// f(t, y) = net(y^3) and each iteration fits random windows of consecutive points (L1 loss). Its
-// evaluation is the mean absolute error of the whole trajectory integrated from y0.
+// deepdyn train node: a Neural ODE dy/dt = f(t, y) fitted to measured trajectories, either the
+// built-in spiral of torchdiffeq's ode_demo (data/spiral.h: 1000 points on [0, 25]) or a file of
+// one's own (data/trajectories.h: CSV, .npy or .pt, irregular times, several trajectories). The
+// field is an MLP chosen by the config (ode::MLPField) or one's own TorchScript module; the run
+// exports the trained field as TorchScript (field.pt).
+//
+// Training fits random windows of `window` consecutive observations of the training data (L1
+// loss), all windows of an iteration in one batched solve. Evaluation integrates each evaluated
+// trajectory from its first observation and measures the error on its held-out observations:
+// the last fraction of every trajectory (holdout_by=time, a forecast) or whole trajectories set
+// aside (holdout_by=trajectory).
 #include <deepdyn/deepdyn.h>
+#include <deepdyn/io/arrays.h>
+#include <deepdyn/io/files.h>
 #include <deepdyn/io/image.h>
+#include <deepdyn/ode/script_field.h>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <sstream>
 
 #include "task.h"
 
 namespace deepdyn::cli {
 namespace {
 
-constexpr int64_t kPoints = 1000;
-constexpr double kEndTime = 25.0;
+constexpr int64_t kSpiralPoints = 1000;
+constexpr double kSpiralEnd = 25.0;
+
+std::vector<data::Trajectory> load_trajectories(const std::string& name) {
+  if (name == "spiral") {
+    auto t = torch::linspace(0, kSpiralEnd, kSpiralPoints, torch::kFloat64);
+    return {{"spiral", t, data::spiral_trajectory(t).squeeze(1)}};
+  }
+  TORCH_CHECK(io::has_extension(name, ".csv") || io::has_extension(name, ".npy") || io::has_extension(name, ".pt"),
+              "config key 'data' must be spiral or a trajectories file ending in .csv, .npy or .pt, got '", name, "'");
+  return data::read_trajectories(name);
+}
+
+/// Which observations of each trajectory train the model ([0, train_end)) and which evaluate it
+/// ([eval_begin, n), after integrating from observation 0).
+struct Split {
+  std::vector<int64_t> train_end, eval_begin;
+
+  static Split of(const std::vector<data::Trajectory>& trajectories, double holdout, const std::string& by) {
+    Split split;
+    const auto count = static_cast<int64_t>(trajectories.size());
+    if (by == "trajectory" && holdout > 0) {
+      const auto held_out = std::max<int64_t>(1, std::llround(holdout * double(count)));
+      TORCH_CHECK(held_out < count, "holdout_by=trajectory sets aside ", held_out, " of the data's ", count,
+                  " trajectories, leaving none to train on: lower holdout or use holdout_by=time");
+      // A fixed draw, not the run's seed: every run on the same file evaluates the same trajectories.
+      const auto order = torch::randperm(count, at::detail::createCPUGenerator(0), torch::kLong);
+      std::vector<bool> evaluated(count, false);
+      for (int64_t i = 0; i < held_out; ++i) evaluated[order[i].item<int64_t>()] = true;
+      for (int64_t k = 0; k < count; ++k) {
+        const auto n = trajectories[k].t.size(0);
+        split.train_end.push_back(evaluated[k] ? 0 : n);
+        split.eval_begin.push_back(evaluated[k] ? 1 : n);
+      }
+      return split;
+    }
+    for (const auto& trajectory : trajectories) {
+      const auto n = trajectory.t.size(0);
+      // holdout 0: the model is evaluated on what it trained on (all but the given first point)
+      const auto held_out = holdout > 0 ? std::max<int64_t>(1, std::llround(holdout * double(n))) : 0;
+      TORCH_CHECK(n - held_out >= 2, "trajectory '", trajectory.id, "' has ", n, " observations: holding out ",
+                  held_out, " leaves fewer than 2 to train on; lower holdout or use holdout_by=trajectory");
+      split.train_end.push_back(n - held_out);
+      split.eval_begin.push_back(held_out > 0 ? n - held_out : 1);
+    }
+    return split;
+  }
+};
+
+/// Rows that start at their own times, integrated in one batched solve: row r starts at y0[r] at
+/// its first time and is wanted at all of its times. Each row runs on its own clock
+/// s = t - t_start[r]; the solve covers the union of the rows' s grids, and the field sees each
+/// row's own time s + t_start[r].
+struct Clock {
+  torch::Tensor s;        ///< [U] the union of the rows' relative times, increasing, from 0
+  torch::Tensor start;    ///< [B, 1] each row's first time
+  torch::Tensor at, row;  ///< [sum n_r]: observation i of the flattened rows is ys[at[i], row[i]]
+  std::vector<int64_t> lengths;
+
+  /// `times`: each row's increasing times (1-D float64 CPU tensors).
+  static Clock of(const std::vector<torch::Tensor>& times) {
+    struct Entry {
+      double s;
+      int64_t flat;
+    };
+    std::vector<Entry> entries;
+    std::vector<double> starts;
+    std::vector<int64_t> rows;
+    Clock clock;
+    double span = 0;
+    for (size_t r = 0; r < times.size(); ++r) {
+      const auto t = times[r].contiguous();
+      const double* values = t.data_ptr<double>();
+      starts.push_back(values[0]);
+      clock.lengths.push_back(t.size(0));
+      for (int64_t j = 0; j < t.size(0); ++j) {
+        entries.push_back({values[j] - values[0], int64_t(entries.size())});
+        rows.push_back(int64_t(r));
+      }
+      span = std::max(span, values[t.size(0) - 1] - values[0]);
+    }
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.s < b.s; });
+    // Equal grids shifted in time differ in the last bits of t - t_start: merge what rounding split.
+    const double tolerance = 1e-10 * span;
+    std::vector<double> union_s;
+    std::vector<int64_t> at(entries.size());
+    for (const auto& e : entries) {
+      if (union_s.empty() || e.s - union_s.back() > tolerance) union_s.push_back(e.s);
+      at[e.flat] = int64_t(union_s.size()) - 1;
+    }
+    clock.s = torch::tensor(union_s, torch::kFloat64);
+    clock.start = torch::tensor(starts, torch::kFloat64).unsqueeze(1);
+    clock.at = torch::tensor(at, torch::kLong);
+    clock.row = torch::tensor(rows, torch::kLong);
+    return clock;
+  }
+};
+
+/// f(t, y) of the config: an MLPField or a TorchScript module, and its parameters as one
+/// nn::Module (the same tensors) for the optimizer, checkpoints and keep_best.
+class NodeField {
+ public:
+  NodeField(const Json& c, int64_t dim, bool spiral, const std::vector<data::Trajectory>& training,
+            const Setup& setup) {
+    const auto path = c["field"].get<std::string>();
+    if (path != "mlp") {
+      script_.emplace(path);
+      script_->module().to(setup.device, setup.dtype);
+      for (const auto& [name, p] : script_->named_parameters()) {
+        auto key = name;
+        std::replace(key.begin(), key.end(), '.', '_');
+        parameters_->register_parameter(key, p);
+      }
+      TORCH_CHECK(!parameters_->parameters().empty(), "the TorchScript field '", path, "' has no parameters to train");
+      return;
+    }
+    auto input = c["input"].get<std::string>();
+    if (input == "auto") input = spiral ? "cube" : "standardized";
+    mlp_ = ode::MLPField(ode::MLPFieldOptions(dim)
+                             .hidden(c["hidden"].get<std::vector<int64_t>>())
+                             .activation(core::parse_activation(c["activation"].get<std::string>()))
+                             .time_input(c["time_input"].get<bool>())
+                             .cube_input(input == "cube" || input == "standardized_cube"));
+    if (input == "standardized" || input == "standardized_cube") {
+      std::vector<torch::Tensor> states;
+      for (const auto& trajectory : training) states.push_back(trajectory.y);
+      mlp_->standardize(torch::cat(states));
+    }
+    mlp_->to(setup.device, setup.dtype);
+  }
+
+  torch::Tensor operator()(const torch::Tensor& t, const torch::Tensor& y) {
+    return script_ ? (*script_)(t, y) : mlp_->forward(t, y);
+  }
+  bool uses_time() const { return script_ || mlp_->options().time_input(); }
+  torch::nn::Module& module() { return script_ ? *parameters_ : static_cast<torch::nn::Module&>(*mlp_); }
+  std::vector<torch::Tensor> parameters() { return module().parameters(); }
+
+  /// The trained field as TorchScript, forward(t, y) as it was trained.
+  void save(const std::string& path) {
+    std::ostringstream bytes;
+    if (script_)
+      script_->module().save(bytes);
+    else
+      ode::to_script(*mlp_).save(bytes);
+    const auto text = bytes.str();
+    io::write_file_atomically(path, std::vector<uint8_t>(text.begin(), text.end()));
+  }
+
+ private:
+  ode::MLPField mlp_{nullptr};
+  std::optional<ode::ScriptField> script_;
+  std::shared_ptr<torch::nn::Module> parameters_ = std::make_shared<torch::nn::Module>();
+};
 
 class NODETask : public Task {
  public:
   NODETask(const Json& c, const Setup& setup)
       : setup_(setup),
+        data_name_(c["data"].get<std::string>()),
+        trajectories_(load_trajectories(data_name_)),
+        split_(Split::of(trajectories_, c["holdout"].get<double>(), c["holdout_by"].get<std::string>())),
         windows_(c["windows"].get<int64_t>()),
         window_(c["window"].get<int64_t>()),
-        net_(torch::nn::Linear(2, c["hidden"].get<int64_t>()), core::tanh_layer(),
-             torch::nn::Linear(c["hidden"].get<int64_t>(), 2)) {
-    for (auto& layer : {net_[0]->as<torch::nn::Linear>(), net_[2]->as<torch::nn::Linear>()}) {
-      torch::NoGradGuard no_grad;  // torchdiffeq's ode_demo initialisation: weights N(0, 0.1^2), biases 0
-      layer->weight.normal_(0, 0.1);
-      layer->bias.zero_();
+        field_(c, trajectories_[0].y.size(1), data_name_ == "spiral", training_parts(), setup) {
+    for (size_t k = 0; k < trajectories_.size(); ++k) {
+      const auto train_end = split_.train_end[k];
+      TORCH_CHECK(train_end == 0 || train_end >= window_, "trajectory '", trajectories_[k].id, "' has ", train_end,
+                  " training observations, fewer than window = ", window_, ": lower window or holdout");
+      for (int64_t i = 0; train_end > 0 && i + window_ <= train_end; ++i) window_starts_.push_back({int64_t(k), i});
     }
-    net_->to(setup_.device, setup_.dtype);
-    solver_ = solve_options_of(c).params(net_->parameters());
-    ts_ = torch::linspace(0, kEndTime, kPoints, setup_.options());
-    y0_ = data::spiral_start(setup_.options());
-    truth_ = data::spiral_trajectory(ts_);  // [1000, 1, 2]
+    solver_ = solve_options_of(c).params(field_.parameters());
     setup_.shard.check(windows_, "windows");
   }
 
   StepMetrics gradients(int64_t iteration) override {
     auto generator = iteration_generator(setup_.seed, iteration);
-    auto starts = setup_.shard.of(torch::randint(kPoints - window_, {windows_}, generator, torch::kLong)).to(setup_.device);
-    std::vector<torch::Tensor> targets;
-    for (int64_t i = 0; i < window_; ++i) targets.push_back(truth_.index_select(0, starts + i));
-    auto target = torch::stack(targets);  // [window, windows, 1, 2]
-    auto solution = ode::solve(field(), target[0], ts_.narrow(0, 0, window_), solver_);
-    auto loss = (solution.ys - target).abs().mean();
+    auto picks = setup_.shard.of(torch::randint(int64_t(window_starts_.size()), {windows_}, generator, torch::kLong));
+    std::vector<torch::Tensor> times, states;
+    for (int64_t i = 0; i < picks.size(0); ++i) {
+      const auto [k, start] = window_starts_[picks[i].item<int64_t>()];
+      times.push_back(trajectories_[k].t.narrow(0, start, window_));
+      states.push_back(trajectories_[k].y.narrow(0, start, window_));
+    }
+    const auto target = torch::cat(states).to(setup_.options());
+    auto integration = integrate(times, torch::stack(states).select(1, 0), solver_);
+    auto loss = (integration.first - target).abs().mean();
     loss.backward();
-    return {loss.item<double>(), solution.stats->nfe, solution.stats->nfe_backward};
+    return {loss.item<double>(), integration.second->nfe, integration.second->nfe_backward};
   }
 
   Json evaluate() override {
-    auto learned = trajectory(ts_);
-    return {{"mae", (learned - truth_).abs().mean().item<double>()}, {"points", kPoints}, {"end_time", kEndTime}};
+    std::vector<int64_t> evaluated;
+    for (size_t k = 0; k < trajectories_.size(); ++k)
+      if (split_.eval_begin[k] < trajectories_[k].t.size(0)) evaluated.push_back(int64_t(k));
+    const auto predicted = predict(evaluated);
+    std::vector<torch::Tensor> errors;
+    for (size_t i = 0; i < evaluated.size(); ++i) {
+      const auto k = evaluated[i];
+      const auto begin = split_.eval_begin[k], n = trajectories_[k].t.size(0);
+      errors.push_back(predicted[i].narrow(0, begin, n - begin) - trajectories_[k].y.narrow(0, begin, n - begin));
+    }
+    const auto error = torch::cat(errors);
+    return {{"mae", error.abs().mean().item<double>()},
+            {"rmse", error.square().mean().sqrt().item<double>()},
+            {"points", error.size(0)},
+            {"trajectories", int64_t(evaluated.size())}};
   }
   Headline headline() const override { return {"mae", true}; }
 
-  /// The learned trajectory from y0 at n equally spaced times on [0, 25].
-  torch::Tensor sample(int64_t n) override {
-    TORCH_CHECK(n >= 2, "node samples are a trajectory: --n must be >= 2, got ", n);
-    return trajectory(torch::linspace(0, kEndTime, n, setup_.options())).squeeze(1);
+  /// From a given state: the learned trajectory at request.t. Otherwise every trajectory of the
+  /// data from its first observation, at n equally spaced times over its observed span.
+  Table sample(const SampleRequest& request) override {
+    const auto dim = trajectories_[0].y.size(1);
+    std::vector<std::string> header = {"trajectory", "t"};
+    for (int64_t j = 1; j <= dim; ++j) header.push_back("y" + std::to_string(j));
+    std::vector<torch::Tensor> times, starts;
+    if (request.y0) {
+      TORCH_CHECK(request.t, "--y0 needs --t, the times to integrate to (e.g. --t 0:10:101)");
+      TORCH_CHECK(request.y0->numel() == dim, "--y0 has ", request.y0->numel(), " numbers; this run's state has ", dim);
+      TORCH_CHECK(request.t->size(0) >= 2 && (request.t->diff() > 0).all().item<bool>(),
+                  "--t must be two or more increasing times");
+      times.push_back(*request.t);
+      starts.push_back(request.y0->view({dim}));
+    } else {
+      TORCH_CHECK(!request.t,
+                  "--t needs --y0, the state to start from; without both, node samples integrate every "
+                  "trajectory of the data from its first observation");
+      TORCH_CHECK(request.n >= 2, "node samples are trajectories: --n must be >= 2 times, got ", request.n);
+      for (const auto& trajectory : trajectories_) {
+        const auto& t = trajectory.t;
+        times.push_back(torch::linspace(t[0].item<double>(), t[-1].item<double>(), request.n, torch::kFloat64));
+        starts.push_back(trajectory.y[0]);
+      }
+    }
+    torch::NoGradGuard no_grad;
+    const auto flat = integrate(times, torch::stack(starts), inference_options()).first.to(torch::kFloat64).cpu();
+    std::vector<torch::Tensor> rows;
+    int64_t offset = 0;
+    for (size_t r = 0; r < times.size(); ++r) {
+      const auto n = times[r].size(0);
+      rows.push_back(torch::cat(
+          {torch::full({n, 1}, double(r), torch::kFloat64), times[r].unsqueeze(1), flat.narrow(0, offset, n)}, 1));
+      offset += n;
+    }
+    return {torch::cat(rows), header};
   }
 
-  std::vector<std::string> write_pictures(const std::string& directory) override {
-    auto truth = truth_.squeeze(1).cpu(), learned = trajectory(ts_).squeeze(1).cpu();
+  std::vector<std::string> write_outputs(const std::string& directory) override {
+    field_.save(directory + "/field.pt");
+    // The evaluated trajectories (or the first ones) against what the model integrates from their starts.
+    std::vector<int64_t> shown;
+    for (size_t k = 0; k < trajectories_.size() && shown.size() < 4; ++k)
+      if (split_.eval_begin[k] < trajectories_[k].t.size(0)) shown.push_back(int64_t(k));
+    const auto learned = predict(shown);
     io::Image image(600, 600);
-    io::Plot("phase portrait: true (green), learned (blue)")
-        .line(truth.select(1, 0), truth.select(1, 1), {40, 160, 60}, "true")
-        .line(learned.select(1, 0), learned.select(1, 1), {40, 80, 220}, "learned")
-        .render(image, 0, 0, 600, 600);
+    const bool phase = trajectories_[0].y.size(1) == 2;
+    io::Plot plot(phase ? "phase portrait: true (green), learned (blue)"
+                        : "first state component over time: true (green), learned (blue)");
+    for (size_t i = 0; i < shown.size(); ++i) {
+      const auto& truth = trajectories_[shown[i]];
+      const auto model = learned[i].to(torch::kFloat64).cpu();
+      const auto x = [&](const torch::Tensor& y) { return phase ? y.select(1, 0) : truth.t; };
+      const auto y = [&](const torch::Tensor& y) { return phase ? y.select(1, 1) : y.select(1, 0); };
+      plot.points(x(truth.y), y(truth.y), {40, 160, 60}, i == 0 ? "true" : "")
+          .line(x(model), y(model), {40, 80, 220}, i == 0 ? "learned" : "");
+    }
+    plot.render(image, 0, 0, 600, 600);
     image.save_png(directory + "/trajectory.png");
-    return {"trajectory.png"};
+    return {"field.pt", "trajectory.png"};
   }
 
-  torch::nn::Module& model() override { return *net_; }
+  torch::nn::Module& model() override { return field_.module(); }
 
  private:
-  ode::Field field() {
-    return [net = net_](const torch::Tensor&, const torch::Tensor& y) mutable { return net->forward(y.pow(3)); };
+  std::vector<data::Trajectory> training_parts() const {
+    std::vector<data::Trajectory> parts;
+    for (size_t k = 0; k < trajectories_.size(); ++k)
+      if (split_.train_end[k] > 0)
+        parts.push_back({trajectories_[k].id, trajectories_[k].t.narrow(0, 0, split_.train_end[k]),
+                         trajectories_[k].y.narrow(0, 0, split_.train_end[k])});
+    return parts;
   }
-  torch::Tensor trajectory(const torch::Tensor& ts) {
+
+  ode::SolveOptions inference_options() const { return ode::SolveOptions(solver_).gradient(ode::Direct{}); }
+
+  /// Row r of y0 [B, d] integrated over times[r] in one solve: the states at all rows' times,
+  /// flattened row after row [sum n_r, d], and the solve's stats.
+  std::pair<torch::Tensor, std::shared_ptr<core::Stats>> integrate(const std::vector<torch::Tensor>& times,
+                                                                   const torch::Tensor& y0,
+                                                                   const ode::SolveOptions& options) {
+    const auto clock = Clock::of(times);
+    const auto start = clock.start.to(setup_.options());
+    ode::Field field = [this, start](const torch::Tensor& s, const torch::Tensor& y) {
+      return field_.uses_time() ? field_(s + start, y) : field_(s, y);
+    };
+    auto solution = ode::solve(field, y0.to(setup_.options()), clock.s.to(setup_.options()), options);
+    return {solution.ys.index({clock.at.to(setup_.device), clock.row.to(setup_.device)}), solution.stats};
+  }
+
+  /// The trajectories `which` integrated from their first observations at all their times.
+  std::vector<torch::Tensor> predict(const std::vector<int64_t>& which) {
+    std::vector<torch::Tensor> times, starts;
+    for (auto k : which) {
+      times.push_back(trajectories_[k].t);
+      starts.push_back(trajectories_[k].y[0]);
+    }
     torch::NoGradGuard no_grad;
-    return ode::solve(field(), y0_, ts, ode::SolveOptions(solver_).gradient(ode::Direct{})).ys;
+    const auto flat = integrate(times, torch::stack(starts), inference_options()).first.to(torch::kFloat64).cpu();
+    std::vector<torch::Tensor> out;
+    int64_t offset = 0;
+    for (const auto& t : times) {
+      out.push_back(flat.narrow(0, offset, t.size(0)));
+      offset += t.size(0);
+    }
+    return out;
   }
 
   Setup setup_;
+  std::string data_name_;
+  std::vector<data::Trajectory> trajectories_;  // float64 on the CPU
+  Split split_;
   int64_t windows_, window_;
-  torch::nn::Sequential net_;
+  std::vector<std::pair<int64_t, int64_t>> window_starts_;  // (trajectory, first observation)
+  NodeField field_;
   ode::SolveOptions solver_;
-  torch::Tensor ts_, y0_, truth_;
 };
 
 }  // namespace
@@ -92,22 +358,47 @@ class NODETask : public Task {
 Schema node_schema() {
   return with_common_settings(
       {
-          {"windows", 200, "windows of the true trajectory per iteration", {}, {}, 1},
-          {"window", 10, "points per window", {}, {}, 2},
-          {"hidden", 50, "hidden width of net in f(t, y) = net(y^3)", {}, {}, 1},
+          {"data", "spiral",
+           "spiral (torchdiffeq's ode_demo, 1000 points on [0, 25]) or a trajectories file: .csv with the header "
+           "trajectory,t,y1,...,yd, or .npy/.pt holding [rows, 2 + d] with those columns"},
+          {"holdout", 0.2, "fraction held out for evaluation (0: evaluate on the training data)", {}, {}, 0.0},
+          {"holdout_by",
+           "time",
+           "hold out the last fraction of every trajectory (time: a forecast) or whole "
+           "trajectories (trajectory)",
+           {"time", "trajectory"}},
+          {"windows", 200, "windows of consecutive training observations per iteration", {}, {}, 1},
+          {"window", 10, "observations per window", {}, {}, 2},
+          {"field", "mlp",
+           "mlp (the keys below), or a TorchScript file whose forward(t, y) is the field: t a 0-d "
+           "time or one time per row [B, 1], y [B, d]"},
+          {"hidden", std::vector<int64_t>{50}, "hidden widths of the MLP field", {}, 0.0},
+          {"activation", "tanh", "activation of the MLP field", core::activation_names()},
+          {"time_input", false, "the MLP field sees t as one more input (a non-autonomous field)"},
+          {"input",
+           "auto",
+           "what the MLP sees: y; cube: y^3 (ode_demo's field); standardized: (y - mean) / std of "
+           "the training data, output scaled back by std; standardized_cube; auto: cube on the spiral, standardized "
+           "on a file",
+           {"auto", "y", "cube", "standardized", "standardized_cube"}},
           {"method", "dopri5", "ODE method", ode::method_names()},
           {"rtol", 1e-7, "relative tolerance", {}, 0.0},
           {"atol", 1e-9, "absolute tolerance", {}, 0.0},
-          {"gradient", "adjoint", "gradients through the solver", ode::gradient_names()},
+          {"gradient", "direct", "gradients through the solver", ode::gradient_names()},
       },
-      // The error over 25 time units amplifies small phase errors and wanders from one iteration to
-      // the next while the windows' loss falls: the run keeps its best evaluated model.
-      1000, {{"dtype", "float64"}, {"lr", 3e-3}, {"lr_schedule", "cosine"}, {"lr_end", 3e-5}, {"eval_every", 50},
-             {"keep_best", true}});
+      // The forecast error wanders from one iteration to the next while the windows' loss falls:
+      // the run keeps its best evaluated model.
+      1000,
+      {{"dtype", "float64"},
+       {"lr", 3e-3},
+       {"lr_schedule", "cosine"},
+       {"lr_end", 3e-5},
+       {"eval_every", 50},
+       {"keep_best", true}});
 }
 
 std::unique_ptr<Task> make_node_task(const Json& config, const Setup& setup) {
-  TORCH_CHECK(config["window"].get<int64_t>() < kPoints, "config key 'window' must be < ", kPoints);
+  TORCH_CHECK(config["holdout"].get<double>() < 1, "config key 'holdout' must be < 1, got ", config["holdout"]);
   return std::make_unique<NODETask>(config, setup);
 }
 

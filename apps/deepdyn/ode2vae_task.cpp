@@ -71,9 +71,11 @@ class ODE2VAETask : public Task {
   Headline headline() const override { return {"mse", true}; }
 
   /// n sequences generated from the prior, one row of frames x pixels per sequence.
-  torch::Tensor sample(int64_t n) override { return model_->generate(n, train_.size(1)).flatten(1); }
+  Table sample(const SampleRequest& request) override {
+    return table_of_draws(model_->generate(request.n, train_.size(1)), request, "ode2vae");
+  }
 
-  std::vector<std::string> write_pictures(const std::string& directory) override {
+  std::vector<std::string> write_outputs(const std::string& directory) override {
     torch::NoGradGuard no_grad;
     auto predicted = model_->predict(test_, test_.size(1));
     save_prediction_rows(test_.cpu(), predicted.cpu(), title_ + ": true (top), predicted from 3 frames",

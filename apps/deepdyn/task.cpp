@@ -84,6 +84,16 @@ std::unique_ptr<Task> make_task(const std::string& name, const Json& config, uin
   return registry().parse(name).make(config, setup);
 }
 
+Table table_of_draws(const torch::Tensor& draws, const SampleRequest& request, const std::string& model) {
+  TORCH_CHECK(!request.y0 && !request.t, "--y0 and --t are for node runs, which integrate from a state; a ", model,
+              " run draws samples: give only --n");
+  auto rows = draws.detach().to(torch::kCPU, torch::kFloat64);
+  rows = rows.reshape({rows.size(0), -1});
+  std::vector<std::string> header;
+  for (int64_t j = 0; j < rows.size(1); ++j) header.push_back("x" + std::to_string(j));
+  return {rows, header};
+}
+
 void Shard::check(int64_t batch, const char* key) const {
   TORCH_CHECK(batch % count == 0, "config key '", key, "' = ", batch, " does not split evenly over ", count,
               " processes; use a multiple of ", count);

@@ -6,6 +6,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,23 @@ struct Setup {
   torch::TensorOptions options() const { return torch::TensorOptions().dtype(dtype).device(device); }
 };
 
+/// What `deepdyn sample` asks for: n draws, or (node) the model integrated from a given state y0
+/// (1-D) to the times t.
+struct SampleRequest {
+  int64_t n = 1000;
+  std::optional<torch::Tensor> y0, t;
+};
+
+/// Rows of numbers and their column names, as sample writes them (CSV or .pt).
+struct Table {
+  torch::Tensor rows;  ///< [n, k]
+  std::vector<std::string> header;
+};
+
+/// Draws [n, ...] as a table with columns x0, x1, ...; refuses a request with a y0 or t, which
+/// only node runs take. `model` names the model type in the error.
+Table table_of_draws(const torch::Tensor& draws, const SampleRequest& request, const std::string& model);
+
 /// A model type: its model, data, loss and evaluation. The training unit (training.h) does the rest.
 class Task {
  public:
@@ -54,10 +72,11 @@ class Task {
     bool lower_is_better = true;
   };
   virtual Headline headline() const = 0;
-  /// n draws from the model [n, ...].
-  virtual torch::Tensor sample(int64_t n) = 0;
-  /// The model's own pictures, written into `directory`; returns their file names.
-  virtual std::vector<std::string> write_pictures(const std::string& directory) = 0;
+  /// Samples of the trained model (draws, or trajectories for node).
+  virtual Table sample(const SampleRequest& request) = 0;
+  /// The model's own files, written into `directory` (pictures, the trained field as TorchScript);
+  /// returns their names.
+  virtual std::vector<std::string> write_outputs(const std::string& directory) = 0;
   virtual torch::nn::Module& model() = 0;
 };
 

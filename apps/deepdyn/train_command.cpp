@@ -231,25 +231,28 @@ void add_train_commands(CLI::App& app, const GlobalOptions& global, std::functio
   });
 
   struct SampleArguments {
-    std::string run_dir, out;
-    int64_t n = 1000;
+    std::string run_dir, out, y0, t;
+    SampleRequest request;
   };
   auto sargs = std::make_shared<SampleArguments>();
-  auto sample = app.add_subcommand("sample", "Draw samples from the trained model of a run directory");
+  auto sample = app.add_subcommand("sample", "Draw samples from the trained model of a run directory (node: its "
+                                             "trajectories from the data's first observations, or from --y0 to --t)");
   sample->add_option("run_dir", sargs->run_dir, "run directory")->required();
-  sample->add_option("--n", sargs->n, "number of samples")->capture_default_str();
+  sample->add_option("--n", sargs->request.n, "number of samples (node: times per trajectory)")->capture_default_str();
+  sample->add_option("--y0", sargs->y0, "node: the state to start from, comma-separated (e.g. 1.5,0)");
+  sample->add_option("--t", sargs->t, "node: times for --y0, comma-separated or start:stop:count");
   sample->add_option("--out", sargs->out, "output file: .csv or .pt (torch.load)")->required();
   sample->callback([sargs, &global, &action] {
     action = [sargs, &global] {
-      TORCH_CHECK(sargs->n >= 1, "--n must be >= 1, got ", sargs->n);
+      auto request = sargs->request;
+      TORCH_CHECK(request.n >= 1, "--n must be >= 1, got ", request.n);
+      if (!sargs->y0.empty()) request.y0 = parse_numbers(sargs->y0, "--y0");
+      if (!sargs->t.empty()) request.t = parse_times(sargs->t);
       auto run = RunDirectory::open(sargs->run_dir);
       torch::NoGradGuard no_grad;
-      auto samples = load_trained(run, global).task->sample(sargs->n).to(torch::kCPU, torch::kFloat64);
-      auto rows = samples.reshape({samples.size(0), -1});
-      std::vector<std::string> header;
-      for (int64_t j = 0; j < rows.size(1); ++j) header.push_back("x" + std::to_string(j));
-      write_table(sargs->out, rows, header);
-      std::printf("%lld samples -> %s\n", static_cast<long long>(sargs->n), sargs->out.c_str());
+      const auto table = load_trained(run, global).task->sample(request);
+      write_table(sargs->out, table.rows, table.header);
+      std::printf("%lld rows -> %s\n", static_cast<long long>(table.rows.size(0)), sargs->out.c_str());
       return 0;
     };
   });

@@ -293,13 +293,13 @@ int Training::finish(const RunDirectory& run) {
     summary["kept_iteration"] = best_.iteration;
   }
   write_curves(run);
-  const auto pictures = task_.write_pictures(run.path());
+  const auto files = task_.write_outputs(run.path());
   const auto evaluation = task_.evaluate();
   const auto metrics = run.read_metrics();
   summary["final_loss"] = metrics.empty() ? Json() : metrics.back()["loss"];
   summary["nfe"] = nfe_means(metrics);
   summary["evaluation"] = evaluation;
-  summary["pictures"] = pictures;
+  summary["files"] = files;
   run.write_json("summary.json", summary);
   std::printf("done: %s\n%s%s\n", run.path().c_str(), evaluation.dump().c_str(),
               best_.state.empty() ? "" : (" (the model of iteration " + std::to_string(best_.iteration) + ")").c_str());
