@@ -16,6 +16,7 @@ packages=(
   zlib1g-dev dataset-fashion-mnist   # gzip IDX reader; real images for the DEQ classifier
   libeigen3-dev                      # vectorised float32 tanh (core::tanh)
   libcli11-dev nlohmann-json3-dev    # the deepdyn command: options, config files, metrics
+  libplplot-dev plplot-driver-cairo  # the deepdyn command: figures (PLplot's cairo PNG driver)
   libgloo-dev                        # c10d Gloo process group headers (neither LibTorch ships them)
   python3-venv                       # the project's virtual environment
 )

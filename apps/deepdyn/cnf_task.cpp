@@ -1,46 +1,41 @@
 // deepdyn train cnf: FFJORD on a 2-D toy density, optionally with RNODE's regularizers.
 #include <deepdyn/deepdyn.h>
-#include <deepdyn/io/image.h>
 
+#include "figure.h"
 #include "task.h"
 
 namespace deepdyn::cli {
 namespace {
 
-/// The picture of a trained 2-D flow (FFJORD's figure): its density as a heat map over
-/// [-extent, extent]^2 beside samples from the model and from the data, 3 panels of 240 pixels.
+/// The picture of a trained 2-D flow (FFJORD's figure): its density over [-extent, extent]^2 with a
+/// colour bar, beside samples from the model and from the data, on the same axes.
 void save_density_picture(cnf::CNF& flow, const torch::Tensor& data, const std::string& title, const std::string& path,
                           double extent = 4.0) {
-  TORCH_CHECK(flow->options().dim() == 2, "save_density_picture needs a 2-D flow, got dimension ", flow->options().dim());
+  TORCH_CHECK(flow->options().dim() == 2, "save_density_picture needs a 2-D flow, got dimension ",
+              flow->options().dim());
   torch::NoGradGuard no_grad;
   const auto dtype = flow->blocks[0]->parameters()[0].scalar_type();
   const int pixels = 240;
-  auto axis = torch::linspace(-extent, extent, pixels, torch::TensorOptions().dtype(dtype));
-  auto grid = torch::stack(torch::meshgrid({axis.flip(0), axis}, "ij"), -1)
-                  .reshape({-1, 2})
-                  .index_select(1, torch::tensor({1, 0}));
-  auto density = flow->log_prob(grid).exp().reshape({pixels, pixels});
-  auto samples = flow->sample(4000).to(torch::kFloat32);
-  const int panel = pixels + 40;
-  io::Image image(3 * panel, panel + 20);
-  image.text(10, 4, title, {0, 0, 0}, 2);
-  io::heat_map(image, 20, 40, density);
-  image.text(20, 30, "learned density", {0, 0, 0});
-  const std::pair<const char*, torch::Tensor> scatters[] = {{"model samples", samples},
-                                                            {"data", data.to(torch::kFloat32)}};
-  for (int k = 0; k < 2; ++k) {
-    const int x0 = (k + 1) * panel + 20;
-    image.text(x0, 30, scatters[k].first, {0, 0, 0});
-    image.rectangle(x0, 40, x0 + pixels - 1, 40 + pixels - 1, {120, 120, 120});
-    auto points = scatters[k].second.contiguous();
-    auto a = points.accessor<float, 2>();
-    for (int64_t i = 0; i < points.size(0); ++i) {
-      const int px = x0 + static_cast<int>((a[i][0] + extent) / (2 * extent) * (pixels - 1));
-      const int py = 40 + static_cast<int>((extent - a[i][1]) / (2 * extent) * (pixels - 1));
-      if (px > x0 && px < x0 + pixels - 1 && py > 40 && py < 40 + pixels - 1) image.set(px, py, {30, 60, 200});
-    }
-  }
-  image.save_png(path);
+  const auto axis = torch::linspace(-extent, extent, pixels, torch::TensorOptions().dtype(dtype));
+  const auto mesh = torch::meshgrid({axis, axis}, "ij");  // [y index, x index]
+  const auto grid = torch::stack({mesh[1].flatten(), mesh[0].flatten()}, 1);
+  const auto density = flow->log_prob(grid).exp().reshape({pixels, pixels});
+  const auto samples = flow->sample(4000);
+  Figure figure(1260, 420, 3, 1);
+  figure.panel(0)
+      .title(title + ": learned density")
+      .labels("x1", "x2")
+      .equal_aspect()
+      .image(density, {-extent, extent, -extent, extent}, "p(x)");
+  const std::pair<const char*, torch::Tensor> scatters[] = {{"samples from the model", samples}, {"data", data}};
+  for (int k = 0; k < 2; ++k)
+    figure.panel(k + 1)
+        .title(scatters[k].first)
+        .labels("x1", "x2")
+        .equal_aspect()
+        .limits(-extent, extent, -extent, extent)
+        .points(scatters[k].second.select(1, 0), scatters[k].second.select(1, 1), {30, 60, 200});
+  figure.save_png(path);
 }
 
 class CNFTask : public Task {
@@ -57,7 +52,8 @@ class CNFTask : public Task {
 
   StepMetrics gradients(int64_t iteration) override {
     // The batch is a function of (seed, iteration) alone, so a resumed run sees the same data.
-    auto x = setup_.shard.of(data::sample_toy(toy_, batch_, setup_.seed * 1000003 + uint64_t(iteration), setup_.dtype)).to(setup_.device);
+    auto x = setup_.shard.of(data::sample_toy(toy_, batch_, setup_.seed * 1000003 + uint64_t(iteration), setup_.dtype))
+                 .to(setup_.device);
     auto out = flow_->forward(x);
     auto loss = -out.log_prob.mean() + out.penalty;
     loss.backward();
@@ -83,7 +79,7 @@ class CNFTask : public Task {
 
   std::vector<std::string> write_outputs(const std::string& directory) override {
     save_density_picture(flow_, data::sample_toy(toy_, 4000, setup_.seed + 1),
-                              std::string("FFJORD ") + data::toy_name(toy_), directory + "/density.png");
+                         std::string("FFJORD, ") + data::toy_name(toy_), directory + "/density.png");
     return {"density.png"};
   }
 

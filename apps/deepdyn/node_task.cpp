@@ -12,7 +12,6 @@
 #include <deepdyn/deepdyn.h>
 #include <deepdyn/io/arrays.h>
 #include <deepdyn/io/files.h>
-#include <deepdyn/io/image.h>
 #include <deepdyn/ode/script_field.h>
 
 #include <algorithm>
@@ -20,6 +19,7 @@
 #include <optional>
 #include <sstream>
 
+#include "figure.h"
 #include "task.h"
 
 namespace deepdyn::cli {
@@ -254,46 +254,24 @@ class NODETask : public Task {
                   "--t needs --y0, the state to start from; without both, node samples integrate every "
                   "trajectory of the data from its first observation");
       TORCH_CHECK(request.n >= 2, "node samples are trajectories: --n must be >= 2 times, got ", request.n);
-      for (const auto& trajectory : trajectories_) {
-        const auto& t = trajectory.t;
-        times.push_back(torch::linspace(t[0].item<double>(), t[-1].item<double>(), request.n, torch::kFloat64));
-        starts.push_back(trajectory.y[0]);
+      for (int64_t k = 0; k < int64_t(trajectories_.size()); ++k) {
+        times.push_back(span(k, request.n));
+        starts.push_back(trajectories_[k].y[0]);
       }
     }
-    torch::NoGradGuard no_grad;
-    const auto flat = integrate(times, torch::stack(starts), inference_options()).first.to(torch::kFloat64).cpu();
+    const auto states = learned(times, starts);
     std::vector<torch::Tensor> rows;
-    int64_t offset = 0;
     for (size_t r = 0; r < times.size(); ++r) {
       const auto n = times[r].size(0);
-      rows.push_back(torch::cat(
-          {torch::full({n, 1}, double(r), torch::kFloat64), times[r].unsqueeze(1), flat.narrow(0, offset, n)}, 1));
-      offset += n;
+      rows.push_back(
+          torch::cat({torch::full({n, 1}, double(r), torch::kFloat64), times[r].unsqueeze(1), states[r]}, 1));
     }
     return {torch::cat(rows), header};
   }
 
   std::vector<std::string> write_outputs(const std::string& directory) override {
     field_.save(directory + "/field.pt");
-    // The evaluated trajectories (or the first ones) against what the model integrates from their starts.
-    std::vector<int64_t> shown;
-    for (size_t k = 0; k < trajectories_.size() && shown.size() < 4; ++k)
-      if (split_.eval_begin[k] < trajectories_[k].t.size(0)) shown.push_back(int64_t(k));
-    const auto learned = predict(shown);
-    io::Image image(600, 600);
-    const bool phase = trajectories_[0].y.size(1) == 2;
-    io::Plot plot(phase ? "phase portrait: true (green), learned (blue)"
-                        : "first state component over time: true (green), learned (blue)");
-    for (size_t i = 0; i < shown.size(); ++i) {
-      const auto& truth = trajectories_[shown[i]];
-      const auto model = learned[i].to(torch::kFloat64).cpu();
-      const auto x = [&](const torch::Tensor& y) { return phase ? y.select(1, 0) : truth.t; };
-      const auto y = [&](const torch::Tensor& y) { return phase ? y.select(1, 1) : y.select(1, 0); };
-      plot.points(x(truth.y), y(truth.y), {40, 160, 60}, i == 0 ? "true" : "")
-          .line(x(model), y(model), {40, 80, 220}, i == 0 ? "learned" : "");
-    }
-    plot.render(image, 0, 0, 600, 600);
-    image.save_png(directory + "/trajectory.png");
+    save_trajectory_picture(directory + "/trajectory.png");
     return {"field.pt", "trajectory.png"};
   }
 
@@ -325,13 +303,10 @@ class NODETask : public Task {
     return {solution.ys.index({clock.at.to(setup_.device), clock.row.to(setup_.device)}), solution.stats};
   }
 
-  /// The trajectories `which` integrated from their first observations at all their times.
-  std::vector<torch::Tensor> predict(const std::vector<int64_t>& which) {
-    std::vector<torch::Tensor> times, starts;
-    for (auto k : which) {
-      times.push_back(trajectories_[k].t);
-      starts.push_back(trajectories_[k].y[0]);
-    }
+  /// Each state of `starts` [d] integrated over its `times`, without gradients, in one solve:
+  /// [n_r, d] float64 on the CPU each.
+  std::vector<torch::Tensor> learned(const std::vector<torch::Tensor>& times,
+                                     const std::vector<torch::Tensor>& starts) {
     torch::NoGradGuard no_grad;
     const auto flat = integrate(times, torch::stack(starts), inference_options()).first.to(torch::kFloat64).cpu();
     std::vector<torch::Tensor> out;
@@ -341,6 +316,65 @@ class NODETask : public Task {
       offset += t.size(0);
     }
     return out;
+  }
+
+  /// The trajectories `which` integrated from their first observations to all their times.
+  std::vector<torch::Tensor> predict(const std::vector<int64_t>& which) {
+    std::vector<torch::Tensor> times, starts;
+    for (auto k : which) {
+      times.push_back(trajectories_[k].t);
+      starts.push_back(trajectories_[k].y[0]);
+    }
+    return learned(times, starts);
+  }
+
+  /// n equally spaced times over trajectory k's observations.
+  torch::Tensor span(int64_t k, int64_t n) const {
+    const auto& t = trajectories_[k].t;
+    return torch::linspace(t[0].item<double>(), t[-1].item<double>(), n, torch::kFloat64);
+  }
+
+  /// Up to four evaluated trajectories, observed (dots) and learned from their first observation
+  /// (lines): the first one's components over time and, for d >= 2, all of them in the (y1, y2) plane.
+  void save_trajectory_picture(const std::string& path) {
+    std::vector<int64_t> shown;
+    std::vector<torch::Tensor> times, starts;
+    for (int64_t k = 0; k < int64_t(trajectories_.size()) && shown.size() < 4; ++k)
+      if (split_.eval_begin[k] < trajectories_[k].t.size(0)) {
+        shown.push_back(k);
+        times.push_back(span(k, 400));
+        starts.push_back(trajectories_[k].y[0]);
+      }
+    const auto curves = learned(times, starts);
+    const Rgb colours[] = {{40, 80, 220}, {220, 60, 40}, {40, 160, 60}, {150, 60, 180}};
+    const auto dim = trajectories_[0].y.size(1);
+    Figure figure(dim >= 2 ? 1200 : 600, 500, dim >= 2 ? 2 : 1, 1);
+    const auto& first = trajectories_[shown[0]];
+    const auto from = split_.eval_begin[shown[0]];
+    auto& over_time = figure.panel(0)
+                          .title("trajectory '" + first.id + "'" +
+                                 (from > 1 ? " (held out from t = " + format(first.t[from].item<double>()) + ")" : "") +
+                                 ": observed, learned")
+                          .labels("t", "y");
+    for (int64_t j = 0; j < std::min<int64_t>(dim, 4); ++j)
+      over_time.points(first.t, first.y.select(1, j), colours[j])
+          .line(times[0], curves[0].select(1, j), colours[j], "y" + std::to_string(j + 1));
+    if (dim >= 2) {
+      auto& phase = figure.panel(1).title("observed (dots), learned (lines)").labels("y1", "y2");
+      for (size_t i = 0; i < shown.size(); ++i) {
+        const auto& observed = trajectories_[shown[i]];
+        phase.points(observed.y.select(1, 0), observed.y.select(1, 1), colours[i])
+            .line(curves[i].select(1, 0), curves[i].select(1, 1), colours[i], "'" + observed.id + "'");
+      }
+    }
+    figure.save_png(path);
+  }
+
+  static std::string format(double value) {
+    std::ostringstream out;
+    out.precision(4);
+    out << value;
+    return out.str();
   }
 
   Setup setup_;

@@ -2,15 +2,17 @@
 
 #include <deepdyn/deepdyn.h>
 #include <deepdyn/io/files.h>
-#include <deepdyn/io/image.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <map>
 #include <sstream>
+
+#include "figure.h"
 
 namespace deepdyn::cli {
 namespace {
@@ -78,17 +80,30 @@ class Progress {
 void write_curves(const RunDirectory& run) {
   auto metrics = run.read_metrics();
   if (metrics.size() < 2) return;
-  std::vector<double> it, loss, nfe;
+  std::vector<double> it, loss, forward, backward;
   for (const auto& m : metrics) {
     it.push_back(m["iteration"].get<double>());
     loss.push_back(m["loss"].is_null() ? std::nan("") : m["loss"].get<double>());  // NaN is written as null
-    nfe.push_back(m["nfe_forward"].get<double>());
+    forward.push_back(m["nfe_forward"].get<double>());
+    backward.push_back(m["nfe_backward"].get<double>());
   }
   auto t = [](const std::vector<double>& v) { return torch::tensor(v, torch::kFloat64); };
-  io::Image image(1000, 400);
-  io::Plot("loss").line(t(it), t(loss), {200, 50, 50}).render(image, 10, 10, 480, 380);
-  io::Plot("forward NFE per iteration").line(t(it), t(nfe), {50, 80, 200}).render(image, 510, 10, 480, 380);
-  image.save_png(run.file("curves.png"));
+  // A log axis where the loss is positive and spans a decade or more (its ticks are decades).
+  double lo = INFINITY, hi = 0;
+  for (double v : loss)
+    if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  const bool logarithmic = lo > 0 && hi >= 10 * lo;
+  Figure figure(1000, 400, 2, 1);
+  figure.panel(0)
+      .title("training loss")
+      .labels("iteration", "loss")
+      .log_y(logarithmic)
+      .line(t(it), t(loss), {200, 50, 50});
+  auto& nfe = figure.panel(1).title("function evaluations per iteration").labels("iteration", "NFE");
+  nfe.line(t(it), t(forward), {50, 80, 200}, "forward");
+  if (std::any_of(backward.begin(), backward.end(), [](double v) { return v > 0; }))
+    nfe.line(t(it), t(backward), {230, 140, 30}, "backward");
+  figure.save_png(run.file("curves.png"));
 }
 
 }  // namespace
@@ -150,7 +165,8 @@ double Training::learning_rate(int64_t iteration) const {
   const auto& schedule = config_["lr_schedule"];
   if (schedule == "cosine") {  // Loshchilov & Hutter 2017 (SGDR), one cycle ending at lr_end
     const double end = config_["lr_end"].get<double>();
-    const double progress = double(iteration - 1) / double(std::max<int64_t>(config_["iterations"].get<int64_t>() - 1, 1));
+    const double progress =
+        double(iteration - 1) / double(std::max<int64_t>(config_["iterations"].get<int64_t>() - 1, 1));
     return end + 0.5 * (lr - end) * (1 + std::cos(M_PI * progress));
   }
   if (schedule == "step_decay") return ode2vae::decayed_learning_rate(lr, iteration - 1);
@@ -232,7 +248,8 @@ int64_t Training::restore(const std::string& checkpoint, const std::string& orig
 
 int Training::run(const RunDirectory* run, Workers& workers, const RunInfo& info, int64_t first,
                   std::optional<int64_t> stop_after) {
-  const int64_t last = config_["iterations"].get<int64_t>(), checkpoint_every = config_["checkpoint_every"].get<int64_t>(),
+  const int64_t last = config_["iterations"].get<int64_t>(),
+                checkpoint_every = config_["checkpoint_every"].get<int64_t>(),
                 log_every = config_["log_every"].get<int64_t>(), eval_every = config_["eval_every"].get<int64_t>();
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -262,8 +279,9 @@ int Training::run(const RunDirectory* run, Workers& workers, const RunInfo& info
     }
     if (log_line) {
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      Json line{{"iteration", it},           {"loss", m.loss}, {"nfe_forward", m.nfe_forward},
-                {"nfe_backward", m.nfe_backward}, {"time", seconds}, {"lr", learning_rate(it)}};
+      Json line{
+          {"iteration", it}, {"loss", m.loss},         {"nfe_forward", m.nfe_forward}, {"nfe_backward", m.nfe_backward},
+          {"time", seconds}, {"lr", learning_rate(it)}};
       if (workers.size() > 1) line["allreduce_time"] = averaging_seconds;
       if (!evaluation.is_null()) line["evaluation"] = evaluation;
       run->append_metrics(line);
@@ -272,7 +290,8 @@ int Training::run(const RunDirectory* run, Workers& workers, const RunInfo& info
     if (!evaluation.is_null()) progress.evaluated(it, evaluation, task_.headline().key, best_.iteration);
     if (checkpoint) save_checkpoint(*run, it);
     if (stop) {
-      std::fprintf(stderr, "deepdyn: interrupted at iteration %lld; checkpoint saved; continue with: deepdyn resume %s%s\n",
+      std::fprintf(stderr,
+                   "deepdyn: interrupted at iteration %lld; checkpoint saved; continue with: deepdyn resume %s%s\n",
                    static_cast<long long>(it), run->path().c_str(),
                    workers.size() > 1 ? (" --nproc " + std::to_string(workers.size())).c_str() : "");
       return 130;
@@ -292,17 +311,40 @@ int Training::finish(const RunDirectory& run) {
     save_checkpoint(run, config_["iterations"].get<int64_t>());
     summary["kept_iteration"] = best_.iteration;
   }
-  write_curves(run);
-  const auto files = task_.write_outputs(run.path());
-  const auto evaluation = task_.evaluate();
+  // After the last iteration: each remaining phase says what it does and how long it took.
+  const auto phase = [](const char* what, const auto& work) {
+    std::printf("%s ...", what);
+    std::fflush(stdout);
+    const auto start = std::chrono::steady_clock::now();
+    auto result = work();
+    std::printf(" %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return result;
+  };
+  const auto files = phase("writing curves.png and the model's files", [&] {
+    write_curves(run);
+    auto names = task_.write_outputs(run.path());
+    names.insert(names.begin(), "curves.png");
+    return names;
+  });
+  const auto evaluation = phase("final evaluation", [&] { return task_.evaluate(); });
   const auto metrics = run.read_metrics();
   summary["final_loss"] = metrics.empty() ? Json() : metrics.back()["loss"];
   summary["nfe"] = nfe_means(metrics);
   summary["evaluation"] = evaluation;
   summary["files"] = files;
   run.write_json("summary.json", summary);
-  std::printf("done: %s\n%s%s\n", run.path().c_str(), evaluation.dump().c_str(),
-              best_.state.empty() ? "" : (" (the model of iteration " + std::to_string(best_.iteration) + ")").c_str());
+  // A short account for a person: the headline number, the others beside it, where the files are.
+  const auto headline = task_.headline();
+  std::printf("done: %s\n  %s %s (%s is better%s)\n", run.path().c_str(), headline.key.c_str(),
+              evaluation[headline.key].dump().c_str(), headline.lower_is_better ? "lower" : "higher",
+              best_.state.empty() ? "" : ("; the model of iteration " + std::to_string(best_.iteration)).c_str());
+  std::string others;
+  for (const auto& [key, value] : evaluation.items())
+    if (key != headline.key) others += (others.empty() ? "" : ", ") + key + " " + value.dump();
+  if (!others.empty()) std::printf("  %s\n", others.c_str());
+  std::string names;
+  for (const auto& name : files) names += " " + name;
+  std::printf("  files:%s summary.json checkpoint.pt\n", names.c_str());
   return 0;
 }
 

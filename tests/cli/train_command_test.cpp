@@ -58,7 +58,7 @@ TEST(TrainCommand, CnfRunWritesItsDirectoryAndServesEvalAndSample) {
   EXPECT_EQ(count, 3);
   auto summary = nlohmann::json::parse(read_file(dir + "/summary.json"));
   EXPECT_TRUE(std::isfinite(summary["evaluation"]["nll"].get<double>()));
-  EXPECT_EQ(png_size(dir + "/density.png"), std::make_pair(840, 300));
+  EXPECT_EQ(png_size(dir + "/density.png"), std::make_pair(1260, 420));
   EXPECT_EQ(png_size(dir + "/curves.png"), std::make_pair(1000, 400));
 
   result = run_cli("eval " + dir);
@@ -155,7 +155,7 @@ TEST(TrainCommand, EveryModelTypeRunsEndToEnd) {
   };
   const Case cases[] = {
       {"node", " --set iterations=4 --set windows=4 --set window=5 --set hidden=8 --set rtol=1e-5 --set atol=1e-6",
-       "mae", "trajectory.png", {600, 600}},
+       "mae", "trajectory.png", {1200, 500}},
       {"deq", " --set iterations=3 --set batch=16 --set width=16 --set eval_images=300", "accuracy", "", {0, 0}},
       {"ode2vae",
        " --set iterations=3 --set batch=4 --set sequences=8 --set eval_sequences=4 --set frames=6 --set latent=4"

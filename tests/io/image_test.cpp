@@ -24,31 +24,19 @@ TEST(Image, EncodesAValidPngOfItsSize) {
   EXPECT_EQ(big_endian(png, 20), 21u);
 }
 
-TEST(Image, LinesAndTextColourPixels) {
+TEST(Image, PixelsAndTextTakeTheirColour) {
   dd::io::Image image(50, 30);
-  image.line(0, 0, 49, 29, {255, 0, 0});
-  EXPECT_EQ(image.at(0, 0).r, 255);
-  EXPECT_EQ(image.at(0, 0).g, 0);
+  image.set(49, 29, {255, 0, 0});
+  image.set(50, 29, {255, 0, 0});  // outside: ignored
   EXPECT_EQ(image.at(49, 29).r, 255);
+  EXPECT_EQ(image.at(49, 29).g, 0);
+  EXPECT_EQ(image.at(0, 0).g, 255);
   dd::io::Image text(60, 20);
   text.text(2, 2, "NFE", {0, 0, 0});
   int dark = 0;
   for (int y = 0; y < 20; ++y)
     for (int x = 0; x < 60; ++x) dark += text.at(x, y).r == 0;
   EXPECT_GT(dark, 10);
-}
-
-TEST(Image, HeatMapRampsFromMinimumToMaximum) {
-  dd::io::Image image(10, 10);
-  auto values = torch::tensor({{0.0, 1.0, 2.0}, {3.0, 4.0, 8.0}});
-  dd::io::heat_map(image, 2, 3, values);
-  const auto low = image.at(2, 3), high = image.at(4, 4);
-  EXPECT_EQ(low.r, 0);
-  EXPECT_EQ(low.b, 4);
-  EXPECT_EQ(high.r, 252);
-  EXPECT_EQ(high.b, 164);
-  EXPECT_EQ(image.at(1, 3).r, 255) << "pixels outside the map keep the background";
-  EXPECT_THROW(dd::io::heat_map(image, 0, 0, torch::zeros({3})), c10::Error);
 }
 
 TEST(Image, GrayFrameScalesEachEntryToABlock) {
@@ -68,9 +56,7 @@ TEST(Image, SavesAtomically) {
   std::filesystem::create_directories(dir);
   const auto path = (dir / "plot.png").string();
   dd::io::Image image(64, 48);
-  dd::io::Plot("test")
-      .line(torch::linspace(0, 1, 20), torch::linspace(0, 1, 20).pow(2), {0, 0, 255}, "x^2")
-      .render(image, 0, 0, 64, 48);
+  image.set(3, 4, {0, 0, 255});
   image.save_png(path);
   EXPECT_TRUE(std::filesystem::exists(path));
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));

@@ -1,6 +1,6 @@
 #pragma once
-// Small raster plots written as PNG: enough to look at trajectories, densities
-// and samples without leaving C++.
+// Small RGB rasters written as PNG: grids of image frames with text (ODE2VAE's predictions).
+// Plots with axes are the command's Figure (PLplot).
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -22,9 +22,6 @@ class Image {
   int height() const { return height_; }
   Rgb at(int x, int y) const;
   void set(int x, int y, Rgb color);  ///< ignores points outside the image
-  /// A line of the given thickness in pixels (Bresenham, square brush).
-  void line(double x0, double y0, double x1, double y1, Rgb color, int thickness = 1);
-  void rectangle(int x0, int y0, int x1, int y1, Rgb color);  ///< outline
   /// Text in the 6-pixel stb_easy_font, scaled by an integer factor; (x, y) is the top left.
   void text(int x, int y, const std::string& text, Rgb color, int scale = 1);
   /// Width in pixels that text() covers.
@@ -40,34 +37,8 @@ class Image {
   std::vector<uint8_t> pixels_;
 };
 
-/// Paints a 2-D tensor of values one pixel per entry, top left at (x, y), row 0 at the top, on a
-/// dark-to-bright colour ramp scaled from the tensor's minimum to its maximum (for densities).
-void heat_map(Image& image, int x, int y, const torch::Tensor& values);
-
 /// Paints a 2-D tensor of intensities in [0, 1] (clamped) as gray, each entry a scale x scale
 /// block, top left at (x, y), row 0 at the top (for image frames: 0 black, 1 white).
 void gray_frame(Image& image, int x, int y, const torch::Tensor& values, int scale = 1);
-
-/// Line and scatter plots in one framed panel; data coordinates are fitted to the panel.
-class Plot {
- public:
-  explicit Plot(std::string title) : title_(std::move(title)) {}
-  /// A polyline through (xs[i], ys[i]); xs and ys are 1-D tensors of equal length.
-  Plot& line(const torch::Tensor& xs, const torch::Tensor& ys, Rgb color, std::string label = "", int thickness = 2);
-  /// Points at (xs[i], ys[i]).
-  Plot& points(const torch::Tensor& xs, const torch::Tensor& ys, Rgb color, std::string label = "");
-  /// Draws the panel into the rectangle of `image` with top left (x, y) and the given size.
-  void render(Image& image, int x, int y, int width, int height) const;
-
- private:
-  struct Series {
-    std::vector<double> xs, ys;
-    Rgb color;
-    std::string label;
-    int thickness;  ///< 0: points
-  };
-  std::string title_;
-  std::vector<Series> series_;
-};
 
 }  // namespace deepdyn::io
