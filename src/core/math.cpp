@@ -9,4 +9,10 @@ torch::Tensor diagonal_gaussian_log_density(const torch::Tensor& z, const torch:
   return (-0.5 * ((z - mean).square() * (-log_variance).exp() + log_variance + kLogTwoPi)).sum(-1);
 }
 
+std::pair<torch::Tensor, torch::Tensor> standardization(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 2 && x.size(0) >= 2, "standardization: expected data [n >= 2, d], got shape ", x.sizes());
+  const auto deviation = x.std(0);
+  return {x.mean(0), torch::where(deviation > 0, deviation, torch::ones_like(deviation))};
+}
+
 }  // namespace deepdyn::core

@@ -1,40 +1,14 @@
 #include "deepdyn/data/trajectories.h"
 
-#include <cerrno>
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 
+#include "data/detail/csv.h"
 #include "deepdyn/io/arrays.h"
 
 namespace deepdyn::data {
 
 namespace {
-
-std::vector<std::string> split_fields(const std::string& line) {
-  std::vector<std::string> fields;
-  std::stringstream in(line);
-  std::string field;
-  while (std::getline(in, field, ',')) fields.push_back(field);
-  if (!line.empty() && line.back() == ',') fields.emplace_back();  // a trailing empty field
-  return fields;
-}
-
-std::string trimmed(const std::string& text) {
-  const auto first = text.find_first_not_of(" \t\r");
-  if (first == std::string::npos) return "";
-  return text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
-}
-
-std::string joined(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& name : names) out += (out.empty() ? "" : ",") + name;
-  return out;
-}
 
 // Observations grouped into trajectories as a file is read: each trajectory's rows must move
 // forward in time, and each needs two rows or more.
@@ -93,7 +67,10 @@ std::vector<Trajectory> trajectories_of_table(const torch::Tensor& array, const 
     const double* row = rows + i * columns;
     for (int64_t c = 0; c < columns; ++c)
       TORCH_CHECK(std::isfinite(row[c]), where, ", row ", i, ", column ", c,
-                  c == 0 ? " (trajectory)" : c == 1 ? " (t)" : "", ": ", row[c], " is not a finite number");
+                  c == 0   ? " (trajectory)"
+                  : c == 1 ? " (t)"
+                           : "",
+                  ": ", row[c], " is not a finite number");
     TORCH_CHECK(row[0] == std::round(row[0]), where, ", row ", i, ", column 0 (trajectory): ", row[0],
                 " is not a whole number; the first column numbers the trajectories");
     grouping.add(std::to_string(int64_t(row[0])), row + 1, "row " + std::to_string(i));
@@ -104,38 +81,18 @@ std::vector<Trajectory> trajectories_of_table(const torch::Tensor& array, const 
 }  // namespace
 
 std::vector<Trajectory> read_trajectories_csv(const std::string& path) {
-  TORCH_CHECK(!std::filesystem::is_directory(path), "trajectories file '", path, "' is a directory, not a CSV file");
-  std::ifstream in(path);
-  TORCH_CHECK(in, "trajectories file '", path, "' cannot be read: ", std::strerror(errno));
-  const std::string where = "trajectories file '" + path + "'";
-
-  std::string line;
-  TORCH_CHECK(std::getline(in, line), where, " is empty: expected a header trajectory,t,y1,...,yd and rows");
-  auto header = split_fields(line);
-  for (auto& name : header) name = trimmed(name);
-  TORCH_CHECK(header.size() >= 3 && header[0] == "trajectory" && header[1] == "t", where,
+  detail::CsvFile file(path, "trajectories file", "trajectory,t,y1,...,yd");
+  const auto& header = file.header();
+  TORCH_CHECK(header.size() >= 3 && header[0] == "trajectory" && header[1] == "t", file.where(),
               ", line 1: expected the header trajectory,t,y1,...,yd (at least one state column), got '",
-              trimmed(line), "'");
-  Grouping grouping(where, static_cast<int64_t>(header.size()) - 2);
-  for (int64_t number = 2; std::getline(in, line); ++number) {
-    if (trimmed(line).empty()) continue;
-    const auto fields = split_fields(line);
-    TORCH_CHECK(fields.size() == header.size(), where, ", line ", number, ": ", fields.size(),
-                " fields where the header has ", header.size(), " (", joined(header), ")");
-    const auto id = trimmed(fields[0]);
-    TORCH_CHECK(!id.empty(), where, ", line ", number, ": the trajectory column is empty");
+              file.header_line(), "'");
+  Grouping grouping(file.where(), static_cast<int64_t>(header.size()) - 2);
+  std::vector<std::string> fields;
+  while (file.next(fields)) {
+    TORCH_CHECK(!fields[0].empty(), file.where(), ", line ", file.line(), ": the trajectory column is empty");
     std::vector<double> values(fields.size() - 1);
-    for (size_t c = 1; c < fields.size(); ++c) {
-      const auto text = trimmed(fields[c]);
-      char* end = nullptr;
-      const double value = std::strtod(text.c_str(), &end);
-      TORCH_CHECK(!text.empty() && end == text.c_str() + text.size(), where, ", line ", number, ", column ",
-                  header[c], ": '", text, "' is not a number");
-      TORCH_CHECK(std::isfinite(value), where, ", line ", number, ", column ", header[c], ": ", text,
-                  " is not a finite number");
-      values[c - 1] = value;
-    }
-    grouping.add(id, values.data(), "line " + std::to_string(number));
+    for (size_t c = 1; c < fields.size(); ++c) values[c - 1] = file.number(fields, c);
+    grouping.add(fields[0], values.data(), "line " + std::to_string(file.line()));
   }
   return grouping.finish();
 }

@@ -1,5 +1,7 @@
 #include "deepdyn/ode/mlp_field.h"
 
+#include "deepdyn/core/math.h"
+
 namespace deepdyn::ode {
 
 void MLPFieldOptions::validate() const {
@@ -42,11 +44,10 @@ torch::Tensor MLPFieldImpl::forward(const torch::Tensor& t, const torch::Tensor&
 void MLPFieldImpl::standardize(const torch::Tensor& states) {
   TORCH_CHECK(states.dim() == 2 && states.size(1) == options_.dim(), "MLPField::standardize: expected states [n, ",
               options_.dim(), "], got ", states.sizes());
-  TORCH_CHECK(states.size(0) >= 2, "MLPField::standardize: needs two states or more, got ", states.size(0));
   torch::NoGradGuard no_grad;
-  auto std = states.std(0);
-  shift.copy_(states.mean(0));
-  scale.copy_(torch::where(std > 0, std, torch::ones_like(std)));
+  const auto [mean, deviation] = core::standardization(states);
+  shift.copy_(mean);
+  scale.copy_(deviation);
 }
 
 }  // namespace deepdyn::ode

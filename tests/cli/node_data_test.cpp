@@ -14,6 +14,7 @@
 #include <string>
 
 #include "support/cli.h"
+#include "support/tensor_files.h"
 
 namespace fs = std::filesystem;
 
@@ -22,6 +23,7 @@ namespace {
 using deepdyn::testing::fresh_path;
 using deepdyn::testing::read_file;
 using deepdyn::testing::run_cli;
+using deepdyn::testing::write_pt;
 
 const std::string kTiny =
     " --set iterations=3 --set windows=4 --set window=5 --set hidden=8 --set rtol=1e-5 --set atol=1e-6"
@@ -56,12 +58,6 @@ std::string write_csv(const std::string& path, const torch::Tensor& table) {
     for (int64_t j = 1; j < table.size(1); ++j) out << "," << a[i][j];
     out << "\n";
   }
-  return path;
-}
-
-std::string write_pt(const std::string& path, const torch::Tensor& table) {
-  const auto bytes = torch::pickle_save(table);
-  std::ofstream(path, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
   return path;
 }
 

@@ -22,3 +22,12 @@ TEST(Math, DiagonalGaussianLogDensityMatchesTheClosedForm) {
                           0.5 * (1.6 * 1.6 / 4.0 + std::log(4.0) + std::log(2 * M_PI));
   EXPECT_NEAR(dd::core::diagonal_gaussian_log_density(z, mean, log_variance).item<double>(), expected, 1e-14);
 }
+
+TEST(Math, StandardizationIsTheColumnsMeanAndDeviationWithOneForAConstantColumn) {
+  // columns: 1, 3 (mean 2, sample deviation sqrt(2)) and a constant 5
+  const auto x = torch::tensor({1.0, 5.0, 3.0, 5.0}, torch::kFloat64).view({2, 2});
+  const auto [shift, scale] = dd::core::standardization(x);
+  EXPECT_TRUE(torch::allclose(shift, torch::tensor({2.0, 5.0}, torch::kFloat64)));
+  EXPECT_TRUE(torch::allclose(scale, torch::tensor({std::sqrt(2.0), 1.0}, torch::kFloat64)));
+  EXPECT_THROW(dd::core::standardization(torch::zeros({1, 2})), c10::Error);
+}

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "support/error_message.h"
+#include "support/tensor_files.h"
 
 namespace dd = deepdyn;
 using dd::testing::error_message;
@@ -77,8 +78,7 @@ TEST(Trajectories, NpyAndPtTablesAreReadLikeTheCsv) {
   const auto npy = ::testing::TempDir() + "deepdyn_trajectories.npy";
   const auto pt = ::testing::TempDir() + "deepdyn_trajectories.pt";
   dd::io::write_npy(npy, table.to(torch::kFloat32));
-  const auto pickled = torch::pickle_save(table);
-  std::ofstream(pt, std::ios::binary).write(pickled.data(), std::streamsize(pickled.size()));
+  dd::testing::write_pt(pt, table);
   for (const auto& path : {npy, pt}) {
     const auto trajectories = dd::data::read_trajectories(path);
     ASSERT_EQ(trajectories.size(), 2u) << path;

@@ -14,4 +14,9 @@ torch::Tensor squared_row_norm(const torch::Tensor& x);
 torch::Tensor diagonal_gaussian_log_density(const torch::Tensor& z, const torch::Tensor& mean,
                                             const torch::Tensor& log_variance);
 
+/// The shift and scale that standardise data x [n, d] (n >= 2) column by column: the mean and the
+/// standard deviation, 1 where a column does not vary. x = shift + scale * z for z of mean 0 and
+/// deviation 1; densities follow as log p(x) = log p(z) - sum(log scale).
+std::pair<torch::Tensor, torch::Tensor> standardization(const torch::Tensor& x);
+
 }  // namespace deepdyn::core
