@@ -166,7 +166,7 @@ void Figure::save_png(const std::string& path) const {
     pladv(0);
     // The viewport in subpage coordinates, leaving room for the labels; a colour bar takes a
     // fifth of its width.
-    const PLFLT x0 = 0.13, x1 = panel.picture_ ? 0.78 : 0.96, y0 = 0.14, y1 = 0.88;
+    const PLFLT x0 = 0.18, x1 = panel.picture_ ? 0.78 : 0.96, y0 = 0.14, y1 = 0.88;
     std::array<double, 4> range{};
     if (panel.limits_) {
       range = *panel.limits_;
