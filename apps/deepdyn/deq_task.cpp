@@ -1,4 +1,6 @@
-// deepdyn train deq: a deep equilibrium classifier on Fashion-MNIST (Debian's dataset-fashion-mnist).
+// deepdyn train deq: a deep equilibrium classifier on Fashion-MNIST (Debian's dataset-fashion-mnist)
+// or on labelled images of one's own (data/images.h: IDX or .npy/.pt, any size, any number of
+// classes). Pixels are standardised by the training images' mean and standard deviation.
 #include <deepdyn/deepdyn.h>
 #include <deepdyn/deq/classifier.h>
 
@@ -13,10 +15,18 @@ class DEQTask : public Task {
       : setup_(setup),
         batch_(c["batch"].get<int64_t>()),
         eval_images_(c["eval_images"].get<int64_t>()),
-        train_(data::load_fashion_mnist(data::Split::Train)),
-        test_(data::load_fashion_mnist(data::Split::Test)),
-        model_(28 * 28, c["width"].get<int64_t>(), 10, options(c)) {
-    for (auto* set : {&train_, &test_}) set->images = data::standardize_fashion_mnist(set->images).to(setup_.device, setup_.dtype);
+        train_(load(c["data"].get<std::string>(), data::Split::Train)),
+        test_(load(c["data"].get<std::string>(), data::Split::Test)),
+        classes_(train_.labels.max().item<int64_t>() + 1),
+        model_(train_.images[0].numel(), c["width"].get<int64_t>(), classes_, options(c)) {
+    const auto shape = train_.images.sizes().slice(1), test_shape = test_.images.sizes().slice(1);
+    TORCH_CHECK(shape == test_shape, "the test images are ", test_shape, ", the training images ", shape,
+                ": both splits need one image shape");
+    TORCH_CHECK(test_.labels.max().item<int64_t>() < classes_, "test label ", test_.labels.max().item<int64_t>(),
+                " has no training images: the training labels number ", classes_, " classes, 0 to ", classes_ - 1);
+    const double mean = train_.images.mean().item<double>(), deviation = train_.images.std().item<double>();
+    for (auto* set : {&train_, &test_})
+      set->images = ((set->images - mean) / (deviation > 0 ? deviation : 1.0)).to(setup_.device, setup_.dtype);
     model_->to(setup_.device, setup_.dtype);
     setup_.shard.check(batch_, "batch");
   }
@@ -39,7 +49,7 @@ class DEQTask : public Task {
       auto logits = model_->forward(test_.images.narrow(0, start, count)).first;
       correct += logits.argmax(1).cpu().eq(test_.labels.narrow(0, start, count)).sum().item<int64_t>();
     }
-    return {{"accuracy", double(correct) / double(n)}, {"test_images", n}};
+    return {{"accuracy", double(correct) / double(n)}, {"test_images", n}, {"classes", classes_}};
   }
 
   Headline headline() const override { return {"accuracy", false}; }
@@ -52,6 +62,10 @@ class DEQTask : public Task {
   torch::nn::Module& model() override { return *model_; }
 
  private:
+  static data::LabelledImages load(const std::string& name, data::Split split) {
+    return name == "fashion-mnist" ? data::load_fashion_mnist(split) : data::load_labelled_images(name, split);
+  }
+
   static deq::DEQOptions options(const Json& c) {
     auto solver = deq::FixedPointOptions(deq::parse_method(c["solver"].get<std::string>()))
                       .tol(c["tol"].get<double>())
@@ -64,6 +78,7 @@ class DEQTask : public Task {
   Setup setup_;
   int64_t batch_, eval_images_;
   data::LabelledImages train_, test_;
+  int64_t classes_;
   deq::DEQClassifier model_;
 };
 
@@ -72,6 +87,10 @@ class DEQTask : public Task {
 Schema deq_schema() {
   return with_common_settings(
       {
+          {"data", "fashion-mnist",
+           "fashion-mnist (Debian's dataset-fashion-mnist) or a directory of labelled images: MNIST's IDX files "
+           "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz], or {train,test}_{images,labels}.npy/.pt with images "
+           "[N, H, W] or [N, C, H, W] and labels 0..classes-1"},
           {"batch", 128, "images per iteration", {}, {}, 1},
           {"width", 256, "width of the equilibrium state", {}, {}, 1},
           {"solver", "broyden", "fixed-point solver (forward and implicit backward)", deq::method_names()},

@@ -8,6 +8,7 @@
 #include "deepdyn/core/tensor_tuple.h"
 #include "deepdyn/core/trace.h"
 #include "deepdyn/data/fashion_mnist.h"
+#include "deepdyn/data/images.h"
 #include "deepdyn/data/points.h"
 #include "deepdyn/data/sequences.h"
 #include "deepdyn/data/spiral.h"

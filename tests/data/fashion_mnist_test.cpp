@@ -2,15 +2,16 @@
 // Fashion-MNIST, which scripts/setup.sh installs.
 #include <deepdyn/deepdyn.h>
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "support/error_message.h"
+#include "support/tensor_files.h"
 
 namespace dd = deepdyn;
 using dd::testing::error_message;
+using dd::testing::idx_bytes;
 namespace fs = std::filesystem;
 
 namespace {
@@ -21,29 +22,13 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
-std::string idx_bytes(std::vector<uint32_t> shape, const std::vector<uint8_t>& data, uint8_t type = 0x08) {
-  std::string bytes = {0, 0, static_cast<char>(type), static_cast<char>(shape.size())};
-  for (uint32_t size : shape) {
-    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(static_cast<char>((size >> shift) & 0xff));
-  }
-  bytes.append(data.begin(), data.end());
-  return bytes;
-}
-
-void write_gzip(const fs::path& path, const std::string& bytes) {
-  gzFile file = gzopen(path.c_str(), "wb");
-  ASSERT_NE(file, nullptr);
-  ASSERT_EQ(gzwrite(file, bytes.data(), static_cast<unsigned>(bytes.size())), static_cast<int>(bytes.size()));
-  gzclose(file);
-}
-
 }  // namespace
 
 TEST(Idx, ReadsGzipAndPlainFiles) {
   TempDir dir;
   std::vector<uint8_t> data = {0, 1, 2, 3, 250, 251, 252, 253, 9, 8, 7, 6};
   const auto bytes = idx_bytes({3, 2, 2}, data);
-  write_gzip(dir.path / "a.gz", bytes);
+  dd::testing::write_gzip((dir.path / "a.gz").string(), bytes);
   std::ofstream(dir.path / "a.idx", std::ios::binary) << bytes;
   for (const char* name : {"a.gz", "a.idx"}) {
     auto t = dd::data::read_idx((dir.path / name).string());
@@ -56,13 +41,13 @@ TEST(Idx, ReadsGzipAndPlainFiles) {
 TEST(Idx, RefusesBrokenFilesWithTheReason) {
   TempDir dir;
   auto path = (dir.path / "bad.gz").string();
-  write_gzip(path, idx_bytes({4}, {1, 2, 3}));
+  dd::testing::write_gzip(path, idx_bytes({4}, {1, 2, 3}));
   EXPECT_NE(error_message([&] { dd::data::read_idx(path); }).find("truncated"), std::string::npos);
-  write_gzip(path, idx_bytes({2}, {1, 2, 3}));
+  dd::testing::write_gzip(path, idx_bytes({2}, {1, 2, 3}));
   EXPECT_NE(error_message([&] { dd::data::read_idx(path); }).find("data past"), std::string::npos);
-  write_gzip(path, idx_bytes({2}, {0, 0, 0, 0, 0, 0, 0, 0}, 0x0d));
+  dd::testing::write_gzip(path, idx_bytes({2}, {0, 0, 0, 0, 0, 0, 0, 0}, 0x0d));
   EXPECT_NE(error_message([&] { dd::data::read_idx(path); }).find("only unsigned bytes"), std::string::npos);
-  write_gzip(path, "\x01\x02\x08\x01");
+  dd::testing::write_gzip(path, "\x01\x02\x08\x01");
   EXPECT_NE(error_message([&] { dd::data::read_idx(path); }).find("not an IDX file"), std::string::npos);
   EXPECT_NE(error_message([&] { dd::data::read_idx((dir.path / "missing.gz").string()); }).find("cannot open"),
             std::string::npos);

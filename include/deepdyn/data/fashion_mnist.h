@@ -3,19 +3,9 @@
 
 #include <string>
 
+#include "deepdyn/data/images.h"
+
 namespace deepdyn::data {
-
-/// Reads an IDX file (LeCun's MNIST format: two zero bytes, a type byte, the rank, then big-endian
-/// 32-bit sizes and the data), gzip-compressed or not. Only unsigned-byte data (type 0x08) is
-/// accepted. Returns a uint8 tensor of the stored shape. Errors name the file and what is wrong.
-torch::Tensor read_idx(const std::string& path);
-
-/// Images as float32 [N, 1, 28, 28] in [0, 1] and labels as int64 [N].
-struct LabelledImages {
-  torch::Tensor images, labels;
-};
-
-enum class Split { Train, Test };
 
 /// Where Debian's dataset-fashion-mnist package puts the gzip IDX files.
 inline constexpr const char* kFashionMnistDirectory = "/usr/share/datasets/fashion-mnist";
