@@ -45,10 +45,9 @@ struct CNFData {
     const auto held = std::llround(holdout * double(n));
     TORCH_CHECK(held >= 1 && n - held >= 2, "points file '", name, "' has ", n, " points: holdout = ", holdout,
                 " must leave one or more held out and two or more to train on");
-    // A fixed draw, not the run's seed: every run on the same file evaluates the same points.
-    const auto order = torch::randperm(n, at::detail::createCPUGenerator(0), torch::kLong);
-    d.held_out = {points.x.index_select(0, order.narrow(0, 0, held)), points.names};
-    d.train = {points.x.index_select(0, order.narrow(0, held, n - held)), points.names};
+    const auto [train, held_out] = fixed_split(n, held);
+    d.held_out = {points.x.index_select(0, held_out), points.names};
+    d.train = {points.x.index_select(0, train), points.names};
     return d;
   }
   int64_t dim() const { return toy ? 2 : train.x.size(1); }
@@ -232,7 +231,7 @@ Schema cnf_schema() {
           {"data", "8gaussians",
            "a toy density (" + joined(data::toy_names()) +
                ") or a points file: .csv with a header naming the d columns, or .npy/.pt holding [n, d]"},
-          {"holdout", 0.2, "fraction of a points file held out for evaluation", {}, 0.0},
+          {"holdout", 0.2, "fraction of a points file held out for evaluation", {}, 0.0, {}, 1.0},
           {"batch", 512, "samples per iteration", {}, {}, 1},
           {"hidden", Json::array({64, 64, 64}), "hidden widths of the concat-squash field", {}, 0.0},
           {"activation", "tanh", "activation of the field", core::activation_names()},
@@ -250,7 +249,6 @@ Schema cnf_schema() {
 }
 
 std::unique_ptr<Task> make_cnf_task(const Json& config, const Setup& setup) {
-  TORCH_CHECK(config["holdout"].get<double>() < 1, "config key 'holdout' must be < 1, got ", config["holdout"]);
   return std::make_unique<CNFTask>(config, setup);
 }
 

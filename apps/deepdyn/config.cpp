@@ -50,7 +50,8 @@ bool same_type(const Json& expected, const Json& value) {
 }
 
 void check_value(const Setting& s, const Json& value) {
-  TORCH_CHECK(same_type(s.value, value), "config key '", s.key, "' must be ", type_name(s.value), ", got ", value.dump());
+  TORCH_CHECK(same_type(s.value, value), "config key '", s.key, "' must be ", type_name(s.value), ", got ",
+              value.dump());
   if (!s.choices.empty()) {
     bool valid = false;
     std::string list;
@@ -64,6 +65,7 @@ void check_value(const Setting& s, const Json& value) {
     TORCH_CHECK(!s.above || v > *s.above, "config key '", s.key, "' must be > ", *s.above, ", got ", value.dump());
     TORCH_CHECK(!s.at_least || v >= *s.at_least, "config key '", s.key, "' must be >= ", *s.at_least, ", got ",
                 value.dump());
+    TORCH_CHECK(!s.below || v < *s.below, "config key '", s.key, "' must be < ", *s.below, ", got ", value.dump());
   };
   if (value.is_number()) check_number(value.get<double>());
   if (value.is_array())

@@ -2,7 +2,6 @@
 // Run configurations: every key has a default, a type, a range or a list of choices; a config file
 // (JSON) and --set key=value overrides are checked against them before any work starts.
 #include <nlohmann/json.hpp>
-
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +17,7 @@ struct Setting {
   std::vector<std::string> choices = {};  ///< strings only: the valid values
   std::optional<double> above = {};       ///< numbers (and array entries) must be > this
   std::optional<double> at_least = {};    ///< numbers must be >= this
+  std::optional<double> below = {};       ///< numbers must be < this
 };
 
 using Schema = std::vector<Setting>;

@@ -50,10 +50,9 @@ struct Split {
       const auto held_out = std::max<int64_t>(1, std::llround(holdout * double(count)));
       TORCH_CHECK(held_out < count, "holdout_by=trajectory sets aside ", held_out, " of the data's ", count,
                   " trajectories, leaving none to train on: lower holdout or use holdout_by=time");
-      // A fixed draw, not the run's seed: every run on the same file evaluates the same trajectories.
-      const auto order = torch::randperm(count, at::detail::createCPUGenerator(0), torch::kLong);
       std::vector<bool> evaluated(count, false);
-      for (int64_t i = 0; i < held_out; ++i) evaluated[order[i].item<int64_t>()] = true;
+      const auto held = fixed_split(count, held_out).second;
+      for (int64_t i = 0; i < held_out; ++i) evaluated[held[i].item<int64_t>()] = true;
       for (int64_t k = 0; k < count; ++k) {
         const auto n = trajectories[k].t.size(0);
         split.train_end.push_back(evaluated[k] ? 0 : n);
@@ -395,7 +394,7 @@ Schema node_schema() {
           {"data", "spiral",
            "spiral (torchdiffeq's ode_demo, 1000 points on [0, 25]) or a trajectories file: .csv with the header "
            "trajectory,t,y1,...,yd, or .npy/.pt holding [rows, 2 + d] with those columns"},
-          {"holdout", 0.2, "fraction held out for evaluation (0: evaluate on the training data)", {}, {}, 0.0},
+          {"holdout", 0.2, "fraction held out for evaluation (0: evaluate on the training data)", {}, {}, 0.0, 1.0},
           {"holdout_by",
            "time",
            "hold out the last fraction of every trajectory (time: a forecast) or whole "
@@ -432,7 +431,6 @@ Schema node_schema() {
 }
 
 std::unique_ptr<Task> make_node_task(const Json& config, const Setup& setup) {
-  TORCH_CHECK(config["holdout"].get<double>() < 1, "config key 'holdout' must be < 1, got ", config["holdout"]);
   return std::make_unique<NODETask>(config, setup);
 }
 

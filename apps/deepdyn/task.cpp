@@ -36,6 +36,11 @@ at::Generator iteration_generator(uint64_t seed, int64_t iteration) {
   return at::detail::createCPUGenerator(seed * 1000003 + uint64_t(iteration));
 }
 
+std::pair<torch::Tensor, torch::Tensor> fixed_split(int64_t n, int64_t held) {
+  const auto order = torch::randperm(n, at::detail::createCPUGenerator(0), torch::kLong);
+  return {order.narrow(0, held, n - held), order.narrow(0, 0, held)};
+}
+
 void seed_iteration(uint64_t seed, int64_t iteration, int64_t rank) {
   // splitmix64's finaliser mixes the three numbers into one well-spread seed.
   uint64_t z = seed * 0x9E3779B97F4A7C15ull + uint64_t(iteration) * 0xBF58476D1CE4E5B9ull + uint64_t(rank) + 1;
@@ -48,12 +53,20 @@ Schema with_common_settings(Schema specific, int64_t iterations, const Json& def
   Schema common = {
       {"iterations", iterations, "optimizer steps", {}, {}, 1},
       {"lr", 1e-3, "Adam learning rate (the schedule's first)", {}, 0.0},
-      {"lr_schedule", "constant", "learning rate over the iterations: constant, cosine (from lr to lr_end), "
-       "step_decay (x0.995 every 200 iterations, ODE2VAE's reference schedule)", {"constant", "cosine", "step_decay"}},
+      {"lr_schedule",
+       "constant",
+       "learning rate over the iterations: constant, cosine (from lr to lr_end), "
+       "step_decay (x0.995 every 200 iterations, ODE2VAE's reference schedule)",
+       {"constant", "cosine", "step_decay"}},
       {"lr_end", 1e-5, "the cosine schedule's last learning rate", {}, {}, 0.0},
       {"dtype", "float32", "floating-point type of the model and data", {"float32", "float64"}},
-      {"eval_every", 0, "iterations between evaluations during training, and one at the last (0: only the "
-       "final evaluation)", {}, {}, 0},
+      {"eval_every",
+       0,
+       "iterations between evaluations during training, and one at the last (0: only the "
+       "final evaluation)",
+       {},
+       {},
+       0},
       {"keep_best", false, "end with the parameters of the best evaluation (needs eval_every > 0)"},
       {"checkpoint_every", 100, "iterations between checkpoints", {}, {}, 1},
       {"log_every", 10, "iterations between metrics lines", {}, {}, 1},

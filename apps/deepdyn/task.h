@@ -1,9 +1,9 @@
 #pragma once
 // A trainable model type of the deepdyn command: its config schema and what one training
 // iteration, an evaluation, sampling, pictures and checkpoints do.
-#include <torch/torch.h>
-
 #include <ATen/CPUGeneratorImpl.h>
+#include <deepdyn/ode/options.h>
+#include <torch/torch.h>
 
 #include <memory>
 #include <optional>
@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "config.h"
-#include <deepdyn/ode/options.h>
 
 namespace deepdyn::cli {
 
@@ -91,6 +90,10 @@ ode::SolveOptions solve_options_of(const Json& config);
 /// A generator for the random choices of one iteration (which windows, images or sequences):
 /// a function of (seed, iteration) alone, so a resumed run sees the same batches.
 at::Generator iteration_generator(uint64_t seed, int64_t iteration);
+
+/// n items split into (training, held-out) indices [n - held] and [held] by a fixed random draw,
+/// not the run's seed: every run on the same file evaluates the same items.
+std::pair<torch::Tensor, torch::Tensor> fixed_split(int64_t n, int64_t held);
 
 /// Seeds the global random streams (Hutchinson probes, weight draws) for one iteration of one
 /// data-parallel rank: ranks draw independent noise, and a resumed run draws what it would have.

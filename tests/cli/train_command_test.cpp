@@ -1,12 +1,12 @@
 // End-to-end tests of deepdyn train / resume / eval / sample on tiny settings: the run directory's
 // files, bad input refused before any work, and an interrupted run resumed bit for bit.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
@@ -20,9 +20,9 @@ const std::string kTiny =
     " --set iterations=6 --set batch=32 --set hidden=8,8 --set checkpoint_every=2 --set log_every=2"
     " --set eval_samples=400 --set rtol=1e-4 --set atol=1e-4";
 
-using deepdyn::testing::run_cli;
-using deepdyn::testing::read_file;
 using deepdyn::testing::fresh_path;
+using deepdyn::testing::read_file;
+using deepdyn::testing::run_cli;
 
 // Width and height from a PNG's IHDR chunk (and that the signature is PNG's).
 std::pair<int, int> png_size(const std::string& path) {
@@ -70,7 +70,7 @@ TEST(TrainCommand, CnfRunWritesItsDirectoryAndServesEvalAndSample) {
   ASSERT_EQ(result.status, 0) << result.err;
   std::istringstream rows(read_file(csv));
   std::getline(rows, line);
-  EXPECT_EQ(line, "x0,x1");
+  EXPECT_EQ(line, "x1,x2");
   count = 0;
   while (std::getline(rows, line)) {
     EXPECT_TRUE(std::isfinite(std::stod(line.substr(0, line.find(','))))) << line;
@@ -90,7 +90,8 @@ TEST(TrainCommand, BadInputIsRefusedBeforeAnyWork) {
       {"--set rtol=-1", "config key 'rtol' must be > 0, got -1"},
       {"--set iterations=abc", "config key 'iterations' must be an integer"},
       {"--set iterations=2.5", "config key 'iterations' must be an integer"},
-      {"--set data=9gaussians", "must be one of 8gaussians, checkerboard"},
+      {"--set data=9gaussians", "must be a toy density (8gaussians, checkerboard"},
+      {"--set holdout=1", "config key 'holdout' must be < 1, got 1"},
       {"--set hidden=8,-1", "config key 'hidden' must be > 0"},
       {"--set nokey=1", "unknown config key 'nokey'"},
   };
@@ -114,7 +115,8 @@ TEST(TrainCommand, MissingOrDamagedCheckpointsAreClearErrors) {
   result = run_cli("eval " + dir);
   EXPECT_NE(result.status, 0);
   EXPECT_NE(result.err.find("has no checkpoint.pt: the run stopped before its first checkpoint, so there is no trained "
-                            "model yet; train it with deepdyn resume " + dir),
+                            "model yet; train it with deepdyn resume " +
+                            dir),
             std::string::npos)
       << result.err;
   std::ofstream(dir + "/checkpoint.pt") << "garbage";
@@ -139,7 +141,8 @@ TEST(TrainCommand, InterruptedAndResumedRunEndsBitForBitLikeAnUninterruptedOne) 
   result = run_cli("resume " + split);
   ASSERT_EQ(result.status, 0) << result.err;
   EXPECT_EQ(read_file(whole + "/metrics.jsonl").size() > 0, true);
-  auto a = nlohmann::json::parse(read_file(whole + "/summary.json")), b = nlohmann::json::parse(read_file(split + "/summary.json"));
+  auto a = nlohmann::json::parse(read_file(whole + "/summary.json")),
+       b = nlohmann::json::parse(read_file(split + "/summary.json"));
   EXPECT_EQ(a["evaluation"]["nll"].get<double>(), b["evaluation"]["nll"].get<double>());
   EXPECT_EQ(a["final_loss"].get<double>(), b["final_loss"].get<double>());
   ASSERT_EQ(run_cli("sample " + whole + " --n 20 --out " + whole + "/s.csv").status, 0);
@@ -154,21 +157,29 @@ TEST(TrainCommand, EveryModelTypeRunsEndToEnd) {
     std::pair<int, int> size;
   };
   const Case cases[] = {
-      {"node", " --set iterations=4 --set windows=4 --set window=5 --set hidden=8 --set rtol=1e-5 --set atol=1e-6",
-       "mae", "trajectory.png", {1200, 500}},
+      {"node",
+       " --set iterations=4 --set windows=4 --set window=5 --set hidden=8 --set rtol=1e-5 --set atol=1e-6",
+       "mae",
+       "trajectory.png",
+       {1200, 500}},
       {"deq", " --set iterations=3 --set batch=16 --set width=16 --set eval_images=300", "accuracy", "", {0, 0}},
       {"ode2vae",
        " --set iterations=3 --set batch=4 --set sequences=8 --set eval_sequences=4 --set frames=6 --set latent=4"
        " --set field_hidden=8",
-       "mse", "predictions.png", {90 + 6 * 34, 24 + 4 * 76}},
+       "mse",
+       "predictions.png",
+       {90 + 6 * 34, 24 + 4 * 76}},
       {"ode2vae",  // rotating Fashion-MNIST ankle boots: 16 angles of 28x28
        " --set data=fmnist --set iterations=2 --set batch=4 --set sequences=8 --set eval_sequences=4 --set latent=4"
        " --set field_hidden=8",
-       "mse", "", {0, 0}},
+       "mse",
+       "",
+       {0, 0}},
   };
   for (const auto& c : cases) {
     const auto dir = fresh_path(c.model + "_run");
-    auto result = run_cli("train " + c.model + " --out " + dir + " --set checkpoint_every=2 --set log_every=1" + c.settings);
+    auto result =
+        run_cli("train " + c.model + " --out " + dir + " --set checkpoint_every=2 --set log_every=1" + c.settings);
     ASSERT_EQ(result.status, 0) << c.model << ": " << result.err;
     auto summary = nlohmann::json::parse(read_file(dir + "/summary.json"));
     EXPECT_TRUE(std::isfinite(summary["evaluation"][c.metric].get<double>())) << c.model << summary.dump();
@@ -191,9 +202,10 @@ TEST(TrainCommand, EveryModelTypeRunsEndToEnd) {
 // keep_best: the run ends with the model of its best evaluation, and a resumed run remembers the
 // best from before its interruption. (At lr 0.1 this tiny run's best evaluation is not its last.)
 TEST(TrainCommand, KeepBestEndsWithTheBestEvaluatedModelAndSurvivesResume) {
-  const std::string tiny = " --set iterations=12 --set windows=4 --set window=5 --set hidden=8 --set rtol=1e-5"
-                           " --set atol=1e-6 --set eval_every=3 --set keep_best=true --set log_every=1"
-                           " --set checkpoint_every=100 --set lr=0.1 --set lr_schedule=constant";
+  const std::string tiny =
+      " --set iterations=12 --set windows=4 --set window=5 --set hidden=8 --set rtol=1e-5"
+      " --set atol=1e-6 --set eval_every=3 --set keep_best=true --set log_every=1"
+      " --set checkpoint_every=100 --set lr=0.1 --set lr_schedule=constant";
   const auto whole = fresh_path("keep_best_whole"), split = fresh_path("keep_best_split");
   auto result = run_cli("--seed 5 train node --out " + whole + tiny);
   ASSERT_EQ(result.status, 0) << result.err;
