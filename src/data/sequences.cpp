@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "data/detail/rng.h"
+#include "deepdyn/io/arrays.h"
 
 namespace deepdyn::data {
 namespace {
@@ -24,7 +25,7 @@ torch::Tensor place_balls(detail::Rng& rng, int64_t balls, double radius) {
 // components of every approaching pair in contact (an elastic collision of equal masses).
 void advance(torch::Tensor& x, torch::Tensor& v, double dt, double radius) {
   x += v * dt;
-  auto low = x < radius, high = x > 1 - radius;
+  auto low = x<radius, high = x> 1 - radius;
   v = torch::where(low, v.abs(), torch::where(high, -v.abs(), v));
   x = x.clamp(radius, 1 - radius);
   auto xa = x.accessor<double, 2>();
@@ -49,7 +50,7 @@ void advance(torch::Tensor& x, torch::Tensor& v, double dt, double radius) {
 torch::Tensor render(const torch::Tensor& centres, int64_t size, double radius) {
   auto axis = (torch::arange(size, detail::kDouble) + 0.5) / size;
   auto grid = torch::stack(torch::meshgrid({axis, axis}, "ij"), -1).view({1, size, size, 2});  // (row, col)
-  auto points = centres.index_select(1, torch::tensor({1, 0})).view({-1, 1, 1, 2});         // (y, x) per ball
+  auto points = centres.index_select(1, torch::tensor({1, 0})).view({-1, 1, 1, 2});            // (y, x) per ball
   auto distance = (grid - points).norm(2, -1);
   auto coverage = ((radius - distance) * size + 0.5).clamp(0, 1);
   return std::get<0>(coverage.max(0));
@@ -58,8 +59,7 @@ torch::Tensor render(const torch::Tensor& centres, int64_t size, double radius) 
 }  // namespace
 
 torch::Tensor bouncing_balls(int64_t n, uint64_t seed, const BouncingBallsOptions& options) {
-  TORCH_CHECK(n >= 1 && options.balls() >= 1 && options.frames() >= 1 && options.size() >= 4 &&
-                  options.substeps() >= 1,
+  TORCH_CHECK(n >= 1 && options.balls() >= 1 && options.frames() >= 1 && options.size() >= 4 && options.substeps() >= 1,
               "bouncing_balls: n, balls, frames and substeps must be >= 1 and size >= 4");
   TORCH_CHECK(options.radius() > 0 && options.radius() < 0.5, "bouncing_balls: radius must be in (0, 0.5), got ",
               options.radius());
@@ -99,8 +99,27 @@ torch::Tensor rotating_images(const torch::Tensor& images, uint64_t seed, int64_
   auto grid = F::affine_grid(affine, {n * angles, 1, h, w}, /*align_corners=*/false);
   auto repeated = source.repeat_interleave(angles, 0);
   auto rotated = F::grid_sample(
-      repeated, grid, F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false));
+      repeated, grid,
+      F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false));
   return rotated.view({n, angles, 1, h, w});
+}
+
+torch::Tensor read_sequences(const std::string& path) {
+  const std::string where = "sequences file '" + path + "'";
+  auto array = io::read_array(path);
+  TORCH_CHECK(array.dim() == 5 || array.dim() == 3, where,
+              ": expected frames [N, T, C, H, W] or vectors [N, T, D], got shape ", array.sizes());
+  TORCH_CHECK(array.size(0) >= 1 && array.size(1) >= 2, where, ": expected one sequence or more of two steps or more, ",
+              "got shape ", array.sizes());
+  const bool bytes = array.scalar_type() == torch::kUInt8;
+  auto sequences = bytes ? array.to(torch::kFloat32).div_(255) : array.to(torch::kFloat32);
+  TORCH_CHECK(torch::isfinite(sequences).all().item<bool>(), where, ": a value is not a finite number");
+  if (array.dim() == 5 && !bytes) {
+    const double lo = sequences.min().item<double>(), hi = sequences.max().item<double>();
+    TORCH_CHECK(lo >= 0 && hi <= 1, where, ": frame values lie in [", lo, ", ", hi,
+                "]; frames need values in [0, 1] (scale them, or save bytes 0-255)");
+  }
+  return sequences;
 }
 
 }  // namespace deepdyn::data

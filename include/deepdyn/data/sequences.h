@@ -2,6 +2,8 @@
 // Video-like sequence data sets of ODE2VAE (Yildiz, Heinonen & Lahdesmaki 2019), made here from a seed.
 #include <torch/torch.h>
 
+#include <string>
+
 namespace deepdyn::data {
 
 struct BouncingBallsOptions {
@@ -27,5 +29,11 @@ torch::Tensor bouncing_balls(int64_t n, uint64_t seed, const BouncingBallsOption
 /// angles of a full turn, starting from a random one of them (rotating MNIST of ODE2VAE).
 /// images [n, 1, H, W] or [n, H, W] -> [n, angles, 1, H, W], bilinear, zero outside the image.
 torch::Tensor rotating_images(const torch::Tensor& images, uint64_t seed, int64_t angles = 16);
+
+/// Sequences of one's own from a .npy or .pt array, float32: frames [N, T, C, H, W] (bytes scaled
+/// to [0, 1]; other numbers must already lie in [0, 1], where a Bernoulli likelihood lives) or
+/// vectors [N, T, D] (any finite numbers), T >= 2. Another rank, a value that is not finite or
+/// a frame value outside [0, 1] is refused with one line naming the file.
+torch::Tensor read_sequences(const std::string& path);
 
 }  // namespace deepdyn::data
