@@ -50,8 +50,7 @@ bool same_type(const Json& expected, const Json& value) {
 }
 
 void check_value(const Setting& s, const Json& value) {
-  TORCH_CHECK(same_type(s.value, value), "config key '", s.key, "' must be ", type_name(s.value), ", got ",
-              value.dump());
+  TORCH_CHECK(same_type(s.value, value), "config key '", s.key, "' must be ", type_name(s.value), ", got ", value.dump());
   if (!s.choices.empty()) {
     bool valid = false;
     std::string list;

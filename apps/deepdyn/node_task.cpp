@@ -81,7 +81,6 @@ struct Clock {
   torch::Tensor s;        ///< [U] the union of the rows' relative times, increasing, from 0
   torch::Tensor start;    ///< [B, 1] each row's first time
   torch::Tensor at, row;  ///< [sum n_r]: observation i of the flattened rows is ys[at[i], row[i]]
-  std::vector<int64_t> lengths;
 
   /// `times`: each row's increasing times (1-D float64 CPU tensors).
   static Clock of(const std::vector<torch::Tensor>& times) {
@@ -98,7 +97,6 @@ struct Clock {
       const auto t = times[r].contiguous();
       const double* values = t.data_ptr<double>();
       starts.push_back(values[0]);
-      clock.lengths.push_back(t.size(0));
       for (int64_t j = 0; j < t.size(0); ++j) {
         entries.push_back({values[j] - values[0], int64_t(entries.size())});
         rows.push_back(int64_t(r));
@@ -201,24 +199,25 @@ class NODETask : public Task {
 
   StepMetrics gradients(int64_t iteration) override {
     auto generator = iteration_generator(setup_.seed, iteration);
-    auto picks = setup_.shard.of(torch::randint(int64_t(window_starts_.size()), {windows_}, generator, torch::kLong));
-    std::vector<torch::Tensor> times, states;
-    for (int64_t i = 0; i < picks.size(0); ++i) {
-      const auto [k, start] = window_starts_[picks[i].item<int64_t>()];
+    const auto picks =
+        setup_.shard.of(torch::randint(int64_t(window_starts_.size()), {windows_}, generator, torch::kLong))
+            .contiguous();
+    std::vector<torch::Tensor> times, states, starts;
+    for (const int64_t pick : c10::ArrayRef<int64_t>(picks.data_ptr<int64_t>(), picks.numel())) {
+      const auto [k, start] = window_starts_[pick];
       times.push_back(trajectories_[k].t.narrow(0, start, window_));
       states.push_back(trajectories_[k].y.narrow(0, start, window_));
+      starts.push_back(trajectories_[k].y[start]);
     }
     const auto target = torch::cat(states).to(setup_.options());
-    auto integration = integrate(times, torch::stack(states).select(1, 0), solver_);
+    auto integration = integrate(times, torch::stack(starts), solver_);
     auto loss = (integration.first - target).abs().mean();
     loss.backward();
     return {loss.item<double>(), integration.second->nfe, integration.second->nfe_backward};
   }
 
   Json evaluate() override {
-    std::vector<int64_t> evaluated;
-    for (size_t k = 0; k < trajectories_.size(); ++k)
-      if (split_.eval_begin[k] < trajectories_[k].t.size(0)) evaluated.push_back(int64_t(k));
+    const auto evaluated = evaluated_trajectories(trajectories_.size());
     const auto predicted = predict(evaluated);
     std::vector<torch::Tensor> errors;
     for (size_t i = 0; i < evaluated.size(); ++i) {
@@ -286,6 +285,14 @@ class NODETask : public Task {
     return parts;
   }
 
+  /// The first `limit` trajectories that have held-out observations.
+  std::vector<int64_t> evaluated_trajectories(size_t limit) const {
+    std::vector<int64_t> out;
+    for (size_t k = 0; k < trajectories_.size() && out.size() < limit; ++k)
+      if (split_.eval_begin[k] < trajectories_[k].t.size(0)) out.push_back(int64_t(k));
+    return out;
+  }
+
   ode::SolveOptions inference_options() const { return ode::SolveOptions(solver_).gradient(ode::Direct{}); }
 
   /// Row r of y0 [B, d] integrated over times[r] in one solve: the states at all rows' times,
@@ -336,14 +343,12 @@ class NODETask : public Task {
   /// Up to four evaluated trajectories, observed (dots) and learned from their first observation
   /// (lines): the first one's components over time and, for d >= 2, all of them in the (y1, y2) plane.
   void save_trajectory_picture(const std::string& path) {
-    std::vector<int64_t> shown;
+    const auto shown = evaluated_trajectories(4);
     std::vector<torch::Tensor> times, starts;
-    for (int64_t k = 0; k < int64_t(trajectories_.size()) && shown.size() < 4; ++k)
-      if (split_.eval_begin[k] < trajectories_[k].t.size(0)) {
-        shown.push_back(k);
-        times.push_back(span(k, 400));
-        starts.push_back(trajectories_[k].y[0]);
-      }
+    for (auto k : shown) {
+      times.push_back(span(k, 400));
+      starts.push_back(trajectories_[k].y[0]);
+    }
     const auto curves = learned(times, starts);
     const Rgb colours[] = {{40, 80, 220}, {220, 60, 40}, {40, 160, 60}, {150, 60, 180}};
     const auto dim = trajectories_[0].y.size(1);

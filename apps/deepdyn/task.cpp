@@ -53,20 +53,12 @@ Schema with_common_settings(Schema specific, int64_t iterations, const Json& def
   Schema common = {
       {"iterations", iterations, "optimizer steps", {}, {}, 1},
       {"lr", 1e-3, "Adam learning rate (the schedule's first)", {}, 0.0},
-      {"lr_schedule",
-       "constant",
-       "learning rate over the iterations: constant, cosine (from lr to lr_end), "
-       "step_decay (x0.995 every 200 iterations, ODE2VAE's reference schedule)",
-       {"constant", "cosine", "step_decay"}},
+      {"lr_schedule", "constant", "learning rate over the iterations: constant, cosine (from lr to lr_end), "
+       "step_decay (x0.995 every 200 iterations, ODE2VAE's reference schedule)", {"constant", "cosine", "step_decay"}},
       {"lr_end", 1e-5, "the cosine schedule's last learning rate", {}, {}, 0.0},
       {"dtype", "float32", "floating-point type of the model and data", {"float32", "float64"}},
-      {"eval_every",
-       0,
-       "iterations between evaluations during training, and one at the last (0: only the "
-       "final evaluation)",
-       {},
-       {},
-       0},
+      {"eval_every", 0, "iterations between evaluations during training, and one at the last (0: only the "
+       "final evaluation)", {}, {}, 0},
       {"keep_best", false, "end with the parameters of the best evaluation (needs eval_every > 0)"},
       {"checkpoint_every", 100, "iterations between checkpoints", {}, {}, 1},
       {"log_every", 10, "iterations between metrics lines", {}, {}, 1},

@@ -77,9 +77,10 @@ class Progress {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
-void write_curves(const RunDirectory& run) {
+// Writes curves.png when there are two metrics lines or more; returns whether it did.
+bool write_curves(const RunDirectory& run) {
   auto metrics = run.read_metrics();
-  if (metrics.size() < 2) return;
+  if (metrics.size() < 2) return false;
   std::vector<double> it, loss, forward, backward;
   for (const auto& m : metrics) {
     it.push_back(m["iteration"].get<double>());
@@ -104,6 +105,7 @@ void write_curves(const RunDirectory& run) {
   if (std::any_of(backward.begin(), backward.end(), [](double v) { return v > 0; }))
     nfe.line(t(it), t(backward), {230, 140, 30}, "backward");
   figure.save_png(run.file("curves.png"));
+  return true;
 }
 
 }  // namespace
@@ -165,8 +167,7 @@ double Training::learning_rate(int64_t iteration) const {
   const auto& schedule = config_["lr_schedule"];
   if (schedule == "cosine") {  // Loshchilov & Hutter 2017 (SGDR), one cycle ending at lr_end
     const double end = config_["lr_end"].get<double>();
-    const double progress =
-        double(iteration - 1) / double(std::max<int64_t>(config_["iterations"].get<int64_t>() - 1, 1));
+    const double progress = double(iteration - 1) / double(std::max<int64_t>(config_["iterations"].get<int64_t>() - 1, 1));
     return end + 0.5 * (lr - end) * (1 + std::cos(M_PI * progress));
   }
   if (schedule == "step_decay") return ode2vae::decayed_learning_rate(lr, iteration - 1);
@@ -248,8 +249,7 @@ int64_t Training::restore(const std::string& checkpoint, const std::string& orig
 
 int Training::run(const RunDirectory* run, Workers& workers, const RunInfo& info, int64_t first,
                   std::optional<int64_t> stop_after) {
-  const int64_t last = config_["iterations"].get<int64_t>(),
-                checkpoint_every = config_["checkpoint_every"].get<int64_t>(),
+  const int64_t last = config_["iterations"].get<int64_t>(), checkpoint_every = config_["checkpoint_every"].get<int64_t>(),
                 log_every = config_["log_every"].get<int64_t>(), eval_every = config_["eval_every"].get<int64_t>();
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -279,9 +279,8 @@ int Training::run(const RunDirectory* run, Workers& workers, const RunInfo& info
     }
     if (log_line) {
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      Json line{
-          {"iteration", it}, {"loss", m.loss},         {"nfe_forward", m.nfe_forward}, {"nfe_backward", m.nfe_backward},
-          {"time", seconds}, {"lr", learning_rate(it)}};
+      Json line{{"iteration", it},           {"loss", m.loss}, {"nfe_forward", m.nfe_forward},
+                {"nfe_backward", m.nfe_backward}, {"time", seconds}, {"lr", learning_rate(it)}};
       if (workers.size() > 1) line["allreduce_time"] = averaging_seconds;
       if (!evaluation.is_null()) line["evaluation"] = evaluation;
       run->append_metrics(line);
@@ -290,8 +289,7 @@ int Training::run(const RunDirectory* run, Workers& workers, const RunInfo& info
     if (!evaluation.is_null()) progress.evaluated(it, evaluation, task_.headline().key, best_.iteration);
     if (checkpoint) save_checkpoint(*run, it);
     if (stop) {
-      std::fprintf(stderr,
-                   "deepdyn: interrupted at iteration %lld; checkpoint saved; continue with: deepdyn resume %s%s\n",
+      std::fprintf(stderr, "deepdyn: interrupted at iteration %lld; checkpoint saved; continue with: deepdyn resume %s%s\n",
                    static_cast<long long>(it), run->path().c_str(),
                    workers.size() > 1 ? (" --nproc " + std::to_string(workers.size())).c_str() : "");
       return 130;
@@ -321,9 +319,9 @@ int Training::finish(const RunDirectory& run) {
     return result;
   };
   const auto files = phase("writing curves.png and the model's files", [&] {
-    write_curves(run);
+    const bool curves = write_curves(run);
     auto names = task_.write_outputs(run.path());
-    names.insert(names.begin(), "curves.png");
+    if (curves) names.insert(names.begin(), "curves.png");
     return names;
   });
   const auto evaluation = phase("final evaluation", [&] { return task_.evaluate(); });

@@ -91,13 +91,8 @@ TEST(CnfData, BadFilesAreRefusedBeforeARunDirectoryExists) {
       {"data=" + fresh_path("absent.npy"), "does not exist"},
       {"data=crescents", "must be a toy density (8gaussians"},
   };
-  for (const auto& [settings, expected] : cases) {
-    const auto dir = fresh_path("cnf_bad_run");
-    const auto result = run_cli("train cnf --out " + dir + " --set " + settings);
-    EXPECT_NE(result.status, 0) << settings;
-    EXPECT_NE(result.err.find(expected), std::string::npos) << expected << " in: " << result.err;
-    EXPECT_FALSE(fs::exists(dir)) << settings;
-  }
+  for (const auto& [settings, expected] : cases)
+    deepdyn::testing::expect_refused_before_a_run("cnf", settings, {expected});
 }
 
 }  // namespace

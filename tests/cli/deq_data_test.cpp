@@ -100,13 +100,8 @@ TEST(DeqData, BadDirectoriesAreRefusedBeforeARunDirectoryExists) {
       {directory("deq_no_test", torch::Tensor(), torch::Tensor()), "has no test images"},
       {fresh_path("deq_absent"), "does not exist or is not a directory"},
   };
-  for (const auto& [data, expected] : cases) {
-    const auto dir = fresh_path("deq_bad_run");
-    const auto result = run_cli("train deq --out " + dir + " --set data=" + data);
-    EXPECT_NE(result.status, 0) << data;
-    EXPECT_NE(result.err.find(expected), std::string::npos) << expected << " in: " << result.err;
-    EXPECT_FALSE(fs::exists(dir)) << data;
-  }
+  for (const auto& [data, expected] : cases)
+    deepdyn::testing::expect_refused_before_a_run("deq", "data=" + data, {expected});
 }
 
 }  // namespace

@@ -172,13 +172,8 @@ TEST(NodeData, BadFilesAreRefusedBeforeARunDirectoryExists) {
       {"data=" + good + " --set field=" + fresh_path("absent_field.pt"), {"cannot read the TorchScript field"}},
   };
   for (const auto& [settings, expected] : cases) {
-    const auto dir = fresh_path("node_bad_run");
-    const auto result = run_cli("train node --out " + dir + " --set " + settings);
-    EXPECT_NE(result.status, 0) << settings;
-    for (const auto& part : expected)
-      EXPECT_NE(result.err.find(part), std::string::npos) << part << " in: " << result.err;
+    const auto result = deepdyn::testing::expect_refused_before_a_run("node", settings, expected);
     EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << "one line: " << result.err;
-    EXPECT_FALSE(fs::exists(dir)) << settings;
   }
 }
 

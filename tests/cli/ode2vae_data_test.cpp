@@ -65,13 +65,8 @@ TEST(Ode2vaeData, BadFilesAreRefusedBeforeARunDirectoryExists) {
       {save("seq_short.npy", torch::rand({4, 3, 2})), "sequences of 3 steps"},
       {"seq.csv", "must be bballs, fmnist or a sequences file"},
   };
-  for (const auto& [file, expected] : cases) {
-    const auto dir = fresh_path("ode2vae_bad_run");
-    const auto result = run_cli("train ode2vae --out " + dir + " --set data=" + file);
-    EXPECT_NE(result.status, 0) << file;
-    EXPECT_NE(result.err.find(expected), std::string::npos) << expected << " in: " << result.err;
-    EXPECT_FALSE(fs::exists(dir)) << file;
-  }
+  for (const auto& [file, expected] : cases)
+    deepdyn::testing::expect_refused_before_a_run("ode2vae", "data=" + file, {expected});
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "support/run_command.h"
 
@@ -29,6 +30,19 @@ inline std::string fresh_path(const std::string& name) {
   const auto path = ::testing::TempDir() + "deepdyn_" + name;
   std::filesystem::remove_all(path);
   return path;
+}
+
+/// `deepdyn train <model> --out <fresh directory> --set <settings>`, which must fail with every part
+/// of `expected` in its error and make no run directory; its result, for further checks.
+inline CommandResult expect_refused_before_a_run(const std::string& model, const std::string& settings,
+                                                 const std::vector<std::string>& expected) {
+  const auto dir = fresh_path(model + "_refused_run");
+  auto result = run_cli("train " + model + " --out " + dir + " --set " + settings);
+  EXPECT_NE(result.status, 0) << settings;
+  for (const auto& part : expected)
+    EXPECT_NE(result.err.find(part), std::string::npos) << part << " in: " << result.err;
+  EXPECT_FALSE(std::filesystem::exists(dir)) << settings;
+  return result;
 }
 
 }  // namespace deepdyn::testing
