@@ -9,7 +9,8 @@ const std::string& termination_name(Termination termination) {
                                                             {"max_steps", Termination::MaxSteps},
                                                             {"step_size_underflow", Termination::StepSizeUnderflow},
                                                             {"non_finite", Termination::NonFinite},
-                                                            {"diverged", Termination::Diverged}});
+                                                            {"diverged", Termination::Diverged},
+                                                            {"no_convergence", Termination::NoConvergence}});
   return table.name_of(termination);
 }
 
@@ -20,6 +21,7 @@ const std::string& termination_message(Termination termination) {
       "the step size fell below min_step or the time resolution without meeting the tolerance",
       "the state or the function's value became NaN or infinite",
       "the residual grew instead of falling",
+      "the Newton iteration of an implicit stage did not converge",
   };
   return messages[static_cast<int>(termination)];
 }
@@ -31,6 +33,9 @@ Stats& Stats::operator+=(const Stats& other) {
   rejected += other.rejected;
   nfe_backward += other.nfe_backward;
   steps_backward += other.steps_backward;
+  newton_iterations += other.newton_iterations;
+  jacobians += other.jacobians;
+  linear_solves += other.linear_solves;
   if (termination == Termination::Success) {
     termination = other.termination;
     message = other.message;

@@ -99,6 +99,7 @@ std::string failure_message(core::Termination termination, const FixedPointOptio
       break;
     case core::Termination::Success:
     case core::Termination::StepSizeUnderflow:  // ODE solves only
+    case core::Termination::NoConvergence:
       break;
   }
   return out.str();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 
 #include "deepdyn/ode/tableau.h"
 #include "ode/detail/interpolation.h"
@@ -58,6 +59,13 @@ StepPolynomial interpolant(DenseOutput kind, const ButcherTableau& tableau, doub
   return continuous_extension(t, h, y, step.k, tableau.b_theta);
 }
 
+/// The Newton solver of an implicit method's stages (null for explicit methods), counting into `stats`.
+std::unique_ptr<StageSolver> stage_solver(const ButcherTableau& tableau, const SolveOptions& options,
+                                          const Tolerances& tol, core::Stats& stats) {
+  if (!tableau.implicit()) return nullptr;
+  return std::make_unique<StageSolver>(options.newton(), tol, stats);
+}
+
 bool is_underflow(double t, double dt, double min_step) { return dt < min_step || t + dt == t || !(dt > 0); }
 
 /// Writes the outputs ts[ys.size()..] that fall in (t0, t1] of each step; t1 itself gets y1 exactly.
@@ -66,8 +74,6 @@ class OutputWriter {
   OutputWriter(const std::vector<double>& ts, std::vector<torch::Tensor>& ys) : ts_(ts), ys_(ys) {}
 
   bool done() const { return ys_.size() == ts_.size(); }
-  /// True when an output lies strictly inside (t0, t1): the step needs its interpolant.
-  bool needs_interpolant(double t1) const { return !done() && ts_[ys_.size()] < t1; }
 
   template <class MakeInterpolant>
   void write(double t1, const torch::Tensor& y1, MakeInterpolant&& make_interpolant) {
@@ -90,11 +96,15 @@ class OutputWriter {
 /// and the observer told. Returns the next step's first stage: the FSAL stage, the field sampled
 /// just past a discontinuity, or undefined (evaluated lazily, and only if needed).
 torch::Tensor accept(CountingField& f, const ButcherTableau& tableau, DenseOutput dense, OutputWriter& writer,
-                     const StepObserver& observer, double t, double h, double t1, const torch::Tensor& y,
-                     const RungeKuttaStep& step, bool ends_at_jump) {
+                     const StepObserver& observer, EventLocator* events, double t, double h, double t1,
+                     const torch::Tensor& y, const RungeKuttaStep& step, bool ends_at_jump) {
   torch::Tensor k1 = tableau.fsal() ? step.k.back() : torch::Tensor();
-  if (dense == DenseOutput::Hermite && writer.needs_interpolant(t1) && !k1.defined()) k1 = f(t1, step.y1);
-  writer.write(t1, step.y1, [&] { return interpolant(dense, tableau, t, h, y, step, k1); });
+  auto make_interpolant = [&] {
+    if (dense == DenseOutput::Hermite && !k1.defined()) k1 = f(t1, step.y1);
+    return interpolant(dense, tableau, t, h, y, step, k1);
+  };
+  writer.write(t1, step.y1, make_interpolant);
+  if (events) events->after_step(t, t1, step.y1, make_interpolant);
   if (ends_at_jump) k1 = f(right_of(t1), step.y1);
   if (observer) observer(t1, step.y1);
   return k1;
@@ -102,7 +112,7 @@ torch::Tensor accept(CountingField& f, const ButcherTableau& tableau, DenseOutpu
 
 Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, const torch::Tensor& y0,
                                const std::vector<double>& ts, const SolveOptions& options, const Tolerances& tol,
-                               const StepObserver& observer) {
+                               const StepObserver& observer, EventLocator* events) {
   Integration out;
   out.ys.push_back(y0);
   OutputWriter writer(ts, out.ys);
@@ -112,6 +122,7 @@ Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, 
   size_t next_stop = 0;
   const auto& control = options.step_control();
   StepController controller(control, tableau.error_order);
+  auto stages = stage_solver(tableau, options, tol, out.stats);
 
   double t = ts.front();
   torch::Tensor y = y0;
@@ -143,8 +154,13 @@ Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, 
     }
 
     const bool ends_at_jump = clipped && target_is_jump;
-    auto step = runge_kutta_step(tableau, f, t, h, y, k0, ends_at_jump);
+    auto step = runge_kutta_step(tableau, f, t, h, y, k0, ends_at_jump, stages.get());
     ++out.stats.steps;
+    if (step.failed) {  // Newton did not converge even with a fresh Jacobian: a shorter step will
+      ++out.stats.rejected;
+      dt = h * 0.5;
+      continue;
+    }
     const double ratio = error_ratio(step.error, y, step.y1, tol);
     out.error_ratio = ratio;
     last_ratio_finite = std::isfinite(ratio);
@@ -156,7 +172,7 @@ Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, 
 
     ++out.stats.accepted;
     const double t1 = clipped ? t_target : t + h;
-    auto k1 = accept(f, tableau, dense, writer, observer, t, h, t1, y, step, ends_at_jump);
+    auto k1 = accept(f, tableau, dense, writer, observer, events, t, h, t1, y, step, ends_at_jump);
     if (clipped) ++next_stop;
 
     const double proposed = controller.next(h, ratio, true);
@@ -165,6 +181,7 @@ Integration integrate_adaptive(CountingField& f, const ButcherTableau& tableau, 
     t = t1;
     y = step.y1;
     k0 = k1;
+    if (events && events->stopped()) break;
   }
   out.stats.final_dt = dt;
   out.t_stop = t;
@@ -202,8 +219,10 @@ std::vector<double> fixed_grid(const SolveOptions& options, const std::vector<do
 Integration integrate_grid(CountingField& f, const ButcherTableau& tableau, const torch::Tensor& y0,
                            const std::vector<double>& grid, const std::vector<double>& ts,
                            std::vector<torch::Tensor> ys, DenseOutput dense, const SolveOptions& options,
-                           bool check_finite, const StepObserver& observer) {
+                           const Tolerances& tol, bool check_finite, const StepObserver& observer,
+                           EventLocator* events) {
   Integration out;
+  auto stages = stage_solver(tableau, options, tol, out.stats);
   out.ys = std::move(ys);
   OutputWriter writer(ts, out.ys);
   torch::Tensor y = y0;
@@ -217,20 +236,27 @@ Integration integrate_grid(CountingField& f, const ButcherTableau& tableau, cons
     const double t = grid[i], t1 = grid[i + 1], h = t1 - t;
     const bool ends_at_jump = is_jump(options, t1);
     if (!k0.defined()) k0 = f(t, y);
-    auto step = runge_kutta_step(tableau, f, t, h, y, k0, ends_at_jump);
+    auto step = runge_kutta_step(tableau, f, t, h, y, k0, ends_at_jump, stages.get());
     ++out.stats.steps;
+    if (step.failed) {
+      out.stats.termination = core::Termination::NoConvergence;
+      out.t_stop = t;
+      out.dt_stop = h;
+      break;
+    }
     ++out.stats.accepted;
     out.stats.final_dt = h;
     out.t_stop = t1;
     out.dt_stop = h;
     const size_t written = out.ys.size();
-    k0 = accept(f, tableau, dense, writer, observer, t, h, t1, y, step, ends_at_jump);
+    k0 = accept(f, tableau, dense, writer, observer, events, t, h, t1, y, step, ends_at_jump);
     y = step.y1;
     if (check_finite && out.ys.size() > written && !torch::isfinite(y).all().item<bool>()) {  // sync: stop on NaN
       out.stats.termination = core::Termination::NonFinite;
       out.ys.resize(written);
       break;
     }
+    if (events && events->stopped()) break;
   }
   out.ys.push_back(y);  // the final state, for replay(); integrate() drops it
   return out;
@@ -241,25 +267,37 @@ Integration integrate_grid(CountingField& f, const ButcherTableau& tableau, cons
 Integration integrate(CountingField& f, const torch::Tensor& y0, const std::vector<double>& ts,
                       const SolveOptions& options, const Tolerances& tol, const StepObserver& observer) {
   const auto& tab = tableau(options.method());
+  TORCH_CHECK(!tab.implicit() || y0.numel() <= options.newton().max_dense_size(), "the implicit method ",
+              method_name(options.method()), " forms the field's dense Jacobian: ", y0.numel(),
+              " state elements (the adjoint's backward state counts the parameters too) exceed ",
+              "NewtonOptions::max_dense_size = ", options.newton().max_dense_size(),
+              ". Raise it if an N x N matrix fits, or use an explicit method.");
   const bool fixed = !tab.embedded() || options.step_size().has_value() || !options.grid().empty();
+  std::unique_ptr<EventLocator> events;
+  if (options.event()) events = std::make_unique<EventLocator>(*options.event(), ts.front(), y0);
   Integration out;
   if (fixed) {
     out = integrate_grid(f, tab, y0, fixed_grid(options, ts), ts, {y0}, dense_output_of(tab, options, false), options,
-                         true, observer);
+                         tol, true, observer, events.get());
     out.ys.pop_back();
   } else {
-    out = integrate_adaptive(f, tab, y0, ts, options, tol, observer);
+    out = integrate_adaptive(f, tab, y0, ts, options, tol, observer, events.get());
   }
+  if (events) out.events = events->hits();
   out.stats.nfe = f.nfe();
   return out;
 }
 
 std::vector<torch::Tensor> replay(CountingField& f, const torch::Tensor& y0, const std::vector<double>& grid,
-                                  const std::vector<double>& outputs, const SolveOptions& options) {
+                                  const std::vector<double>& outputs, const SolveOptions& options,
+                                  const Tolerances& tol) {
   const auto& tab = tableau(options.method());
   const bool adaptive = tab.embedded() && !options.step_size().has_value() && options.grid().empty();
-  auto out =
-      integrate_grid(f, tab, y0, grid, outputs, {}, dense_output_of(tab, options, adaptive), options, false, nullptr);
+  auto out = integrate_grid(f, tab, y0, grid, outputs, {}, dense_output_of(tab, options, adaptive), options, tol,
+                            false, nullptr, nullptr);
+  TORCH_CHECK(out.stats.termination == core::Termination::Success, "ode::solve could not re-run the step at t = ",
+              out.t_stop, " for its gradient: ", core::termination_message(out.stats.termination),
+              ". Use the Direct gradient, or tighten NewtonOptions::kappa.");
   return std::move(out.ys);
 }
 

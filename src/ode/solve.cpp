@@ -50,6 +50,12 @@ void validate(const StepControl& c) {
               ") must be greater than min_step (", c.min_step(), ")");
 }
 
+void validate(const NewtonOptions& n) {
+  TORCH_CHECK(n.kappa() > 0 && n.kappa() <= 1, "NewtonOptions::kappa must be in (0, 1], got ", n.kappa());
+  TORCH_CHECK(n.max_iterations() >= 1, "NewtonOptions::max_iterations must be >= 1, got ", n.max_iterations());
+  TORCH_CHECK(n.max_dense_size() >= 1, "NewtonOptions::max_dense_size must be >= 1, got ", n.max_dense_size());
+}
+
 void validate(const Direct&) {}
 void validate(const Adjoint& a) {
   if (a.rtol()) TORCH_CHECK(*a.rtol() > 0, "Adjoint::rtol must be > 0, got ", *a.rtol());
@@ -72,6 +78,7 @@ void SolveOptions::validate(size_t components) const {
   if (o.step_size()) TORCH_CHECK(*o.step_size() > 0, "SolveOptions::step_size must be > 0, got ", *o.step_size());
   TORCH_CHECK(!(o.step_size() && !o.grid().empty()), "give either SolveOptions::step_size or ::grid, not both");
   ode::validate(o.step_control());
+  ode::validate(o.newton());
   TORCH_CHECK(o.max_steps() > 0, "SolveOptions::max_steps must be > 0, got ", o.max_steps());
   const auto& control = o.error_control();
   TORCH_CHECK(control.empty() || control.size() == components,
@@ -119,10 +126,17 @@ std::vector<double> scaled(std::vector<double> values, double factor) {
   return values;
 }
 
-/// Solver options in the integrator's increasing time: reversed solves flip every time option.
+/// Solver options in the integrator's increasing time: reversed solves flip every time option,
+/// and the event function sees the user's time (a rise in t is a fall in s = -t).
 SolveOptions in_solver_time(SolveOptions o, double direction) {
   if (direction > 0) return o;
   o.grid(scaled(o.grid(), -1.0)).step_ts(scaled(o.step_ts(), -1.0)).jump_ts(scaled(o.jump_ts(), -1.0));
+  if (o.event()) {
+    Event event = *o.event();
+    auto g = event.fn();
+    event.fn([g](const torch::Tensor& s, const torch::Tensor& y) { return g(-s, y); }).direction(-event.direction());
+    o.event(event);
+  }
   return o;
 }
 
@@ -166,18 +180,27 @@ Solution solve_state(const Field& f, const torch::Tensor& y0, const torch::Tenso
   problem.options = in_solver_time(options, problem.direction);
   problem.tol = tol;
   problem.params = options.params().value_or(std::vector<torch::Tensor>{});
-  sol.ys = std::visit(
-      [&](const auto& strategy) {
-        using S = std::decay_t<decltype(strategy)>;
-        if constexpr (std::is_same_v<S, Direct>) return detail::solve_direct(problem, y0, sol.stats);
-        if constexpr (std::is_same_v<S, Adjoint>) return detail::solve_adjoint(problem, y0, sol.stats, strategy);
-        if constexpr (std::is_same_v<S, Checkpointed>) return detail::solve_checkpointed(problem, y0, sol.stats, strategy);
-      },
-      options.gradient());
+  if (problem.options.event()) return detail::solve_with_events(problem, y0);
+  sol.ys = detail::solve_problem(problem, y0, sol.stats);
   return sol;
 }
 
 }  // namespace
+
+namespace detail {
+
+torch::Tensor solve_problem(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<core::Stats>& stats) {
+  return std::visit(
+      [&](const auto& strategy) {
+        using S = std::decay_t<decltype(strategy)>;
+        if constexpr (std::is_same_v<S, Direct>) return solve_direct(problem, y0, stats);
+        if constexpr (std::is_same_v<S, Adjoint>) return solve_adjoint(problem, y0, stats, strategy);
+        if constexpr (std::is_same_v<S, Checkpointed>) return solve_checkpointed(problem, y0, stats, strategy);
+      },
+      problem.options.gradient());
+}
+
+}  // namespace detail
 
 Solution solve(const Field& f, const torch::Tensor& y0, const torch::Tensor& ts, const SolveOptions& options) {
   TORCH_CHECK(static_cast<bool>(f), "ode::solve: the field is empty");
@@ -192,6 +215,8 @@ TupleSolution solve_tuple(const TupleField& f, const std::vector<torch::Tensor>&
   TORCH_CHECK(!y0.empty(), "ode::solve: the state tuple y0 is empty");
   for (const auto& y : y0) check_state(y);
   options.validate(y0.size());
+  TORCH_CHECK(!options.event(), "SolveOptions::event works on single-tensor states: flatten the tuple into one tensor ",
+              "(core::flatten) to watch an event on it");
   const auto layout = core::TupleLayout::of(y0);
   Field flat_field = [f, layout](const torch::Tensor& t, const torch::Tensor& y) {
     auto dy = f(t, core::unflatten(y, layout));

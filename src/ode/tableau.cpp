@@ -29,6 +29,8 @@ const std::vector<MethodEntry>& registry() {
       {Method::Dopri5, "dopri5", tableaus::dopri5},
       {Method::Tsit5, "tsit5", tableaus::tsit5},
       {Method::Dopri8, "dopri8", tableaus::dopri8},
+      {Method::Kvaerno3, "kvaerno3", tableaus::kvaerno3},
+      {Method::Kvaerno5, "kvaerno5", tableaus::kvaerno5},
   };
   return entries;
 }
@@ -99,11 +101,13 @@ Method parse_method(const std::string& name) { return names().parse(name); }
 
 bool is_adaptive(Method method) { return tableau(method).embedded(); }
 
+bool is_implicit(Method method) { return tableau(method).implicit(); }
+
 const ButcherTableau& tableau(Method method) { return entry(method).tableau(); }
 
 bool ButcherTableau::fsal() const {
   const auto& last = a.back();
-  if (c.back() != 1.0 || last.size() + 1 != b.size() || b.back() != 0.0) return false;
+  if (c.back() != 1.0 || last.size() + 1 != b.size() || b.back() != gamma) return false;
   for (size_t j = 0; j < last.size(); ++j)
     if (last[j] != b[j]) return false;
   return true;

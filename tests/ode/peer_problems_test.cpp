@@ -46,7 +46,7 @@ double fixed_step_for(Method m) {
 }
 
 double tolerance_for(Method m) {
-  if (m == Method::HeunEuler || m == Method::Bosh3) return 4e-3;
+  if (m == Method::HeunEuler || m == Method::Bosh3 || m == Method::Kvaerno3) return 4e-3;
   if (!dd::ode::is_adaptive(m) && dd::ode::tableau(m).order <= 2) return 4e-3;
   return 3e-4;
 }

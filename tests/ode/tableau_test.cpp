@@ -31,7 +31,8 @@ TEST_P(Tableaus, AreConsistent) {
   EXPECT_EQ(t.c[0], 0.0);
   for (int i = 0; i < s; ++i) {
     ASSERT_EQ(static_cast<int>(t.a[i].size()), i) << "row " << i;
-    EXPECT_NEAR(sum(t.a[i]), t.c[i], 1e-14) << "row sum " << i;
+    // An implicit stage's own weight gamma is on the diagonal, outside a[i].
+    EXPECT_NEAR(sum(t.a[i]) + (i > 0 ? t.gamma : 0.0), t.c[i], 1e-14) << "row sum " << i;
   }
   EXPECT_NEAR(sum(t.b), 1.0, 1e-14);
   for (int q = 1; q <= t.order; ++q) EXPECT_NEAR(moment(t.b, t.c, q), 1.0 / q, 1e-14) << "order condition q=" << q;
@@ -93,6 +94,8 @@ TEST(Methods, FsalMethodsAreRecognised) {
   EXPECT_TRUE(dd::ode::tableau(Method::Tsit5).fsal());
   EXPECT_TRUE(dd::ode::tableau(Method::Bosh3).fsal());
   EXPECT_TRUE(dd::ode::tableau(Method::Dopri8).fsal());
+  EXPECT_TRUE(dd::ode::tableau(Method::Kvaerno3).fsal());
+  EXPECT_TRUE(dd::ode::tableau(Method::Kvaerno5).fsal());
   EXPECT_FALSE(dd::ode::tableau(Method::RK4).fsal());
   EXPECT_FALSE(dd::ode::tableau(Method::Fehlberg2).fsal());
 }

@@ -17,9 +17,10 @@ enum class Termination {
   StepSizeUnderflow,  ///< ODE: the controller asked for a step below min_step or the time resolution
   NonFinite,          ///< the state or the function's value became NaN or infinite
   Diverged,           ///< fixed point: the residual grew instead of falling (see deq::solve_fixed_point)
+  NoConvergence,      ///< ODE, implicit method on a fixed grid: a stage's Newton iteration did not converge
 };
 
-/// "success", "max_steps", "step_size_underflow", "non_finite", "diverged".
+/// "success", "max_steps", "step_size_underflow", "non_finite", "diverged", "no_convergence".
 const std::string& termination_name(Termination termination);
 /// What the value means, one sentence without a full stop; a failure's own message says where it
 /// happened and what to try.
@@ -37,6 +38,11 @@ struct Stats {
   int64_t nfe_backward = 0;    ///< evaluations of the backward pass (adjoint solve, checkpointed re-runs,
                                ///< the DEQ's implicit linear system); 0 for direct backprop, which stores a graph
   int64_t steps_backward = 0;  ///< steps or iterations of the backward pass
+  // Implicit ODE methods (forward and backward solves together); 0 for explicit ones.
+  int64_t newton_iterations = 0;  ///< Newton iterations of the implicit stages (one evaluation of f each)
+  int64_t jacobians = 0;          ///< Jacobians of f evaluated (each one recorded evaluation of f and
+                                  ///< a vector-Jacobian product per state element)
+  int64_t linear_solves = 0;      ///< solves with the Newton matrix I - h gamma df/dy
   Termination termination = Termination::Success;           ///< of the forward solve
   std::string message;                                      ///< empty on success, else what happened and what to try
   Termination termination_backward = Termination::Success;  ///< of the backward solve, once it ran

@@ -4,8 +4,9 @@
 
 namespace deepdyn::ode {
 
-/// Explicit Runge–Kutta methods. The first group integrates on a fixed grid;
-/// the second carries an embedded error estimate and adapts its step.
+/// Runge–Kutta methods. The first group integrates on a fixed grid; the others carry an embedded
+/// error estimate and adapt their step. The last group is implicit (ESDIRK, for stiff fields): each
+/// stage solves a nonlinear system by Newton's method with the field's Jacobian from autograd.
 enum class Method {
   // fixed grid
   Euler,
@@ -22,6 +23,9 @@ enum class Method {
   Dopri5,
   Tsit5,
   Dopri8,
+  // adaptive and implicit (ESDIRK pairs)
+  Kvaerno3,
+  Kvaerno5,
 };
 
 /// Every method, in declaration order.
@@ -35,5 +39,8 @@ Method parse_method(const std::string& name);
 
 /// True for methods with an embedded error estimate (they adapt the step size).
 bool is_adaptive(Method method);
+
+/// True for implicit methods (their stages solve nonlinear systems; see NewtonOptions).
+bool is_implicit(Method method);
 
 }  // namespace deepdyn::ode

@@ -1,6 +1,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -80,6 +81,45 @@ enum class ErrorNorm {
                     ///< norm for tuples (and ffjord's), so a ported model takes the same steps
 };
 
+/// The simplified Newton iteration that solves each stage of an implicit method,
+///   z = base + h gamma f(t_i, z),  iterated as  z += (I - h gamma J)^{-1} (base + h gamma f(t_i, z) - z),
+/// with J = df/dy from autograd, taken at the start of a step and kept across stages and steps while
+/// Newton keeps converging (Hairer & Wanner II, §IV.8). A stage that does not converge is retried
+/// with a fresh Jacobian; if it still fails, the step is rejected and halved.
+struct NewtonOptions {
+  /// kappa: Newton stops once its estimated remaining error, eta ||dz|| with eta = theta / (1 - theta)
+  /// and theta the contraction rate, is below kappa in the error norm of rtol/atol (Hairer & Wanner
+  /// II, eq. IV.8.10): a fraction of the error each step is allowed.
+  TORCH_ARG(double, kappa) = 0.05;
+  /// Iterations before a stage counts as failed.
+  TORCH_ARG(int64_t, max_iterations) = 10;
+  /// States with more elements than this are refused: the Jacobian is dense, N vector-Jacobian
+  /// products per evaluation and an N x N LU factorisation.
+  TORCH_ARG(int64_t, max_dense_size) = 1024;
+};
+
+/// Where something happens along the solution: the times at which an element of fn(t, y) changes
+/// sign, located on each accepted step's dense output by a bracketing root finder (Illinois) to
+/// `tol` in time. The event time is differentiable: dt*/dtheta = -(dg/dtheta) / (dg/dt) along the
+/// solution, by the implicit function theorem (Chen, Amos & Nickel 2021, "Learning neural event
+/// functions for ordinary differential equations"), and so is the state there.
+struct Event {
+  using Function = std::function<torch::Tensor(const torch::Tensor& t, const torch::Tensor& y)>;
+  explicit Event(Function fn) : fn_(std::move(fn)) {}
+  /// g(t, y): one value per event, or with rows(true) one per batch row ([B] for a state [B, ...]).
+  TORCH_ARG(Function, fn);
+  /// Terminal events stop the solve at the first crossing (with rows(true), each row stops at its
+  /// own first crossing and the solve ends when every row has stopped): later outputs hold the
+  /// state at the event. Others are recorded, every crossing, and the solve goes on.
+  TORCH_ARG(bool, terminal) = true;
+  /// g returns one value per batch row, and a terminal event stops each row on its own.
+  TORCH_ARG(bool, rows) = false;
+  /// Which crossings count: 0 both, +1 where g rises through 0, -1 where it falls.
+  TORCH_ARG(int, direction) = 0;
+  /// Absolute tolerance of the event time.
+  TORCH_ARG(double, tol) = 1e-10;
+};
+
 /// Options of ode::solve. Chaining setters; validate() (which solve() calls) refuses inconsistent
 /// values with a message that says what was expected.
 struct SolveOptions {
@@ -123,10 +163,15 @@ struct SolveOptions {
   TORCH_ARG(bool, throw_on_failure) = true;
   /// The error norm; the two agree on a single tensor.
   TORCH_ARG(ErrorNorm, error_norm) = ErrorNorm::Rms;
+  /// The Newton iteration of implicit methods (kvaerno3, kvaerno5); unused by explicit ones.
+  TORCH_ARG(NewtonOptions, newton) = {};
   /// One flag per state component: false leaves that component out of the error norm
   /// (integrals carried along for a loss, like RNODE's regularizers). Empty: all are controlled.
   TORCH_ARG(std::vector<bool>, error_control) = {};
 
+  /// An event to locate, and stop at when it is terminal (see Event). Events on a fixed grid are
+  /// located on its linear or cubic Hermite outputs.
+  TORCH_ARG(std::optional<Event>, event) = std::nullopt;
   /// How gradients reach y0, ts and the parameters, with the strategy's own settings.
   TORCH_ARG(Gradient, gradient) = Direct{};
   /// The parameters the Adjoint and Checkpointed gradients differentiate: params(module->parameters()),

@@ -21,9 +21,17 @@ class SolveError : public core::SolverError {
   double t_, dt_;
 };
 
+/// One crossing of an Event, in time order.
+struct EventCrossing {
+  torch::Tensor t;    ///< 0-d event time, differentiable (implicit function theorem)
+  torch::Tensor y;    ///< the state at t, differentiable; with Event::rows, the row's state
+  int64_t index = 0;  ///< which element of the event function crossed zero (the row, with Event::rows)
+};
+
 /// Result of solve() on a single-tensor state.
 struct Solution {
-  torch::Tensor ys;  ///< [len(ts), *y0.shape]; rows past a failure are NaN
+  torch::Tensor ys;  ///< [len(ts), *y0.shape]; rows past a failure are NaN, past a terminal event its state
+  std::vector<EventCrossing> events;  ///< the crossings of SolveOptions::event
   /// Counts and termination (rows past a failure are NaN when throw_on_failure is off); shared with
   /// the backward pass, which adds its counts when it runs.
   std::shared_ptr<core::Stats> stats = std::make_shared<core::Stats>();

@@ -7,6 +7,7 @@
 #include "deepdyn/ode/options.h"
 #include "deepdyn/ode/solution.h"
 #include "ode/detail/counting_field.h"
+#include "ode/detail/events.h"
 #include "ode/detail/step_control.h"
 
 namespace deepdyn::ode::detail {
@@ -18,6 +19,9 @@ struct Integration {
   double t_stop = 0;       ///< where a failure happened
   double dt_stop = 0;      ///< step size at the failure
   double error_ratio = 0;  ///< last error ratio at the failure
+  /// Crossings of SolveOptions::event; a terminal one ends the integration early, with success
+  /// and only the outputs up to the step it stopped in.
+  std::vector<EventHit> events;
 };
 
 /// Called after every accepted step with the new time and state.
@@ -35,6 +39,7 @@ Integration integrate(CountingField& f, const torch::Tensor& y0, const std::vect
 /// outputs at `outputs` (all within (grid.front(), grid.back()]) followed by the
 /// state at grid.back().
 std::vector<torch::Tensor> replay(CountingField& f, const torch::Tensor& y0, const std::vector<double>& grid,
-                                  const std::vector<double>& outputs, const SolveOptions& options);
+                                  const std::vector<double>& outputs, const SolveOptions& options,
+                                  const Tolerances& tol);
 
 }  // namespace deepdyn::ode::detail

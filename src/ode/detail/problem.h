@@ -37,6 +37,15 @@ torch::Tensor solve_adjoint(const Problem& problem, const torch::Tensor& y0, con
 torch::Tensor solve_checkpointed(const Problem& problem, const torch::Tensor& y0,
                                  const std::shared_ptr<core::Stats>& stats, const Checkpointed& checkpointed);
 
+/// The problem solved with its gradient strategy (SolveOptions::gradient); events are not watched.
+torch::Tensor solve_problem(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<core::Stats>& stats);
+
+/// A solve that watches SolveOptions::event: the events are located by a solve without autograd;
+/// when gradients may be needed, a second solve with the gradient strategy gives the outputs and
+/// the states at the event times with their graph, and the implicit function theorem the event
+/// times' derivatives. Outputs past a terminal event hold the state at the event.
+Solution solve_with_events(const Problem& problem, const torch::Tensor& y0);
+
 /// The parameters that receive gradients (those that require them).
 std::vector<torch::Tensor> trainable(const std::vector<torch::Tensor>& params);
 

@@ -5,6 +5,7 @@
 
 #include "deepdyn/ode/tableau.h"
 #include "ode/detail/counting_field.h"
+#include "ode/detail/newton.h"
 
 namespace deepdyn::ode::detail {
 
@@ -16,12 +17,15 @@ struct RungeKuttaStep {
   torch::Tensor y1;
   torch::Tensor error;           ///< undefined for methods without an embedded pair
   std::vector<torch::Tensor> k;  ///< the stages; for FSAL methods k.back() == f(t + h, y1)
+  bool failed = false;           ///< an implicit stage's Newton iteration failed: nothing else is set
 };
 
-/// One explicit Runge–Kutta step from (t, y) with first stage k0 = f(t, y).
+/// One Runge–Kutta step from (t, y) with first stage k0 = f(t, y); implicit methods solve their
+/// stages with `stages` (required for them, unused otherwise).
 /// `left_limit_at_end`: stages at c == 1 are evaluated just before t + h (the step ends at a
 /// discontinuity of the field, which must not be sampled from its far side).
 RungeKuttaStep runge_kutta_step(const ButcherTableau& tableau, CountingField& f, double t, double h,
-                                const torch::Tensor& y, const torch::Tensor& k0, bool left_limit_at_end);
+                                const torch::Tensor& y, const torch::Tensor& k0, bool left_limit_at_end,
+                                StageSolver* stages = nullptr);
 
 }  // namespace deepdyn::ode::detail

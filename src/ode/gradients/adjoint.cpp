@@ -5,8 +5,15 @@
 // to the first, interval by interval:
 //   dz/dt = f,  da/dt = -a^T df/dz,  da_theta/dt = -a^T df/dtheta,  da_t/dt = -a^T df/dt,
 // restoring z to the stored output and adding the incoming gradient at each time.
+//
+// With an implicit (stiff) method, z is not integrated backward: backward in time a stiff field's
+// decaying modes grow (e^{500 t} for an eigenvalue -500), so the solve would crawl or blow up.
+// z is read instead from a cubic Hermite interpolant through the forward solve's accepted steps, as
+// CVODES's adjoint and DiffEqSensitivity's InterpolatingAdjoint do: memory O(steps), not O(1).
 #include <algorithm>
 
+#include "deepdyn/ode/tableau.h"
+#include "ode/detail/interpolation.h"
 #include "ode/detail/problem.h"
 
 namespace deepdyn::ode::detail {
@@ -15,17 +22,42 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+/// The forward solution at the accepted steps, for z(s) in the backward pass of a stiff solve.
+class Trajectory {
+ public:
+  void add(double t, const torch::Tensor& y) {
+    times_.push_back(t);
+    states_.push_back(y);
+    slopes_.emplace_back();
+  }
+  bool empty() const { return times_.empty(); }
+  /// z(s) by cubic Hermite interpolation; the slopes at the ends of the step are evaluated once.
+  torch::Tensor at(double s, const Field& field) {
+    const auto upper = std::upper_bound(times_.begin(), times_.end(), s) - times_.begin();
+    const auto i = static_cast<size_t>(std::clamp<int64_t>(upper - 1, 0, static_cast<int64_t>(times_.size()) - 2));
+    for (size_t j : {i, i + 1})
+      if (!slopes_[j].defined()) slopes_[j] = field(torch::scalar_tensor(times_[j], states_[j].options()), states_[j]);
+    const double dt = times_[i + 1] - times_[i];
+    return hermite_interpolant(times_[i], dt, states_[i], slopes_[i], states_[i + 1], slopes_[i + 1]).evaluate({s})[0];
+  }
+
+ private:
+  std::vector<double> times_;
+  std::vector<torch::Tensor> states_, slopes_;
+};
+
 struct AdjointContext : torch::CustomClassHolder {
   AdjointContext(Problem p, std::shared_ptr<core::Stats> s, Adjoint a)
       : problem(std::move(p)), stats(std::move(s)), adjoint(std::move(a)) {}
   Problem problem;
   std::shared_ptr<core::Stats> stats;
   Adjoint adjoint;
+  Trajectory trajectory;  ///< kept for implicit methods only
 };
 
 /// Options of the backward solve over one interval [s_i, s_{i-1}] (decreasing solver time).
 SolveOptions backward_options(const Problem& problem, const Adjoint& adj, double s_hi, double s_lo, size_t n_params,
-                              bool with_time) {
+                              bool with_time, bool interpolated) {
   const auto& fwd = problem.options;
   SolveOptions o = fwd;
   o.method(adj.method().value_or(fwd.method()))
@@ -45,7 +77,8 @@ SolveOptions backward_options(const Problem& problem, const Adjoint& adj, double
   }
   // [z, a] are error-controlled; the seminorm leaves a_theta and a_t out (Kidger et al. 2021).
   std::vector<bool> control(2 + n_params + (with_time ? 1 : 0), adj.norm() == AdjointNorm::Full);
-  control[0] = control[1] = true;
+  control[0] = !interpolated;  // an interpolated z does not move
+  control[1] = true;
   o.error_control(control);
   return o;
 }
@@ -56,7 +89,12 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
                                torch::TensorList /*params*/, c10::intrusive_ptr<AdjointContext> context) {
     const auto& problem = context->problem;
     auto f = problem.counting_field(y0);
-    auto r = integrate(f, y0, problem.times, problem.options, problem.tol);
+    StepObserver keep;
+    if (is_implicit(problem.options.method())) {
+      context->trajectory.add(problem.times.front(), y0.detach());
+      keep = [&](double t, const torch::Tensor& y) { context->trajectory.add(t, y.detach()); };
+    }
+    auto r = integrate(f, y0, problem.times, problem.options, problem.tol, keep);
     auto ys = finish(problem, r, *context->stats);
     ctx->save_for_backward({ys});
     ctx->saved_data["context"] = c10::IValue::make_capsule(context);
@@ -76,9 +114,19 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
     auto time_tensor = [&](double s) { return torch::scalar_tensor(s, state_options); };
 
     // The augmented field: one vector-Jacobian product gives a^T df/dz, a^T df/dtheta, a^T df/dt.
+    // An implicit method differentiates it in turn (its Jacobian in [z, a]): then the products
+    // keep their graph, through z and a.
+    const bool interpolated = !context->trajectory.empty();
     TupleField augmented = [&](const torch::Tensor& s, const std::vector<torch::Tensor>& state) {
+      const bool differentiated = state[0].requires_grad() || state[1].requires_grad();
       torch::AutoGradMode enable_grad(true);
-      auto z = state[0].detach().requires_grad_(true);
+      torch::Tensor z;
+      if (interpolated) {
+        torch::NoGradGuard no_grad;
+        z = context->trajectory.at(s.item<double>(), problem.field);  // sync: the time picks the step
+      }
+      z = interpolated ? z.requires_grad_(true)
+                       : state[0].requires_grad() ? state[0] : state[0].detach().requires_grad_(true);
       auto t = s.detach().requires_grad_(with_time);
       auto dz = problem.field(t, z);
       std::vector<torch::Tensor> inputs = {z};
@@ -87,9 +135,12 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
       // The product with -a is the derivative itself: no negation per component afterwards.
       variable_list vjps(inputs.size());
       if (dz.requires_grad())
-        vjps = torch::autograd::grad({dz}, inputs, {state[1].neg()}, /*retain_graph=*/false,
-                                     /*create_graph=*/false, /*allow_unused=*/true);
-      std::vector<torch::Tensor> derivative = {dz.detach()};
+        vjps = torch::autograd::grad({dz}, inputs, {state[1].neg()}, /*retain_graph=*/differentiated,
+                                     /*create_graph=*/differentiated, /*allow_unused=*/true);
+      // An interpolated z stays put in the augmented state (its derivative is zero).
+      std::vector<torch::Tensor> derivative = {interpolated      ? torch::zeros_like(dz)
+                                               : differentiated ? dz
+                                                                : dz.detach()};
       for (size_t i = 0; i < inputs.size(); ++i)
         derivative.push_back(vjps[i].defined() ? vjps[i] : torch::zeros_like(inputs[i]));
       return derivative;
@@ -111,7 +162,7 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
         time_grads[i] = dl_dt;
         state.back() = state.back() - dl_dt;
       }
-      auto options = backward_options(problem, context->adjoint, s_hi, s_lo, params.size(), with_time);
+      auto options = backward_options(problem, context->adjoint, s_hi, s_lo, params.size(), with_time, interpolated);
       if (carried_step > 0) options.step_control().first_step(std::min(carried_step, s_hi - s_lo));
       auto sol = solve_tuple(augmented, state, torch::tensor({s_hi, s_lo}, torch::kFloat64), options);
       carried_step = std::abs(sol.stats->final_dt);

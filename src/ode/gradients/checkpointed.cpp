@@ -112,7 +112,7 @@ class CheckpointedSolve : public torch::autograd::Function<CheckpointedSolve> {
 
       torch::AutoGradMode enable_grad(true);
       auto start = log.states()[seg].detach().requires_grad_(true);
-      auto values = replay(f, start, sub_grid, sub_outputs, problem.options);  // outputs..., end state
+      auto values = replay(f, start, sub_grid, sub_outputs, problem.options, problem.tol);  // outputs..., end state
       variable_list grad_values;
       for (size_t j = begin; j < next_output; ++j) grad_values.push_back(g[j]);
       grad_values.push_back(adjoint.defined() ? adjoint : torch::zeros_like(start));

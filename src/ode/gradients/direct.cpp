@@ -25,6 +25,10 @@ std::string failure_message(const Integration& r, double direction, double t_end
       m << "the state or the field became NaN or Inf. The solution may blow up here: check the field near "
         << "this time, shorten the interval, or lower first_step.";
       break;
+    case core::Termination::NoConvergence:
+      m << "a stage's Newton iteration did not converge on the fixed grid. Take a smaller step_size, or an "
+        << "adaptive implicit method, which shrinks the step where Newton fails.";
+      break;
     case core::Termination::Success:
     case core::Termination::Diverged:  // fixed points only
       break;

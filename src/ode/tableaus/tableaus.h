@@ -31,5 +31,8 @@ const ButcherTableau& bosh3();
 const ButcherTableau& dopri5();
 const ButcherTableau& tsit5();
 const ButcherTableau& dopri8();
+// kvaerno.cpp (implicit: ESDIRK)
+const ButcherTableau& kvaerno3();
+const ButcherTableau& kvaerno5();
 
 }  // namespace deepdyn::ode::tableaus
