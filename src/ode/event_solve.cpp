@@ -1,6 +1,7 @@
 // ode::solve with SolveOptions::event: locate, re-solve for gradients, attach the event times'
 // derivatives by the implicit function theorem, and hold stopped states.
 #include <algorithm>
+#include <limits>
 #include <map>
 
 #include "ode/detail/problem.h"
@@ -46,6 +47,40 @@ bool may_need_gradients(const Problem& problem, const torch::Tensor& y0) {
   return std::any_of(params.begin(), params.end(), [](const torch::Tensor& p) { return p.requires_grad(); });
 }
 
+/// The outputs, those past a terminal event holding the state at the event: the whole state, or
+/// with Event::rows each row its own (rows that never cross run on). Outputs the search did not
+/// reach (undefined) lie past every stop.
+torch::Tensor hold_after_events(const Problem& problem, const Event& event, const std::vector<EventHit>& hits,
+                                const std::vector<torch::Tensor>& event_states, std::vector<torch::Tensor> outputs,
+                                const torch::Tensor& y0) {
+  if (event.terminal() && !event.rows() && !hits.empty())
+    for (size_t i = 0; i < outputs.size(); ++i)
+      if (problem.times[i] >= hits.front().t) outputs[i] = event_states.front();
+  if (event.terminal() && event.rows() && !hits.empty()) {
+    const auto rows = y0.size(0);
+    std::vector<double> stop(rows, std::numeric_limits<double>::infinity());
+    std::vector<torch::Tensor> held(rows, torch::zeros_like(y0[0]));
+    for (size_t h = 0; h < hits.size(); ++h) {
+      stop[hits[h].index] = hits[h].t;
+      held[hits[h].index] = event_states[h][hits[h].index];
+    }
+    const auto held_rows = torch::stack(held);
+    auto shape = std::vector<int64_t>(y0.dim(), 1);
+    shape[0] = rows;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      if (!outputs[i].defined()) {
+        outputs[i] = held_rows;
+        continue;
+      }
+      std::vector<uint8_t> stopped(rows);
+      for (int64_t b = 0; b < rows; ++b) stopped[b] = problem.times[i] >= stop[b];
+      const auto mask = torch::tensor(stopped, torch::kUInt8).to(y0.device(), torch::kBool).view(shape);
+      outputs[i] = torch::where(mask, held_rows, outputs[i]);
+    }
+  }
+  return torch::stack(outputs);
+}
+
 }  // namespace
 
 Solution solve_with_events(const Problem& problem, const torch::Tensor& y0) {
@@ -62,10 +97,7 @@ Solution solve_with_events(const Problem& problem, const torch::Tensor& y0) {
   // A terminal event stops at its first crossing; with rows, once every row has crossed.
   const bool stopped =
       event.terminal() && !hits.empty() && (!event.rows() || static_cast<int64_t>(hits.size()) == y0.size(0));
-  const double s_last = stopped ? std::max_element(hits.begin(), hits.end(), [](const auto& a, const auto& b) {
-                                    return a.t < b.t;
-                                  })->t
-                                : problem.times.back();
+  const double s_last = stopped ? hits.back().t : problem.times.back();  // hits come in time order
 
   // The outputs before the last stop and the states at the events, from the search, or with their
   // graphs from a second solve through all those times.
@@ -101,29 +133,7 @@ Solution solve_with_events(const Problem& problem, const torch::Tensor& y0) {
                           event.rows() ? state[hits[h].index] : state, hits[h].index});
   }
 
-  // Outputs past a terminal event hold the state at the event: the whole state, or with rows its row.
-  std::vector<torch::Tensor> rows_out;
-  for (size_t i = 0; i < problem.times.size(); ++i) {
-    auto y = outputs[i];
-    if (event.terminal()) {
-      for (size_t h = 0; h < hits.size(); ++h) {
-        if (problem.times[i] < hits[h].t) continue;
-        if (!event.rows()) {
-          y = event_states[h];
-          break;
-        }
-        if (!y.defined()) y = torch::zeros_like(y0);
-        auto mask = torch::zeros({y0.size(0)}, torch::kBool);
-        mask[hits[h].index] = true;
-        auto shape = std::vector<int64_t>(y0.dim(), 1);
-        shape[0] = y0.size(0);
-        y = torch::where(mask.to(y0.device()).view(shape), event_states[h], y);
-      }
-    }
-    TORCH_INTERNAL_ASSERT(y.defined(), "an output past the end of an event search has no value");
-    rows_out.push_back(y);
-  }
-  sol.ys = torch::stack(rows_out);
+  sol.ys = hold_after_events(problem, event, hits, event_states, std::move(outputs), y0);
   return sol;
 }
 

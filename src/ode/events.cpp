@@ -28,7 +28,7 @@ bool EventLocator::counts(double before, double after) const {
 }
 
 void EventLocator::after_step(double t0, double t1, const torch::Tensor& y1,
-                              const std::function<StepPolynomial()>& interpolant) {
+                              const std::function<const StepPolynomial&()>& interpolant) {
   auto after = values(t1, y1);
   std::vector<size_t> crossing;
   for (size_t e = 0; e < after.size(); ++e)
@@ -38,7 +38,7 @@ void EventLocator::after_step(double t0, double t1, const torch::Tensor& y1,
     return;
   }
   torch::NoGradGuard no_grad;
-  const auto p = interpolant();
+  const auto& p = interpolant();
   auto state_at = [&](double t) { return t == t1 ? y1 : p.evaluate({t})[0]; };
   std::vector<EventHit> found;
   for (size_t e : crossing) {

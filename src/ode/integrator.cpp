@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <optional>
 
 #include "deepdyn/ode/tableau.h"
 #include "ode/detail/interpolation.h"
@@ -99,12 +100,16 @@ torch::Tensor accept(CountingField& f, const ButcherTableau& tableau, DenseOutpu
                      const StepObserver& observer, EventLocator* events, double t, double h, double t1,
                      const torch::Tensor& y, const RungeKuttaStep& step, bool ends_at_jump) {
   torch::Tensor k1 = tableau.fsal() ? step.k.back() : torch::Tensor();
-  auto make_interpolant = [&] {
-    if (dense == DenseOutput::Hermite && !k1.defined()) k1 = f(t1, step.y1);
-    return interpolant(dense, tableau, t, h, y, step, k1);
+  std::optional<StepPolynomial> polynomial;  // built once, when outputs or events first need it
+  auto step_interpolant = [&]() -> const StepPolynomial& {
+    if (!polynomial) {
+      if (dense == DenseOutput::Hermite && !k1.defined()) k1 = f(t1, step.y1);
+      polynomial = interpolant(dense, tableau, t, h, y, step, k1);
+    }
+    return *polynomial;
   };
-  writer.write(t1, step.y1, make_interpolant);
-  if (events) events->after_step(t, t1, step.y1, make_interpolant);
+  writer.write(t1, step.y1, step_interpolant);
+  if (events) events->after_step(t, t1, step.y1, step_interpolant);
   if (ends_at_jump) k1 = f(right_of(t1), step.y1);
   if (observer) observer(t1, step.y1);
   return k1;

@@ -6,12 +6,14 @@
 
 #include <chrono>
 #include <fstream>
-#include <map>
 #include <sstream>
 
+#include "stiff_problems.h"
 #include "support/finite_differences.h"
 
 namespace dd = deepdyn;
+using dd::bench::robertson;
+using dd::bench::van_der_pol;
 using dd::ode::Method;
 using dd::ode::SolveOptions;
 
@@ -41,17 +43,6 @@ Reference reference(const std::string& problem) {
     while (words >> v) r.ys.back().push_back(v);
   }
   return r;
-}
-
-/// Robertson's chemical kinetics (Robertson 1966; Hairer & Wanner II, §IV.1): rates 0.04, 3e7, 1e4.
-torch::Tensor robertson(const torch::Tensor&, const torch::Tensor& y) {
-  auto y1 = y[0], y2 = y[1], y3 = y[2];
-  return torch::stack({-0.04 * y1 + 1e4 * y2 * y3, 0.04 * y1 - 1e4 * y2 * y3 - 3e7 * y2 * y2, 3e7 * y2 * y2});
-}
-
-/// Van der Pol's oscillator with mu = 1000: y1' = y2, y2' = mu (1 - y1^2) y2 - y1.
-torch::Tensor van_der_pol(const torch::Tensor&, const torch::Tensor& y) {
-  return torch::stack({y[1], 1000.0 * (1 - y[0] * y[0]) * y[1] - y[0]});
 }
 
 struct StiffCase {

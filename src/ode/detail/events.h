@@ -26,9 +26,11 @@ class EventLocator {
   EventLocator(const Event& event, double t0, const torch::Tensor& y0);
 
   /// After an accepted step from t0 to t1; `interpolant` gives the step's dense output.
-  void after_step(double t0, double t1, const torch::Tensor& y1, const std::function<StepPolynomial()>& interpolant);
+  void after_step(double t0, double t1, const torch::Tensor& y1,
+                  const std::function<const StepPolynomial&()>& interpolant);
   /// A terminal event has fired (for every row, with Event::rows): the integration ends here.
   bool stopped() const { return stopped_; }
+  /// The crossings so far, in time order.
   const std::vector<EventHit>& hits() const { return hits_; }
 
  private:
