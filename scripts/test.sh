@@ -17,6 +17,6 @@ for l in "${builds[@]}"; do
   if [ "$l" = wheel ]; then
     echo "test: the Python package, installed into $venv beside its torch"
     "$venv/bin/pip" install -q --disable-pip-version-check --no-build-isolation .
-    "$venv/bin/python" -m pytest -q python/tests
+    DEEPDYN_COMMAND="$(build_dir_of "$l")/apps/deepdyn/deepdyn" "$venv/bin/python" -m pytest -q python/tests
   fi
 done
