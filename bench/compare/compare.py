@@ -40,7 +40,9 @@ torch.set_num_interop_threads(1)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import problems  # noqa: E402
 
-PEERS = {"torchdiffeq": ["torchdiffeq"], "diffrax": ["diffrax", "jax"], "torchdeq": ["torchdeq"]}
+PEERS = {"torchdiffeq": ["torchdiffeq"], "diffrax": ["diffrax", "jax"], "torchdeq": ["torchdeq"],
+         # deepdyn's own Python package: with Python fields, and with the same fields scripted
+         "deepdyn_py": ["deepdyn"], "deepdyn_jit": ["deepdyn"]}
 CASES = {
     "spiral": ["spiral.solve", "spiral.direct", "spiral.adjoint"],
     "deq": ["deq.broyden.forward", "deq.broyden.train", "deq.anderson.forward", "deq.anderson.train"],
@@ -98,7 +100,7 @@ def main():
     parser.add_argument("--bench-binary", required=True, help="path to bench_compare")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--cases", default="spiral,deq", help="comma-separated: spiral, deq")
-    parser.add_argument("--peers", default="torchdiffeq,diffrax,torchdeq")
+    parser.add_argument("--peers", default="torchdiffeq,diffrax,torchdeq,deepdyn_py,deepdyn_jit")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
