@@ -4,6 +4,7 @@ core, on ordinary torch.Tensors.
     import torch, deepdyn
     ys = deepdyn.odeint(func, y0, t, rtol=1e-7, atol=1e-9, method="dopri5")  # as torchdiffeq.odeint
     ys = deepdyn.odeint_adjoint(func, y0, t)                                  # as torchdiffeq.odeint_adjoint
+    event_t, ys = deepdyn.odeint_event(func, y0, t0, event_fn=g)              # as torchdiffeq.odeint_event
     sol = deepdyn.solve(func, y0, t)                                          # ys and the solver's stats
     sol.stats.nfe, sol.stats.steps, sol.stats.rejected, sol.stats.nfe_backward
 
@@ -20,10 +21,10 @@ import torch  # loads LibTorch before the extension that links against it
 
 from . import _deepdyn
 from . import cnf, deq
-from .ode import Solution, methods, odeint, odeint_adjoint, solve
+from .ode import Crossing, Solution, methods, odeint, odeint_adjoint, odeint_event, solve
 
-__all__ = ["odeint", "odeint_adjoint", "solve", "Solution", "Stats", "methods", "keep_freed_memory", "tanh", "Tanh",
-           "deq", "cnf"]
+__all__ = ["odeint", "odeint_adjoint", "odeint_event", "solve", "Solution", "Crossing", "Stats", "methods",
+           "keep_freed_memory", "tanh", "Tanh", "deq", "cnf"]
 
 Stats = _deepdyn.Stats
 keep_freed_memory = _deepdyn.keep_freed_memory

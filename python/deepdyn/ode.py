@@ -16,9 +16,16 @@ _NORMS = ("max_component_rms", "rms")
 _ADJOINT_NORMS = ("full", "seminorm")
 
 
+class Crossing(NamedTuple):
+    t: torch.Tensor  # 0-d event time, differentiable (implicit function theorem)
+    y: torch.Tensor  # the state at t, differentiable
+    index: int  # which element of event_fn's value crossed zero
+
+
 class Solution(NamedTuple):
     ys: State  # [len(t), *y0.shape], or one such tensor per component of a tuple state
     stats: _deepdyn.Stats  # filled in further by backward (nfe_backward, steps_backward)
+    events: tuple = ()  # the Crossings of event_fn, in time order
 
 
 def methods():
@@ -96,7 +103,8 @@ def default_params(func, adjoint_params):
 
 
 def solve(func, y0: State, t: torch.Tensor, rtol=1e-7, atol=1e-9, method: Optional[str] = None,
-          options: Optional[dict] = None, gradient: str = "direct", adjoint_params=None, **adjoint) -> Solution:
+          options: Optional[dict] = None, gradient: str = "direct", adjoint_params=None, event_fn=None,
+          event_terminal: bool = True, event_direction: int = 0, **adjoint) -> Solution:
     """Integrates dy/dt = func(t, y) from y(t[0]) = y0 and returns y at every t, with the stats.
 
     func: an nn.Module or any callable func(t, y) -> dy/dt, with t a 0-d tensor; a TorchScript
@@ -107,12 +115,17 @@ def solve(func, y0: State, t: torch.Tensor, rtol=1e-7, atol=1e-9, method: Option
     "adjoint" or "checkpointed"; the latter two differentiate adjoint_params (default: func's
     parameters when func is an nn.Module). With gradient="adjoint": adjoint_rtol, adjoint_atol,
     adjoint_method, adjoint_options={"norm": "seminorm"} (default: the forward's settings, full norm).
+    event_fn(t, y): a tensor whose elements' crossings of zero are events (tensor states), found on
+    each step's dense output; event_terminal stops the solve at the first (later outputs hold the state
+    there), otherwise every crossing is recorded; event_direction: +1 rising, -1 falling, 0 both.
     """
     s = settings(rtol, atol, method, options, gradient, default_params(func, adjoint_params), **adjoint)
     if isinstance(y0, torch.Tensor):
-        ys, stats = _deepdyn.solve(func, y0, t, s)
-    else:
-        ys, stats = _deepdyn.solve_tuple(func, list(y0), t, s)
+        ys, stats, events = _deepdyn.solve(func, y0, t, s, event_fn, event_terminal, int(event_direction))
+        return Solution(ys, stats, tuple(Crossing(*e) for e in events))
+    if event_fn is not None:
+        raise ValueError("events need a tensor state: concatenate the tuple's components into one tensor")
+    ys, stats = _deepdyn.solve_tuple(func, list(y0), t, s)
     return Solution(ys, stats)
 
 
@@ -135,3 +148,27 @@ def odeint_adjoint(func, y0: State, t: torch.Tensor, rtol=1e-7, atol=1e-9, metho
     return solve(func, y0, t, rtol=rtol, atol=atol, method=method, options=options, gradient="adjoint",
                  adjoint_params=adjoint_params, adjoint_rtol=adjoint_rtol, adjoint_atol=adjoint_atol,
                  adjoint_method=adjoint_method, adjoint_options=adjoint_options).ys
+
+
+# How far odeint_event looks for its event: the solve ends there if none comes first (its steps grow
+# to the scale of the dynamics, so the distance costs nothing until then).
+EVENT_HORIZON = 1e9
+
+
+def odeint_event(func, y0: torch.Tensor, t0, *, event_fn, reverse_time: bool = False, odeint_interface=None,
+                 **kwargs):
+    """torchdiffeq.odeint_event: integrates from t0 until event_fn(t, y) first crosses zero and returns
+    (event_t, ys) with ys = [y0, y(event_t)]; both differentiable (event_t by the implicit function
+    theorem). odeint_interface: odeint (default, direct backprop) or odeint_adjoint. kwargs: those of
+    solve() (rtol, atol, method, options, adjoint_params, ...). Raises when no event happens before
+    EVENT_HORIZON or the step budget."""
+    if odeint_interface not in (None, odeint, odeint_adjoint):
+        raise ValueError("odeint_interface must be deepdyn.odeint or deepdyn.odeint_adjoint")
+    if odeint_interface is odeint_adjoint:
+        kwargs.setdefault("gradient", "adjoint")
+    t0 = torch.as_tensor(t0, dtype=torch.float64).reshape(())
+    t = torch.stack([t0, t0.detach() + (-EVENT_HORIZON if reverse_time else EVENT_HORIZON)])
+    sol = solve(func, y0, t, event_fn=event_fn, event_terminal=True, **kwargs)
+    if not sol.events:
+        raise RuntimeError(f"odeint_event: event_fn did not cross zero within {EVENT_HORIZON:g} of t0")
+    return sol.events[0].t, sol.ys

@@ -47,15 +47,24 @@ ode::SolveOptions solve_options(const SolveSettings& s) {
       .params(s.params);
 }
 
-py::tuple solve(py::object func, const torch::Tensor& y0, const torch::Tensor& t, const SolveSettings& settings) {
+// (ys, stats, events), events a list of (t, y, index) in time order; event_fn (None: no event) is
+// g(t, y), whose elements' crossings of zero are the events (ode::Event).
+py::tuple solve(py::object func, const torch::Tensor& y0, const torch::Tensor& t, const SolveSettings& settings,
+                py::object event_fn, bool terminal, int direction) {
   TensorFunction field(std::move(func), "func(t, y)");
-  const auto options = solve_options(settings);
+  auto options = solve_options(settings);
+  if (!event_fn.is_none()) {
+    TensorFunction g(std::move(event_fn), "event_fn(t, y)");
+    options.event(ode::Event(g).terminal(terminal).direction(direction));
+  }
   ode::Solution solution;
   {
     py::gil_scoped_release release;
     solution = ode::solve(field, y0, t, options);
   }
-  return py::make_tuple(solution.ys, solution.stats);
+  py::list events;
+  for (const auto& e : solution.events) events.append(py::make_tuple(e.t, e.y, e.index));
+  return py::make_tuple(solution.ys, solution.stats, events);
 }
 
 py::tuple solve_tuple(py::object func, const std::vector<torch::Tensor>& y0, const torch::Tensor& t,
@@ -117,7 +126,8 @@ void bind_ode(py::module_& m) {
       .def_readwrite("adjoint_atol", &SolveSettings::adjoint_atol)
       .def_readwrite("adjoint_seminorm", &SolveSettings::adjoint_seminorm);
 
-  m.def("solve", &solve, py::arg("func"), py::arg("y0"), py::arg("t"), py::arg("settings"));
+  m.def("solve", &solve, py::arg("func"), py::arg("y0"), py::arg("t"), py::arg("settings"), py::arg("event_fn"),
+        py::arg("terminal"), py::arg("direction"));
   m.def("solve_tuple", &solve_tuple, py::arg("func"), py::arg("y0"), py::arg("t"), py::arg("settings"));
   m.def("integrate_flow", &integrate_flow, py::arg("func"), py::arg("z0"), py::arg("t"), py::arg("trace"),
         py::arg("noise"), py::arg("regularize"), py::arg("settings"));

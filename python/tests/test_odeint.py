@@ -1,6 +1,7 @@
 """deepdyn.odeint, odeint_adjoint and solve against closed forms, finite differences and the C++ API,
 on the torch the package was built with."""
 import json
+import math
 import platform
 import subprocess
 
@@ -261,3 +262,49 @@ def test_deepdyn_tanh_is_torch_tanh_within_3_ulp_with_its_gradient_and_runs_in_t
     field = Field().float()
     y0, t = torch.randn(3, 2, dtype=torch.float32), torch.tensor([0.0, 1.0])
     torch.testing.assert_close(deepdyn.odeint(torch.jit.script(field), y0, t), deepdyn.odeint(field, y0, t))
+
+
+G = 9.81
+
+
+def falling(t, y):  # y = [height, velocity] per row
+    return torch.stack([y[..., 1], torch.full_like(y[..., 1], -G)], dim=-1)
+
+
+@pytest.mark.parametrize("interface", [deepdyn.odeint, deepdyn.odeint_adjoint])
+def test_odeint_event_finds_the_impact_time_and_its_gradient_in_the_drop_height(interface):
+    # A ball dropped from h hits the ground at t* = sqrt(2 h / g), falling at g t*; dt*/dh = 1/sqrt(2 g h).
+    h = torch.tensor(2.0, requires_grad=True)
+    y0 = torch.stack([h, torch.zeros(())])
+    event_t, ys = deepdyn.odeint_event(falling, y0, 0.0, event_fn=lambda t, y: y[0], odeint_interface=interface,
+                                       rtol=1e-10, atol=1e-12, adjoint_params=())
+    impact = math.sqrt(2 * 2.0 / G)
+    assert ys.shape == (2, 2)
+    assert abs(event_t.item() - impact) < 1e-9
+    torch.testing.assert_close(ys[1].detach(), torch.tensor([0.0, -G * impact]), rtol=0, atol=1e-8)
+    (dt_dh,) = torch.autograd.grad(event_t, h)
+    assert abs(dt_dh.item() - 1 / math.sqrt(2 * G * 2.0)) < 1e-7
+
+
+def test_non_terminal_events_record_every_crossing_in_the_asked_direction():
+    # y = (cos t, -sin t): y0 falls through zero at pi/2 + 2k pi and rises at 3 pi/2 + 2k pi.
+    y0, t = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 8.0])
+
+    def oscillator(t, y):
+        return torch.stack([y[1], -y[0]])
+
+    def crossings(direction):
+        sol = deepdyn.solve(oscillator, y0, t, rtol=1e-10, atol=1e-12, event_fn=lambda t, y: y[:1],
+                            event_terminal=False, event_direction=direction)
+        assert sol.ys.shape == (2, 2) and abs(sol.ys[-1, 0].item() - math.cos(8.0)) < 1e-8  # not stopped
+        return [e.t.item() for e in sol.events]
+
+    for found, exact in zip(crossings(0), [math.pi / 2, 3 * math.pi / 2, 5 * math.pi / 2]):
+        assert abs(found - exact) < 1e-9
+    assert len(crossings(0)) == 3
+    assert [round(v, 6) for v in crossings(-1)] == [round(math.pi / 2, 6), round(5 * math.pi / 2, 6)]
+    assert [round(v, 6) for v in crossings(+1)] == [round(3 * math.pi / 2, 6)]
+    with pytest.raises(ValueError, match="tensor state"):
+        deepdyn.solve(lambda t, y: y, (y0,), t, event_fn=lambda t, y: y[0])
+    with pytest.raises(RuntimeError, match="did not cross zero"):  # y stays at 2: the horizon ends the solve
+        deepdyn.odeint_event(lambda t, y: torch.zeros_like(y), y0 + 1.0, 0.0, event_fn=lambda t, y: y[0])
