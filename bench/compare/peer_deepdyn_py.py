@@ -1,6 +1,8 @@
 """deepdyn's Python package on the same problems as bench_compare, the C++ API: the cost of calling
 the C++ solvers from Python. The fields are nn.Modules written as bench_compare's (deepdyn.tanh, the
-C++ side's core::tanh); peer_deepdyn_jit.py runs the same modules scripted (the solve stays in C++)."""
+C++ side's core::tanh; DEEPDYN_BENCH_TANH=torch takes torch.tanh, as a field ported unchanged from
+torchdiffeq would); peer_deepdyn_jit.py runs the same modules scripted (the solve stays in C++)."""
+import os
 import time
 
 import torch
@@ -9,6 +11,10 @@ import torch.nn.functional as F
 import deepdyn
 
 NAME = "deepdyn_py"
+
+if os.environ.get("DEEPDYN_BENCH_TANH", "deepdyn") not in ("deepdyn", "torch"):
+    raise ValueError("DEEPDYN_BENCH_TANH must be deepdyn or torch")
+tanh = torch.tanh if os.environ.get("DEEPDYN_BENCH_TANH") == "torch" else deepdyn.tanh
 
 
 def _parameters(module, values):
@@ -24,7 +30,7 @@ class Spiral(torch.nn.Module):
         _parameters(self, params)
 
     def forward(self, t, y):
-        return F.linear(deepdyn.tanh(F.linear(y**3, self.w1, self.b1)), self.w2, self.b2)
+        return F.linear(tanh(F.linear(y**3, self.w1, self.b1)), self.w2, self.b2)
 
 
 class Cell(torch.nn.Module):
@@ -35,7 +41,7 @@ class Cell(torch.nn.Module):
         _parameters(self, params)
 
     def forward(self, z, x):
-        return deepdyn.tanh(F.linear(z, self.W) + F.linear(x, self.U, self.b))
+        return tanh(F.linear(z, self.W) + F.linear(x, self.U, self.b))
 
 
 def spiral_cases(field, problem):
@@ -115,6 +121,7 @@ def cases(problem, prepare=lambda module: module):
 
 
 NOTES = [
-    "deepdyn_py: deepdyn.solve / deepdyn.deq.DEQ from Python with nn.Module fields (deepdyn.tanh, as the C++ "
-    "side); every field evaluation calls back into the interpreter. deepdyn/peer below 1: the C++ API is faster.",
+    f"deepdyn_py: deepdyn.solve / deepdyn.deq.DEQ from Python with nn.Module fields ({tanh.__name__} from "
+    f"{'torch' if tanh is torch.tanh else 'deepdyn'}); every field evaluation calls back into the interpreter. "
+    "deepdyn/peer below 1: the C++ API is faster.",
 ]
