@@ -2,7 +2,8 @@
 """deepdyn against its Python peers on the same problems, one thread each, interleaved.
 
     .venv/bin/python bench/compare/compare.py --bench-binary build-wheel/bench/bench_compare \\
-        [--rounds 7] [--cases spiral,deq] [--peers torchdiffeq,diffrax,torchdeq] [--json out.json]
+        [--rounds 7] [--cases spiral,deq] [--peers torchdiffeq,diffrax,torchdeq,deepdyn_py,deepdyn_jit] \\
+        [--json out.json]
 
 Weights and initial states are drawn once (problems.py) and handed to every side; deepdyn runs in
 bench_compare (a server answering one case per stdin line). Every side is warmed up (diffrax's jit
