@@ -75,16 +75,22 @@ struct Spiral {
   Params p;
   torch::Tensor y0, ts;
   double rtol, atol;
+  bool fused;
 
-  explicit Spiral(const json& j)
+  Spiral(const json& j, bool fused)
       : p(params_of(j.at("params"))),
         y0(tensor_of(j.at("y0"))),
         ts(torch::tensor({0.0, j.at("t1").get<double>()}, torch::kFloat64)),
         rtol(j.at("rtol").get<double>()),
-        atol(j.at("atol").get<double>()) {}
+        atol(j.at("atol").get<double>()),
+        fused(fused) {}
 
-  // deepdyn's tanh (core/activation.h): LibTorch's is most of this field's time.
+  // The library's building block, core::mlp (fused kernels), or the same network in LibTorch
+  // operations with deepdyn's tanh (core/activation.h; LibTorch's is most of this field's time).
   torch::Tensor field(const torch::Tensor& /*t*/, const torch::Tensor& y) const {
+    if (fused)
+      return dd::core::mlp(y, {p.at("w1"), p.at("w2")}, {p.at("b1"), p.at("b2")}, dd::core::Activation::Tanh,
+                           dd::core::MLPInput::Cube);
     return at::linear(dd::core::tanh(at::linear(y.pow(3), p.at("w1"), p.at("b1"))), p.at("w2"), p.at("b2"));
   }
 
@@ -210,8 +216,10 @@ struct Equilibrium {
 
 int main(int argc, char** argv) {
   deepdyn::core::keep_freed_memory();  // as the deepdyn command does
-  if (argc != 2) {
-    std::cerr << "usage: bench_compare PROBLEM.json   (then one case per stdin line; see compare.py)\n";
+  const bool unfused = argc == 3 && std::string(argv[2]) == "--unfused";
+  if (argc != 2 && !unfused) {
+    std::cerr << "usage: bench_compare PROBLEM.json [--unfused]   (then one case per stdin line; see compare.py)\n"
+                 "  --unfused: the spiral field in LibTorch operations instead of core::mlp's fused kernels\n";
     return 2;
   }
   torch::set_num_threads(1);
@@ -225,7 +233,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const json problem = json::parse(in);
-  Spiral spiral(problem.at("spiral"));
+  Spiral spiral(problem.at("spiral"), !unfused);
   Equilibrium equilibrium(problem.at("deq"));
   std::ostringstream version;
   version << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "." << TORCH_VERSION_PATCH;

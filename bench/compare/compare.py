@@ -56,8 +56,8 @@ class Deepdyn:
 
     NAME = "deepdyn"
 
-    def __init__(self, binary, problem_path):
-        self.process = subprocess.Popen([binary, problem_path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    def __init__(self, binary, problem_path, *flags):
+        self.process = subprocess.Popen([binary, problem_path, *flags], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         text=True, bufsize=1)
         self.hello = json.loads(self.process.stdout.readline())
 
@@ -131,16 +131,23 @@ def main():
         path = os.path.join(tmp, "problem.json")
         problems.write(problem, path)
         deepdyn = Deepdyn(args.bench_binary, path)
+        # deepdyn's spiral field in LibTorch operations, beside the fused one (core::mlp) it uses by default.
+        unfused = Deepdyn(args.bench_binary, path, "--unfused") if "spiral" in groups else None
     try:
         sides.insert(0, ("deepdyn", deepdyn.cases(names)))
+        if unfused:
+            sides.insert(1, ("deepdyn_ops", unfused.cases([n for n in names if n.startswith("spiral.")])))
         reference = deepdyn.request("spiral.reference", True)["values"] if "spiral" in groups else None
         results = run(sides, names, args.rounds, reference)
     finally:
         deepdyn.close()
+        if unfused:
+            unfused.close()
 
     p = problem["deq"]
     deepdyn_notes = {
-        "spiral": "deepdyn: dopri5 with its default I controller (safety 0.9, factors [0.2, 10], no shrinking "
+        "spiral": "deepdyn: the field is core::mlp (fused kernels; deepdyn_ops: the same network in LibTorch "
+                  "operations with core::tanh); dopri5 with its default I controller (safety 0.9, factors [0.2, 10], no shrinking "
                   "after an accepted step), Hairer's first step; adjoint: ode::Adjoint, full norm (every "
                   "adjoint component controlled).",
         "deq": "deepdyn DEQ: stops when every sample's ||f(z) - z|| / ||f(z)|| <= tol (ResidualNorm::Relative); "
@@ -166,6 +173,7 @@ def main():
         "seed": args.seed,
     }
     print_table(results, config, notes)
+    print_json_lines(results, args.rounds)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"config": config, "results": results, "notes": notes}, f, indent=1)
@@ -254,6 +262,20 @@ def print_table(results, config, notes):
     print("notes:")
     for note in notes:
         print(f"  - {note}")
+
+
+def print_json_lines(results, rounds):
+    """One JSON object per case and peer, for programs: times in seconds (medians over the rounds),
+    ratio = the median of the per-round deepdyn / peer."""
+    ours = {row["case"]: row for row in results if row["side"] == "deepdyn"}
+    for row in results:
+        if row["side"] == "deepdyn":
+            continue
+        mine = ours[row["case"]]
+        print(json.dumps({"case": row["case"], "peer": row["side"], "deepdyn_s": mine["median_ms"] / 1e3,
+                          "peer_s": row["median_ms"] / 1e3, "ratio": row["ratio"],
+                          "nfe_deepdyn": mine["nfe"] + mine["nfe_backward"],
+                          "nfe_peer": row["nfe"] + row["nfe_backward"], "rounds": rounds}))
 
 
 if __name__ == "__main__":

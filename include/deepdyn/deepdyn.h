@@ -3,6 +3,7 @@
 #include "deepdyn/core/activation.h"
 #include "deepdyn/core/math.h"
 #include "deepdyn/core/memory.h"
+#include "deepdyn/core/mlp.h"
 #include "deepdyn/core/names.h"
 #include "deepdyn/core/outcome.h"
 #include "deepdyn/core/tensor_tuple.h"

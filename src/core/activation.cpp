@@ -33,8 +33,11 @@ struct FastTanh : torch::autograd::Function<FastTanh> {
 };
 
 const NameTable<Activation>& activations() {
-  static const NameTable<Activation> table("activation",
-                                           {{"tanh", Activation::Tanh}, {"softplus", Activation::Softplus}});
+  static const NameTable<Activation> table("activation", {{"tanh", Activation::Tanh},
+                                                          {"softplus", Activation::Softplus},
+                                                          {"sigmoid", Activation::Sigmoid},
+                                                          {"elu", Activation::Elu},
+                                                          {"identity", Activation::Identity}});
   return table;
 }
 
@@ -57,12 +60,37 @@ torch::nn::Functional tanh_layer() {
 }
 
 torch::Tensor activate(Activation activation, const torch::Tensor& x) {
-  return activation == Activation::Tanh ? core::tanh(x) : torch::softplus(x);
+  switch (activation) {
+    case Activation::Tanh:
+      return core::tanh(x);
+    case Activation::Softplus:
+      return torch::softplus(x);
+    case Activation::Sigmoid:
+      return torch::sigmoid(x);
+    case Activation::Elu:
+      return torch::elu(x);
+    case Activation::Identity:
+      break;
+  }
+  return x;
 }
 
 torch::Tensor activation_slope(Activation activation, const torch::Tensor& x) {
-  if (activation == Activation::Tanh) return 1 - core::tanh(x).square();
-  return torch::sigmoid(x);  // d/dx log(1 + e^x)
+  switch (activation) {
+    case Activation::Tanh:
+      return 1 - core::tanh(x).square();
+    case Activation::Softplus:  // d/dx log(1 + e^x), and 1 past LibTorch's threshold of 20
+      return torch::where(x > 20, torch::ones_like(x), torch::sigmoid(x));
+    case Activation::Sigmoid: {
+      const auto s = torch::sigmoid(x);
+      return s * (1 - s);
+    }
+    case Activation::Elu:
+      return torch::where(x > 0, torch::ones_like(x), torch::exp(x));
+    case Activation::Identity:
+      break;
+  }
+  return torch::ones_like(x);
 }
 
 }  // namespace deepdyn::core

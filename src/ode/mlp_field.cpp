@@ -1,6 +1,7 @@
 #include "deepdyn/ode/mlp_field.h"
 
 #include "deepdyn/core/math.h"
+#include "deepdyn/core/mlp.h"
 
 namespace deepdyn::ode {
 
@@ -29,16 +30,21 @@ MLPFieldImpl::MLPFieldImpl(MLPFieldOptions options) : options_(std::move(options
 
 torch::Tensor MLPFieldImpl::forward(const torch::Tensor& t, const torch::Tensor& y) {
   auto u = (y - shift) / scale;
-  if (options_.cube_input()) u = u.pow(3);
+  // The cube is the network's own input transform unless t joins the input after it.
+  auto input = options_.cube_input() ? core::MLPInput::Cube : core::MLPInput::Identity;
   if (options_.time_input()) {
+    if (options_.cube_input()) u = u.pow(3);
+    input = core::MLPInput::Identity;
     auto rows = u.sizes().vec();
     rows.back() = 1;
     u = torch::cat({u, t.to(u.dtype()).expand(rows)}, -1);
   }
-  const auto last = layers->size() - 1;
-  for (size_t i = 0; i < last; ++i)
-    u = core::activate(options_.activation(), layers[i]->as<torch::nn::Linear>()->forward(u));
-  return scale * layers[last]->as<torch::nn::Linear>()->forward(u);
+  std::vector<torch::Tensor> weights, biases;
+  for (const auto& layer : *layers) {
+    weights.push_back(layer->as<torch::nn::Linear>()->weight);
+    biases.push_back(layer->as<torch::nn::Linear>()->bias);
+  }
+  return scale * core::mlp(u, weights, biases, options_.activation(), input);
 }
 
 void MLPFieldImpl::standardize(const torch::Tensor& states) {

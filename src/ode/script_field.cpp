@@ -80,6 +80,29 @@ Solution solve(const ScriptField& field, const torch::Tensor& y0, const torch::T
   return solve(f, y0, ts, SolveOptions(options).params(field.parameters()));
 }
 
+namespace {
+
+// The TorchScript line that applies `activation` to u. Softplus as LibTorch computes it (u past 20
+// passes through); the clamps keep exp finite, so the branch not taken has no inf whose zero
+// gradient would be NaN.
+std::string activation_source(core::Activation activation) {
+  switch (activation) {
+    case core::Activation::Tanh:
+      return "    u = torch.tanh(u)\n";
+    case core::Activation::Softplus:
+      return "    u = torch.where(u > 20.0, u, torch.log1p(torch.exp(torch.clamp(u, max=20.0))))\n";
+    case core::Activation::Sigmoid:
+      return "    u = torch.sigmoid(u)\n";
+    case core::Activation::Elu:
+      return "    u = torch.where(u > 0.0, u, torch.expm1(torch.clamp(u, max=0.0)))\n";
+    case core::Activation::Identity:
+      break;
+  }
+  return "";
+}
+
+}  // namespace
+
 torch::jit::Module to_script(const MLPFieldImpl& field) {
   const auto& options = field.options();
   torch::jit::Module module("deepdyn.MLPField");
@@ -100,11 +123,7 @@ torch::jit::Module to_script(const MLPFieldImpl& field) {
     module.register_parameter("bias_" + index, linear.bias.detach().clone(), false);
     source << "    u = torch.matmul(u, self.weight_" << index << ".t()) + self.bias_" << index << "\n";
     if (i + 1 == layers) break;
-    // softplus as LibTorch computes it (u past 20 passes through); the clamp keeps exp finite, so
-    // the branch not taken has no inf whose zero gradient would be NaN
-    source << (options.activation() == core::Activation::Tanh
-                   ? "    u = torch.tanh(u)\n"
-                   : "    u = torch.where(u > 20.0, u, torch.log1p(torch.exp(torch.clamp(u, max=20.0))))\n");
+    source << activation_source(options.activation());
   }
   source << "    return self.scale * u\n";
   module.define(source.str());

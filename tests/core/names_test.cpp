@@ -88,7 +88,10 @@ TEST(NameTables, EveryTableRoundTripsAndListsItsNamesInTheOneWording) {
   expect_table("DEQ backward", std::vector<deq::Backward>{deq::Implicit{}, deq::JacobianFree{}, deq::Phantom{}},
                deq::backward_names(), deq::parse_backward, deq::backward_name);
   expect_table("toy density", data::all_toys(), data::toy_names(), data::parse_toy, data::toy_name);
-  expect_table("activation", std::vector<core::Activation>{core::Activation::Tanh, core::Activation::Softplus},
+  expect_table("activation",
+               std::vector<core::Activation>{core::Activation::Tanh, core::Activation::Softplus,
+                                             core::Activation::Sigmoid, core::Activation::Elu,
+                                             core::Activation::Identity},
                core::activation_names(), core::parse_activation, core::activation_name);
   expect_table("trace estimator",
                std::vector<core::TraceEstimator>{core::TraceEstimator::Exact, core::TraceEstimator::Hutchinson},

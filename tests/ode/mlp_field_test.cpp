@@ -36,7 +36,9 @@ TEST(MLPField, ForwardIsTheStandardisedNetworkOfItsDocumentation) {
 TEST(MLPField, TorchScriptExportComputesTheSameFieldForEveryOption) {
   for (const bool cube : {false, true})
     for (const bool time : {false, true})
-      for (const auto activation : {dd::core::Activation::Tanh, dd::core::Activation::Softplus}) {
+      for (const auto activation : {dd::core::Activation::Tanh, dd::core::Activation::Softplus,
+                                    dd::core::Activation::Sigmoid, dd::core::Activation::Elu,
+                                    dd::core::Activation::Identity}) {
         torch::manual_seed(cube + 2 * time);
         dd::ode::MLPField field(
             dd::ode::MLPFieldOptions(3).hidden({6, 5}).activation(activation).cube_input(cube).time_input(time));

@@ -8,9 +8,11 @@
 
 namespace deepdyn::core {
 
-enum class Activation { Tanh, Softplus };
+/// Elementwise activations. Softplus is LibTorch's (beta 1: x past 20 passes through); Elu has
+/// alpha 1.
+enum class Activation { Tanh, Softplus, Sigmoid, Elu, Identity };
 
-/// "tanh", "softplus".
+/// "tanh", "softplus", "sigmoid", "elu", "identity".
 const std::vector<std::string>& activation_names();
 const std::string& activation_name(Activation activation);
 /// Parses one of activation_names(); an unknown name is refused with the valid list.

@@ -27,7 +27,8 @@ struct MLPFieldOptions {
   void validate() const;
 };
 
-/// f(t, y) = s * net(u [, t]) with u = (y - m) / s (cubed with cube_input): m and s standardise
+/// f(t, y) = s * net(u [, t]) with u = (y - m) / s (cubed with cube_input), net a core::mlp (fused
+/// kernels on CPU float32/float64): m and s standardise
 /// the state (buffers, 0 and 1 until standardize() is called), so the network works on numbers of
 /// order one whatever the data's units. Weights start N(0, 0.1^2) and biases 0 (torchdiffeq's
 /// ode_demo), so the initial field is nearly zero.

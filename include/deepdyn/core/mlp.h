@@ -1,0 +1,39 @@
+#pragma once
+// A multilayer perceptron on fused CPU kernels: the building block of the library's fields.
+// LibTorch spends most of a small field's time between operations (dispatch, autograd records,
+// allocations) and in its tanh; here each layer is one GEMM and one pass that adds the bias and
+// applies the activation, and the backward is one pass and two GEMMs per layer.
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "deepdyn/core/activation.h"
+
+namespace deepdyn::core {
+
+/// What the first layer sees: x, or x^3 elementwise (torchdiffeq's ode_demo field).
+enum class MLPInput { Identity, Cube };
+
+/// y = W_L act(... act(W_1 T(x) + b_1) ...) + b_L over the last dimension of x, with weights
+/// [out, in] and biases [out] (nn::Linear's layout) and T the input transform; every layer but the
+/// last is followed by the activation.
+///
+/// On CPU float32/float64 with AVX2 and FMA it runs fused kernels (Eigen): no autograd record per
+/// operation, one node for the whole network whose backward is the fused vector-Jacobian product
+/// for x, every weight and every bias. A backward that is itself differentiated (create_graph, as
+/// the CNF's trace estimators and ODE2VAE need) runs mlp_reference's graph instead, so every
+/// derivative of every order is exact. Elsewhere mlp() is mlp_reference().
+torch::Tensor mlp(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                  const std::vector<torch::Tensor>& biases, Activation activation,
+                  MLPInput input = MLPInput::Identity);
+
+/// The same function with LibTorch operations (the fused kernels' reference and fallback).
+torch::Tensor mlp_reference(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                            const std::vector<torch::Tensor>& biases, Activation activation,
+                            MLPInput input = MLPInput::Identity);
+
+/// Whether mlp() runs its fused kernels for these tensors.
+bool mlp_is_fused(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                  const std::vector<torch::Tensor>& biases);
+
+}  // namespace deepdyn::core

@@ -1,0 +1,197 @@
+#include "deepdyn/core/mlp.h"
+
+#include "core/detail/mlp_kernels.h"
+
+namespace deepdyn::core {
+namespace {
+
+using detail::KernelActivation;
+static_assert(static_cast<int>(Activation::Tanh) == static_cast<int>(KernelActivation::Tanh) &&
+                  static_cast<int>(Activation::Softplus) == static_cast<int>(KernelActivation::Softplus) &&
+                  static_cast<int>(Activation::Sigmoid) == static_cast<int>(KernelActivation::Sigmoid) &&
+                  static_cast<int>(Activation::Elu) == static_cast<int>(KernelActivation::Elu) &&
+                  static_cast<int>(Activation::Identity) == static_cast<int>(KernelActivation::Identity),
+              "core::Activation and the kernels' activations must list the same values in the same order");
+
+void check_shapes(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                  const std::vector<torch::Tensor>& biases) {
+  TORCH_CHECK(!weights.empty() && weights.size() == biases.size(), "core::mlp needs one bias per weight and at least one "
+              "layer, got ", weights.size(), " weights and ", biases.size(), " biases");
+  TORCH_CHECK(x.dim() >= 1, "core::mlp: x needs a feature dimension, got a 0-d tensor");
+  int64_t width = x.size(-1);
+  for (size_t i = 0; i < weights.size(); ++i) {
+    TORCH_CHECK(weights[i].dim() == 2 && weights[i].size(1) == width, "core::mlp: layer ", i, " takes ", width,
+                " features, so its weight must be [out, ", width, "], got ", weights[i].sizes());
+    TORCH_CHECK(biases[i].dim() == 1 && biases[i].size(0) == weights[i].size(0), "core::mlp: layer ", i,
+                "'s bias must be [", weights[i].size(0), "], got ", biases[i].sizes());
+    width = weights[i].size(0);
+  }
+}
+
+KernelActivation kernel_activation(Activation activation, size_t layer, size_t layers) {
+  return layer + 1 == layers ? KernelActivation::Identity : static_cast<KernelActivation>(activation);
+}
+
+/// act(y) in place. float64 tanh is LibTorch's: vectorised, where the C library's is not.
+template <class T>
+void activate_in_place(KernelActivation activation, torch::Tensor& y) {
+  if (std::is_same_v<T, double> && activation == KernelActivation::Tanh) {
+    y.tanh_();
+    return;
+  }
+  detail::activate<T>(activation, y.data_ptr<T>(), y.numel());
+}
+
+/// Every layer's input and, last, the network's value, from x2 [rows, in]: per layer one GEMM with
+/// the bias (BLAS) and one pass for the activation.
+template <class T>
+std::vector<torch::Tensor> forward_layers(const torch::Tensor& x2, const std::vector<torch::Tensor>& weights,
+                                          const std::vector<torch::Tensor>& biases, Activation activation,
+                                          MLPInput input) {
+  std::vector<torch::Tensor> layers;
+  auto u = x2;
+  if (input == MLPInput::Cube) {
+    u = torch::empty_like(x2);
+    detail::cube_forward<T>(x2.data_ptr<T>(), u.data_ptr<T>(), x2.numel());
+  }
+  layers.push_back(u);
+  for (size_t i = 0; i < weights.size(); ++i) {
+    auto y = at::addmm(biases[i], layers.back(), weights[i].t());
+    activate_in_place<T>(kernel_activation(activation, i, weights.size()), y);
+    layers.push_back(y);
+  }
+  return layers;
+}
+
+/// Gradients for x2, every weight and every bias from the output's gradient g [rows, out], given
+/// each layer's input and the hidden layers' outputs (forward_layers' tensors but the last): per
+/// layer one pass for the activation's slope and two GEMMs. needed[i] says whether gradient i
+/// (x2, then the weights, then the biases) is asked for; the others are left undefined.
+template <class T>
+std::vector<torch::Tensor> backward_layers(const torch::Tensor& x2, const std::vector<torch::Tensor>& layers,
+                                           const std::vector<torch::Tensor>& weights, torch::Tensor g,
+                                           Activation activation, MLPInput input, const std::vector<bool>& needed) {
+  const size_t n = weights.size();
+  const bool x_grad = needed[0];
+  std::vector<torch::Tensor> grads(1 + 2 * n);
+  g = g.contiguous().clone();  // the slope is applied in place
+  for (size_t i = n; i-- > 0;) {
+    const auto kind = kernel_activation(activation, i, n);
+    if (kind != KernelActivation::Identity)  // the last layer has none
+      detail::multiply_slope<T>(kind, layers[i + 1].data_ptr<T>(), g.data_ptr<T>(), g.numel());
+    if (needed[1 + i]) grads[1 + i] = at::mm(g.t(), layers[i]);
+    if (needed[1 + n + i]) grads[1 + n + i] = g.sum(0);
+    g = i > 0 || x_grad ? at::mm(g, weights[i]) : torch::Tensor();
+  }
+  if (x_grad && input == MLPInput::Cube) {
+    auto gx = torch::empty_like(x2);
+    detail::cube_backward<T>(x2.data_ptr<T>(), g.data_ptr<T>(), gx.data_ptr<T>(), x2.numel());
+    g = gx;
+  }
+  grads[0] = x_grad ? g : torch::Tensor();
+  return grads;
+}
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+/// The whole network as one autograd node. Saved: x, the weights and biases (inputs), and every
+/// layer's input.
+class FusedMLP : public torch::autograd::Function<FusedMLP> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, torch::TensorList weight_list,
+                               torch::TensorList bias_list, Activation activation, MLPInput input) {
+    const auto weights = weight_list.vec(), biases = bias_list.vec();
+    const auto x2 = x.reshape({-1, x.size(-1)}).contiguous();
+    auto layers = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp", [&] {
+      return forward_layers<scalar_t>(x2, weights, biases, activation, input);
+    });
+    auto out_shape = x.sizes().vec();
+    out_shape.back() = weights.back().size(0);
+    auto out = x.dim() == 2 ? layers.back() : layers.back().view(out_shape);
+    // Each layer's input; the last layer's output is not needed (no activation after it).
+    variable_list saved = {x};
+    saved.insert(saved.end(), weight_list.begin(), weight_list.end());
+    saved.insert(saved.end(), bias_list.begin(), bias_list.end());
+    saved.insert(saved.end(), layers.begin(), layers.end() - 1);
+    ctx->save_for_backward(saved);
+    ctx->saved_data["layers"] = static_cast<int64_t>(weights.size());
+    ctx->saved_data["activation"] = static_cast<int64_t>(activation);
+    ctx->saved_data["input"] = static_cast<int64_t>(input);
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const auto n = static_cast<size_t>(ctx->saved_data["layers"].toInt());
+    const auto activation = static_cast<Activation>(ctx->saved_data["activation"].toInt());
+    const auto input = static_cast<MLPInput>(ctx->saved_data["input"].toInt());
+    const auto& x = saved[0];
+    const std::vector<torch::Tensor> weights(saved.begin() + 1, saved.begin() + 1 + n),
+        biases(saved.begin() + 1 + n, saved.begin() + 1 + 2 * n);
+    variable_list grads;
+    if (torch::GradMode::is_enabled()) {
+      // create_graph: the gradient must be differentiable again, so take it from LibTorch's graph.
+      variable_list inputs = {x};
+      inputs.insert(inputs.end(), saved.begin() + 1, saved.begin() + 1 + 2 * n);
+      auto y = mlp_reference(x, weights, biases, activation, input);
+      grads = torch::autograd::grad({y}, inputs, {grad_outputs[0]}, /*retain_graph=*/true, /*create_graph=*/true,
+                                    /*allow_unused=*/true);
+    } else {
+      const std::vector<torch::Tensor> layers(saved.begin() + 1 + 2 * n, saved.end());
+      const auto g = grad_outputs[0].reshape({-1, weights.back().size(0)});
+      const auto x2 = x.reshape({-1, x.size(-1)}).contiguous();
+      std::vector<bool> needed(1 + 2 * n);
+      for (size_t i = 0; i < needed.size(); ++i) needed[i] = ctx->needs_input_grad(i);
+      grads = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp backward", [&] {
+        return backward_layers<scalar_t>(x2, layers, weights, g, activation, input, needed);
+      });
+      if (grads[0].defined()) grads[0] = grads[0].view(x.sizes());
+    }
+    grads.push_back(torch::Tensor());  // activation
+    grads.push_back(torch::Tensor());  // input transform
+    return grads;
+  }
+};
+
+bool cpu_has_avx2_fma() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+}
+
+}  // namespace
+
+bool mlp_is_fused(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                  const std::vector<torch::Tensor>& biases) {
+  auto fusable = [&](const torch::Tensor& t) {
+    return t.device().is_cpu() && t.layout() == torch::kStrided && t.scalar_type() == x.scalar_type();
+  };
+  if (!cpu_has_avx2_fma() || !(x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64)) return false;
+  if (!fusable(x) || x.numel() == 0) return false;
+  for (const auto& w : weights)
+    if (!fusable(w)) return false;
+  for (const auto& b : biases)
+    if (!fusable(b)) return false;
+  return true;
+}
+
+torch::Tensor mlp_reference(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                            const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input) {
+  check_shapes(x, weights, biases);
+  auto h = input == MLPInput::Cube ? x.pow(3) : x;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    h = torch::nn::functional::linear(h, weights[i], biases[i]);
+    if (i + 1 < weights.size()) h = activate(activation, h);
+  }
+  return h;
+}
+
+torch::Tensor mlp(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                  const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input) {
+  check_shapes(x, weights, biases);
+  if (!mlp_is_fused(x, weights, biases)) return mlp_reference(x, weights, biases, activation, input);
+  // TensorList, not std::vector: autograd tracks a list argument's tensors only as a TensorList.
+  return FusedMLP::apply(x, torch::TensorList(weights), torch::TensorList(biases), activation, input);
+}
+
+}  // namespace deepdyn::core

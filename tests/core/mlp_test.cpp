@@ -1,0 +1,141 @@
+// core::mlp's fused kernels against mlp_reference (LibTorch operations): values, gradients for
+// the input and every weight and bias, higher derivatives, every activation, input transform and
+// floating dtype, and the activations themselves against float64 LibTorch to a few ulp.
+#include <deepdyn/core/mlp.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace core = deepdyn::core;
+
+namespace {
+
+const std::vector<core::Activation> kActivations = {core::Activation::Tanh, core::Activation::Softplus,
+                                                    core::Activation::Sigmoid, core::Activation::Elu,
+                                                    core::Activation::Identity};
+
+bool cpu_has_avx2_fma() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+struct Network {
+  std::vector<torch::Tensor> weights, biases;
+
+  // Widths in -> 7 -> 5 -> out with weights large enough that every activation leaves its linear
+  // part (softplus past its threshold of 20 too, for some units).
+  Network(int64_t in, int64_t out, torch::Dtype dtype) {
+    const std::vector<int64_t> widths = {in, 7, 5, out};
+    for (size_t i = 0; i + 1 < widths.size(); ++i) {
+      weights.push_back((torch::randn({widths[i + 1], widths[i]}, dtype) * 3).requires_grad_());
+      biases.push_back(torch::randn({widths[i + 1]}, dtype).requires_grad_());
+    }
+  }
+  std::vector<torch::Tensor> parameters() const {
+    auto all = weights;
+    all.insert(all.end(), biases.begin(), biases.end());
+    return all;
+  }
+};
+
+std::string label(core::Activation activation, torch::Dtype dtype, core::MLPInput input) {
+  return core::activation_name(activation) + (dtype == torch::kFloat32 ? " float32" : " float64") +
+         (input == core::MLPInput::Cube ? " cube" : "");
+}
+
+}  // namespace
+
+TEST(FusedMLP, ValuesAndGradientsMatchLibTorchForEveryActivationDtypeAndInput) {
+  for (const auto dtype : {torch::kFloat32, torch::kFloat64})
+    for (const auto input : {core::MLPInput::Identity, core::MLPInput::Cube})
+      for (const auto activation : kActivations) {
+        torch::manual_seed(static_cast<int>(activation));
+        const Network net(3, 2, dtype);
+        const auto x = (torch::randn({2, 17, 3}, dtype) * 2).requires_grad_();  // leading dims flattened
+        ASSERT_EQ(core::mlp_is_fused(x, net.weights, net.biases), cpu_has_avx2_fma());
+        const auto fused = core::mlp(x, net.weights, net.biases, activation, input);
+        const auto reference = core::mlp_reference(x, net.weights, net.biases, activation, input);
+        ASSERT_EQ(fused.sizes(), reference.sizes());
+        const double tol = dtype == torch::kFloat32 ? 2e-5 : 1e-12;
+        const double scale = reference.abs().max().item<double>();
+        EXPECT_LE((fused - reference).abs().max().item<double>(), tol * scale) << label(activation, dtype, input);
+
+        // Vector-Jacobian products for x and every parameter, against LibTorch's autograd.
+        const auto v = torch::randn_like(reference);
+        auto inputs = net.parameters();
+        inputs.insert(inputs.begin(), x);
+        const auto ours = torch::autograd::grad({fused}, inputs, {v});
+        const auto theirs = torch::autograd::grad({reference}, inputs, {v});
+        for (size_t i = 0; i < inputs.size(); ++i) {
+          ASSERT_EQ(ours[i].sizes(), inputs[i].sizes());
+          const double g_scale = theirs[i].abs().max().item<double>() + 1e-30;
+          EXPECT_LE((ours[i] - theirs[i]).abs().max().item<double>(), 10 * tol * g_scale)
+              << label(activation, dtype, input) << " gradient " << i;
+        }
+      }
+}
+
+TEST(FusedMLP, SecondDerivativesThroughItsBackwardAreLibTorchs) {
+  // create_graph, as Hutchinson's trace estimator needs: d/dW of e^T (df/dx) e.
+  torch::manual_seed(3);
+  const Network net(4, 4, torch::kFloat64);
+  const auto x = torch::randn({6, 4}, torch::kFloat64).requires_grad_();
+  const auto e = torch::randn({6, 4}, torch::kFloat64);
+  auto trace_gradient = [&](auto&& f) {
+    const auto y = f(x, net.weights, net.biases, core::Activation::Softplus, core::MLPInput::Identity);
+    const auto vjp = torch::autograd::grad({y}, {x}, {e}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+    return torch::autograd::grad({(vjp * e).sum()}, net.weights);
+  };
+  const auto ours = trace_gradient(core::mlp);
+  const auto theirs = trace_gradient(core::mlp_reference);
+  for (size_t i = 0; i < ours.size(); ++i) {
+    EXPECT_GT(theirs[i].abs().max().item<double>(), 0.0);
+    EXPECT_TRUE(torch::allclose(ours[i], theirs[i], 1e-10, 1e-12)) << "layer " << i;
+  }
+}
+
+TEST(FusedMLP, ActivationsAreWithinAFewUlpOfFloat64LibTorch) {
+  // Identity weights make the network act(x) exactly up to the activation itself.
+  for (const auto dtype : {torch::kFloat32, torch::kFloat64})
+    for (const auto activation : kActivations) {
+      const int64_t n = 64;
+      const auto eye = torch::eye(n, dtype);
+      const auto zero = torch::zeros({n}, dtype);
+      const auto x = torch::linspace(-30, 30, 64 * 257, torch::kFloat64).reshape({-1, n}).to(dtype).to(torch::kFloat64);
+      const auto ours = core::mlp(x.to(dtype), {eye, eye}, {zero, zero}, activation);
+      // LibTorch's elu computes e^x - 1, which loses digits near 0 in float64: expm1 is the exact one.
+      const auto exact = activation == core::Activation::Elu ? torch::where(x > 0, x, torch::expm1(x))
+                                                             : core::activate(activation, x);
+      const double eps = dtype == torch::kFloat32 ? std::ldexp(1.0, -23) : std::ldexp(1.0, -52);
+      const auto spacing = (exact.abs() * eps).clamp_min(dtype == torch::kFloat32 ? 1e-38 : 1e-300);
+      const double ulps = ((ours.to(torch::kFloat64) - exact).abs() / spacing).max().item<double>();
+      EXPECT_LE(ulps, 4.0) << core::activation_name(activation) << (dtype == torch::kFloat32 ? " float32" : " float64");
+    }
+}
+
+TEST(FusedMLP, OtherTensorsTakeTheReferenceAndBadShapesAreRefused) {
+  const Network net(3, 2, torch::kFloat32);
+  EXPECT_FALSE(core::mlp_is_fused(torch::randn({4, 3}, torch::kFloat64), net.weights, net.biases));  // mixed dtypes
+  EXPECT_FALSE(core::mlp_is_fused(torch::randn({4, 3}).to(torch::kBFloat16), net.weights, net.biases));
+  try {
+    core::mlp(torch::randn({4, 5}), net.weights, net.biases, core::Activation::Tanh);
+    FAIL() << "a 5-feature input to a 3-feature layer was accepted";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("layer 0 takes 5 features"), std::string::npos) << e.what();
+  }
+  try {
+    core::mlp(torch::randn({4, 3}), net.weights, {net.biases[0]}, core::Activation::Tanh);
+    FAIL() << "a missing bias was accepted";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("one bias per weight"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Activations, SlopesAreTheDerivativesOfTheActivations) {
+  const auto x = torch::linspace(-25, 25, 1001, torch::kFloat64).requires_grad_();
+  for (const auto activation : kActivations) {
+    const auto y = core::activate(activation, x);
+    const auto slope = torch::autograd::grad({y.sum()}, {x})[0];
+    EXPECT_TRUE(torch::allclose(core::activation_slope(activation, x.detach()), slope, 1e-12, 1e-14))
+        << core::activation_name(activation);
+  }
+}
