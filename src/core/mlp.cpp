@@ -42,8 +42,29 @@ void activate_in_place(KernelActivation activation, torch::Tensor& y) {
   detail::activate<T>(activation, y.data_ptr<T>(), y.numel());
 }
 
+/// c = a m^T (+ bias) for a [rows, inner] and m [cols, inner] (nn::Linear's weight layout), by the
+/// small-shape kernels where inner or cols is small, else BLAS.
+template <class T>
+torch::Tensor product_transposed(const torch::Tensor& a, const torch::Tensor& m, const torch::Tensor& bias) {
+  const int64_t rows = a.size(0), inner = a.size(1), cols = m.size(0);
+  const T* bias_data = bias.defined() ? bias.data_ptr<T>() : nullptr;
+  if (inner <= detail::kFewInner) {
+    auto c = torch::empty({rows, cols}, a.options());
+    const auto mt = m.t().contiguous();  // [inner, cols], a few rows
+    detail::product_few_inner<T>(a.data_ptr<T>(), rows, inner, mt.data_ptr<T>(), cols, bias_data, c.data_ptr<T>());
+    return c;
+  }
+  if (cols <= detail::kFewColumns) {
+    auto c = torch::empty({rows, cols}, a.options());
+    const auto mc = m.contiguous();  // [cols, inner]: one row per column of c
+    detail::product_few_columns<T>(a.data_ptr<T>(), rows, inner, mc.data_ptr<T>(), cols, bias_data, c.data_ptr<T>());
+    return c;
+  }
+  return bias.defined() ? at::addmm(bias, a, m.t()) : at::mm(a, m.t());
+}
+
 /// Every layer's input and, last, the network's value, from x2 [rows, in]: per layer one GEMM with
-/// the bias (BLAS) and one pass for the activation.
+/// the bias and one pass for the activation.
 template <class T>
 std::vector<torch::Tensor> forward_layers(const torch::Tensor& x2, const std::vector<torch::Tensor>& weights,
                                           const std::vector<torch::Tensor>& biases, Activation activation,
@@ -56,7 +77,7 @@ std::vector<torch::Tensor> forward_layers(const torch::Tensor& x2, const std::ve
   }
   layers.push_back(u);
   for (size_t i = 0; i < weights.size(); ++i) {
-    auto y = at::addmm(biases[i], layers.back(), weights[i].t());
+    auto y = product_transposed<T>(layers.back(), weights[i], biases[i]);
     activate_in_place<T>(kernel_activation(activation, i, weights.size()), y);
     layers.push_back(y);
   }
@@ -81,7 +102,7 @@ std::vector<torch::Tensor> backward_layers(const torch::Tensor& x2, const std::v
       detail::multiply_slope<T>(kind, layers[i + 1].data_ptr<T>(), g.data_ptr<T>(), g.numel());
     if (needed[1 + i]) grads[1 + i] = at::mm(g.t(), layers[i]);
     if (needed[1 + n + i]) grads[1 + n + i] = g.sum(0);
-    g = i > 0 || x_grad ? at::mm(g, weights[i]) : torch::Tensor();
+    g = i > 0 || x_grad ? product_transposed<T>(g, weights[i].t(), torch::Tensor()) : torch::Tensor();
   }
   if (x_grad && input == MLPInput::Cube) {
     auto gx = torch::empty_like(x2);

@@ -75,6 +75,51 @@ void multiply_slope(KernelActivation activation, const T* output, T* gradient, i
   }
 }
 
+namespace {
+
+// c_r = bias + sum_{k < Inner} a_rk b_k for every row r, one write per element of c: the loop over
+// the contiguous columns vectorises, and Inner known at compile time unrolls the sum.
+template <int Inner, class T>
+void product_few_inner_fixed(const T* __restrict a, int64_t rows, const T* __restrict b, int64_t cols,
+                             const T* __restrict bias, T* __restrict c) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* ar = a + r * Inner;
+    T* cr = c + r * cols;
+    for (int64_t j = 0; j < cols; ++j) {
+      T acc = bias ? bias[j] : T(0);
+      for (int k = 0; k < Inner; ++k) acc += ar[k] * b[k * cols + j];
+      cr[j] = acc;
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
+void product_few_inner(const T* a, int64_t rows, int64_t inner, const T* b, int64_t cols, const T* bias, T* c) {
+  switch (inner) {
+    case 1:
+      return product_few_inner_fixed<1>(a, rows, b, cols, bias, c);
+    case 2:
+      return product_few_inner_fixed<2>(a, rows, b, cols, bias, c);
+    case 3:
+      return product_few_inner_fixed<3>(a, rows, b, cols, bias, c);
+    default:
+      return product_few_inner_fixed<kFewInner>(a, rows, b, cols, bias, c);
+  }
+}
+
+template <class T>
+void product_few_columns(const T* a, int64_t rows, int64_t inner, const T* bt, int64_t cols, const T* bias, T* c) {
+  using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  Eigen::Map<const RowMajor> A(a, rows, inner);
+  Eigen::Map<RowMajor> C(c, rows, cols);
+  for (int64_t j = 0; j < cols; ++j) {
+    C.col(j).noalias() = A * Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(bt + j * inner, inner);
+    if (bias) C.col(j).array() += bias[j];
+  }
+}
+
 template <class T>
 void cube_forward(const T* x, T* y, int64_t n) {
   ArrayMap<T>(y, n) = ConstArrayMap<T>(x, n).cube();
@@ -85,7 +130,9 @@ void cube_backward(const T* x, const T* gy, T* gx, int64_t n) {
   ArrayMap<T>(gx, n) = T(3) * ConstArrayMap<T>(x, n).square() * ConstArrayMap<T>(gy, n);
 }
 
-#define DEEPDYN_MLP_KERNELS(T)                                              \
+#define DEEPDYN_MLP_KERNELS(T)                                                                         \
+  template void product_few_inner<T>(const T*, int64_t, int64_t, const T*, int64_t, const T*, T*);   \
+  template void product_few_columns<T>(const T*, int64_t, int64_t, const T*, int64_t, const T*, T*); \
   template void activate<T>(KernelActivation, T*, int64_t);                \
   template void multiply_slope<T>(KernelActivation, const T*, T*, int64_t); \
   template void cube_forward<T>(const T*, T*, int64_t);                    \
