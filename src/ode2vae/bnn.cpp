@@ -2,15 +2,12 @@
 
 #include <cmath>
 
+#include "deepdyn/core/mlp.h"
+
 namespace deepdyn::ode2vae {
 
 torch::Tensor SampledMLP::operator()(const torch::Tensor& x) const {
-  auto h = x;
-  for (size_t i = 0; i < weights.size(); ++i) {
-    h = torch::nn::functional::linear(h, weights[i], biases[i]);
-    if (i + 1 < weights.size()) h = core::activate(activation, h);
-  }
-  return h;
+  return core::mlp(x, weights, biases, activation);
 }
 
 std::pair<torch::Tensor, torch::Tensor> SampledMLP::with_tangents(const torch::Tensor& x,
