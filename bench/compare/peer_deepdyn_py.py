@@ -1,7 +1,9 @@
 """deepdyn's Python package on the same problems as bench_compare, the C++ API: the cost of calling
-the C++ solvers from Python. The fields are nn.Modules written as bench_compare's (deepdyn.tanh, the
-C++ side's core::tanh; DEEPDYN_BENCH_TANH=torch takes torch.tanh, as a field ported unchanged from
-torchdiffeq would); peer_deepdyn_jit.py runs the same modules scripted (the solve stays in C++)."""
+the C++ solvers from Python. The fields are nn.Modules written as bench_compare's: the spiral's on
+deepdyn.mlp (the C++ side's core::mlp), the DEQ cell with deepdyn.tanh (core::tanh).
+DEEPDYN_BENCH_FIELD=torch writes both in plain LibTorch operations instead (F.linear, torch.tanh), as
+a field ported unchanged from torchdiffeq would be. peer_deepdyn_jit.py runs the same modules
+scripted (the solve stays in C++)."""
 import os
 import time
 
@@ -12,9 +14,11 @@ import deepdyn
 
 NAME = "deepdyn_py"
 
-if os.environ.get("DEEPDYN_BENCH_TANH", "deepdyn") not in ("deepdyn", "torch"):
-    raise ValueError("DEEPDYN_BENCH_TANH must be deepdyn or torch")
-tanh = torch.tanh if os.environ.get("DEEPDYN_BENCH_TANH") == "torch" else deepdyn.tanh
+FIELD = os.environ.get("DEEPDYN_BENCH_FIELD", "fused")
+if FIELD not in ("fused", "torch"):
+    raise ValueError(f"DEEPDYN_BENCH_FIELD must be fused or torch, got {FIELD!r}")
+FUSED = FIELD == "fused"  # a module attribute, so that TorchScript reads it as a constant
+tanh = deepdyn.tanh if FUSED else torch.tanh
 
 
 def _parameters(module, values):
@@ -30,7 +34,9 @@ class Spiral(torch.nn.Module):
         _parameters(self, params)
 
     def forward(self, t, y):
-        return F.linear(tanh(F.linear(y**3, self.w1, self.b1)), self.w2, self.b2)
+        if FUSED:
+            return deepdyn.mlp(y, [self.w1, self.w2], [self.b1, self.b2], "tanh", "cube")
+        return F.linear(torch.tanh(F.linear(y**3, self.w1, self.b1)), self.w2, self.b2)
 
 
 class Cell(torch.nn.Module):
@@ -121,7 +127,7 @@ def cases(problem, prepare=lambda module: module):
 
 
 NOTES = [
-    f"deepdyn_py: deepdyn.solve / deepdyn.deq.DEQ from Python with nn.Module fields ({tanh.__name__} from "
-    f"{'torch' if tanh is torch.tanh else 'deepdyn'}); every field evaluation calls back into the interpreter. "
-    "deepdyn/peer below 1: the C++ API is faster.",
+    f"deepdyn_py: deepdyn.solve / deepdyn.deq.DEQ from Python with nn.Module fields "
+    f"({'deepdyn.mlp and deepdyn.tanh' if FUSED else 'F.linear and torch.tanh'}); every field evaluation calls "
+    "back into the interpreter. deepdyn/peer below 1: the C++ API is faster.",
 ]

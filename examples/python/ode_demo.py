@@ -52,14 +52,15 @@ def get_batch():
 class ODEFunc(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.net = torch.nn.Sequential(torch.nn.Linear(2, 50), deepdyn.Tanh(), torch.nn.Linear(50, 2))
+        # torchdiffeq's nn.Sequential(Linear(2, 50), Tanh(), Linear(50, 2)) on y^3, as one fused node
+        self.net = deepdyn.MLP([2, 50, 2], activation="tanh", input="cube")
         for m in self.net.modules():
             if isinstance(m, torch.nn.Linear):
                 torch.nn.init.normal_(m.weight, mean=0, std=0.1)
                 torch.nn.init.constant_(m.bias, val=0)
 
     def forward(self, t, y):
-        return self.net(y**3)
+        return self.net(y)
 
 
 func = ODEFunc()

@@ -8,11 +8,27 @@
 namespace dd = deepdyn;
 namespace py = pybind11;
 
+namespace {
+
+dd::core::MLPInput parse_mlp_input(const std::string& name) {
+  static const dd::core::NameTable<dd::core::MLPInput> table(
+      "MLP input", {{"identity", dd::core::MLPInput::Identity}, {"cube", dd::core::MLPInput::Cube}});
+  return table.parse(name);
+}
+
+}  // namespace
+
 // deepdyn's operators, callable from Python and from TorchScript as torch.ops.deepdyn.<name>.
 TORCH_LIBRARY(deepdyn, m) {
   // core::tanh: LibTorch's tanh is most of a small MLP field's time; this one is about 8x faster on
   // float32 (AVX2), differentiable to any order, and torch.tanh elsewhere.
   m.def("tanh(Tensor x) -> Tensor", &dd::core::tanh);
+  // core::mlp: a multilayer perceptron as one autograd node on fused kernels.
+  m.def("mlp(Tensor x, Tensor[] weights, Tensor[] biases, str activation, str input) -> Tensor",
+        [](const torch::Tensor& x, const std::vector<torch::Tensor>& weights, const std::vector<torch::Tensor>& biases,
+           const std::string& activation, const std::string& input) {
+          return dd::core::mlp(x, weights, biases, dd::core::parse_activation(activation), parse_mlp_input(input));
+        });
 }
 
 PYBIND11_MODULE(_deepdyn, m) {
