@@ -47,7 +47,8 @@ void activate_in_place(KernelActivation activation, torch::Tensor& y) {
 template <class T>
 torch::Tensor product_transposed(const torch::Tensor& a, const torch::Tensor& m, const torch::Tensor& bias) {
   const int64_t rows = a.size(0), inner = a.size(1), cols = m.size(0);
-  const T* bias_data = bias.defined() ? bias.data_ptr<T>() : nullptr;
+  const auto b = bias.defined() ? bias.contiguous() : bias;
+  const T* bias_data = b.defined() ? b.data_ptr<T>() : nullptr;
   if (inner <= detail::kFewInner) {
     auto c = torch::empty({rows, cols}, a.options());
     const auto mt = m.t().contiguous();  // [inner, cols], a few rows
@@ -60,7 +61,7 @@ torch::Tensor product_transposed(const torch::Tensor& a, const torch::Tensor& m,
     detail::product_few_columns<T>(a.data_ptr<T>(), rows, inner, mc.data_ptr<T>(), cols, bias_data, c.data_ptr<T>());
     return c;
   }
-  return bias.defined() ? at::addmm(bias, a, m.t()) : at::mm(a, m.t());
+  return b.defined() ? at::addmm(b, a, m.t()) : at::mm(a, m.t());
 }
 
 /// Every layer's input and, last, the network's value, from x2 [rows, in]: per layer one GEMM with
