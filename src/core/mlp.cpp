@@ -1,5 +1,7 @@
 #include "deepdyn/core/mlp.h"
 
+#include <algorithm>
+
 #include "core/detail/mlp_kernels.h"
 
 namespace deepdyn::core {
@@ -176,6 +178,27 @@ class FusedMLP : public torch::autograd::Function<FusedMLP> {
   }
 };
 
+/// Whether autograd would record the call: otherwise the autograd node and what it saves are skipped.
+bool needs_graph(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                 const std::vector<torch::Tensor>& biases) {
+  if (!torch::GradMode::is_enabled()) return false;
+  auto requires = [](const torch::Tensor& t) { return t.requires_grad(); };
+  return requires(x) || std::any_of(weights.begin(), weights.end(), requires) ||
+         std::any_of(biases.begin(), biases.end(), requires);
+}
+
+/// The network's value alone (no graph, nothing saved).
+torch::Tensor fused_value(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                          const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input) {
+  const auto x2 = x.reshape({-1, x.size(-1)}).contiguous();
+  auto out = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp", [&] {
+    return forward_layers<scalar_t>(x2, weights, biases, activation, input).back();
+  });
+  auto shape = x.sizes().vec();
+  shape.back() = weights.back().size(0);
+  return out.view(shape);
+}
+
 bool cpu_has_avx2_fma() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return has;
@@ -212,6 +235,7 @@ torch::Tensor mlp(const torch::Tensor& x, const std::vector<torch::Tensor>& weig
                   const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input) {
   check_shapes(x, weights, biases);
   if (!mlp_is_fused(x, weights, biases)) return mlp_reference(x, weights, biases, activation, input);
+  if (!needs_graph(x, weights, biases)) return fused_value(x, weights, biases, activation, input);
   // TensorList, not std::vector: autograd tracks a list argument's tensors only as a TensorList.
   return FusedMLP::apply(x, torch::TensorList(weights), torch::TensorList(biases), activation, input);
 }
