@@ -182,9 +182,9 @@ class FusedMLP : public torch::autograd::Function<FusedMLP> {
 bool needs_graph(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
                  const std::vector<torch::Tensor>& biases) {
   if (!torch::GradMode::is_enabled()) return false;
-  auto requires = [](const torch::Tensor& t) { return t.requires_grad(); };
-  return requires(x) || std::any_of(weights.begin(), weights.end(), requires) ||
-         std::any_of(biases.begin(), biases.end(), requires);
+  auto requires_grad = [](const torch::Tensor& t) { return t.requires_grad(); };  // (`requires` is C++20's)
+  return requires_grad(x) || std::any_of(weights.begin(), weights.end(), requires_grad) ||
+         std::any_of(biases.begin(), biases.end(), requires_grad);
 }
 
 /// The network's value alone (no graph, nothing saved).
