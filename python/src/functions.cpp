@@ -1,5 +1,6 @@
 #include "functions.h"
 
+#include <deepdyn/ode/script_field.h>
 #include <torch/csrc/jit/python/module_python.h>
 
 namespace deepdyn::python {
@@ -18,19 +19,6 @@ Held hold(py::object object) {
     delete held;
   });
 }
-
-namespace {
-
-// The interpreter's message is a long traceback; its last line says what failed.
-std::string last_line(const std::string& text) {
-  const auto end = text.find_last_not_of(" \n");
-  if (end == std::string::npos) return text;
-  const auto start = text.rfind('\n', end);
-  const auto first = start == std::string::npos ? 0 : start + 1;
-  return text.substr(first, end + 1 - first);
-}
-
-}  // namespace
 
 TensorFunction::TensorFunction(py::object function, std::string signature) : signature_(std::move(signature)) {
   TORCH_CHECK(PyCallable_Check(function.ptr()), signature_, " must be callable (an nn.Module or a function), got ",
@@ -55,7 +43,7 @@ torch::Tensor TensorFunction::run_script(std::vector<c10::IValue> inputs) const 
   try {
     out = const_cast<torch::jit::Module&>(*script_).forward(std::move(inputs));
   } catch (const std::exception& e) {
-    TORCH_CHECK(false, signature_, ", a TorchScript module, failed: ", last_line(e.what()));
+    TORCH_CHECK(false, signature_, ", a TorchScript module, failed: ", ode::script_error_line(e));
   }
   TORCH_CHECK(out.isTensor(), signature_, " must return a Tensor, its TorchScript forward returned a ", out.tagKind());
   return out.toTensor();

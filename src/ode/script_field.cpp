@@ -32,14 +32,16 @@ void check_signature(const torch::jit::Module& module, const std::string& origin
               found.str());
 }
 
-std::string last_line(const std::string& text) {
+}  // namespace
+
+std::string script_error_line(const std::exception& error) {
+  const std::string text = error.what();
   const auto end = text.find_last_not_of(" \n");
   if (end == std::string::npos) return text;
   const auto start = text.rfind('\n', end);
-  return text.substr(start == std::string::npos ? 0 : start + 1, end + 1 - (start == std::string::npos ? 0 : start + 1));
+  const auto first = start == std::string::npos ? 0 : start + 1;
+  return text.substr(first, end + 1 - first);
 }
-
-}  // namespace
 
 ScriptField::ScriptField(const std::string& path) : ScriptField(load(path), "'" + path + "'") {}
 
@@ -53,9 +55,8 @@ torch::Tensor ScriptField::operator()(const torch::Tensor& t, const torch::Tenso
   try {
     out = const_cast<torch::jit::Module&>(module_).forward({t, y});
   } catch (const std::exception& e) {
-    // The interpreter's message is a long traceback; its last line says what failed.
     TORCH_CHECK(false, origin_, ": forward(t, y) failed for a state y of shape ", y.sizes(), ": ",
-                last_line(e.what()));
+                script_error_line(e));
   }
   TORCH_CHECK(out.isTensor(), origin_, ": forward returned a ", out.tagKind(), ", not a Tensor");
   return out.toTensor();

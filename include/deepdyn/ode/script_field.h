@@ -34,6 +34,10 @@ class ScriptField {
   std::string origin_;
 };
 
+/// What a TorchScript forward's exception says failed: the last line of the interpreter's message
+/// (the rest is its traceback).
+std::string script_error_line(const std::exception& error);
+
 /// solve() on a TorchScript field: Adjoint and Checkpointed gradients differentiate the module's
 /// parameters unless SolveOptions::params names others.
 Solution solve(const ScriptField& field, const torch::Tensor& y0, const torch::Tensor& ts,
