@@ -1,10 +1,11 @@
 // Peak memory and time of one forward+backward pass through solve() as the
 // number of steps grows 10x and 100x, for each gradient strategy (issue 3).
-// rk4 with a shrinking fixed step on an MLP field (2 -> 64 -> 64 -> 2, 4482
-// parameters), batch 256, float32. Each measurement runs in a forked child
+// rk4 with a shrinking fixed step on the library's MLP field (ode::MLPField, 2 -> 64 -> 64 -> 2,
+// tanh, 4482 parameters), batch 256, float32. Each measurement runs in a forked child
 // (peak_memory.h).
 //   bench_gradient_memory [base_steps=10]
 #include <deepdyn/deepdyn.h>
+#include <deepdyn/ode/mlp_field.h>
 
 #include <chrono>
 #include <cstdio>
@@ -16,18 +17,9 @@ namespace dd = deepdyn;
 
 namespace {
 
-struct FieldImpl : torch::nn::Module {
-  torch::nn::Linear l1{nullptr}, l2{nullptr}, l3{nullptr};
-  FieldImpl() {
-    l1 = register_module("l1", torch::nn::Linear(2, 64));
-    l2 = register_module("l2", torch::nn::Linear(64, 64));
-    l3 = register_module("l3", torch::nn::Linear(64, 2));
-  }
-  torch::Tensor forward(const torch::Tensor&, const torch::Tensor& y) {
-    return l3(torch::tanh(l2(torch::tanh(l1(y)))));
-  }
-};
-TORCH_MODULE(Field);
+dd::ode::MLPField make_field() {
+  return dd::ode::MLPField(dd::ode::MLPFieldOptions(2).hidden({64, 64}));  // core::mlp: fused kernels
+}
 
 struct Measurement {
   double peak_mb;
@@ -36,7 +28,7 @@ struct Measurement {
 };
 
 // Runs in the child: one forward and backward pass, reported through a pipe.
-Measurement measure(Field& field, const torch::Tensor& y0, dd::ode::Gradient gradient, int steps) {
+Measurement measure(dd::ode::MLPField& field, const torch::Tensor& y0, dd::ode::Gradient gradient, int steps) {
   const dd::bench::PeakMemory peak;
   const auto start = std::chrono::steady_clock::now();
   auto opts = dd::ode::SolveOptions().method(dd::ode::Method::RK4).step_size(1.0 / steps).gradient(gradient);
@@ -53,7 +45,7 @@ int main(int argc, char** argv) {
   const int base = argc > 1 ? std::atoi(argv[1]) : 10;
   torch::set_num_threads(1);
   torch::manual_seed(0);
-  Field field;
+  auto field = make_field();
   const auto y0 = torch::randn({256, 2});
   int64_t params = 0;
   for (const auto& p : field->parameters()) params += p.numel();

@@ -1,6 +1,7 @@
 // How close the ODE core runs to its floor, the cost of the field evaluations it cannot avoid,
 // on torchdiffeq's ode_demo spiral (bench/spiral_field.h, bench_core's weights and state): batch
-// 1024, float32, dopri5, rtol 1e-6, atol 1e-8, t in [0, 10], one thread.
+// 1024, float32, dopri5, rtol 1e-6, atol 1e-8, t in [0, 10], one thread. The field is the
+// library's building block, core::mlp (fused kernels).
 //   field     one evaluation without a graph                                         = F
 //   field+vjp one evaluation with a graph and its vector-Jacobian product (to y and
 //             the parameters)                                                        = G
@@ -11,11 +12,11 @@
 // ratio = median time / floor: what the solver, autograd and the gradient strategy add. Then the
 // direct step with the step capped (max_step) to about 1.4x and 2.7x the NFE: time per NFE must
 // stay flat (it grows linearly with NFE), and a hand-written Euler chain of as many recorded
-// evaluations, which has the same stored graph without the solver: where both grow alike per NFE,
-// the growth is the graph's memory traffic. All cases run once per round, interleaved, medians.
-// The process keeps freed memory for reuse (core::keep_freed_memory, as the deepdyn command does);
-// --glibc-defaults leaves glibc's allocator as it is, to see what that is worth. The last cases
-// run the same field with LibTorch's tanh instead of core::tanh, interleaved with the others.
+// evaluations, which has the same stored graph without the solver. All cases run once per round,
+// interleaved, medians. The process keeps freed memory for reuse (core::keep_freed_memory, as the
+// deepdyn command does); --glibc-defaults leaves glibc's allocator as it is, to see what that is
+// worth. The last cases run the same function in LibTorch operations, with core::tanh and with
+// LibTorch's tanh, interleaved with the others.
 //   bench_ode_floor [rounds=15] [--only CASE] [--glibc-defaults]   (--only: one case, for a profiler)
 #include <deepdyn/deepdyn.h>
 
@@ -67,7 +68,7 @@ int main(int argc, char** argv) {
   }
   if (!glibc_defaults) dd::core::keep_freed_memory();
   torch::set_num_threads(1);
-  const SpiralProblem problem;
+  const SpiralProblem problem(SpiralKernels::Fused);
   auto net = problem.net;
   const auto params = net->parameters();
   const auto &y0 = problem.y0, &ts = problem.ts;
@@ -75,10 +76,13 @@ int main(int argc, char** argv) {
   const auto& spiral = problem.options;
   constexpr int field_calls = 100;
 
-  SpiralNet libtorch_net(/*libtorch_tanh=*/true);
-  {
+  // The same function in LibTorch operations, with core::tanh and with LibTorch's tanh.
+  const std::vector<std::pair<std::string, SpiralNet>> unfused = {
+      {"LibTorch operations with core::tanh", SpiralNet(SpiralKernels::Operations)},
+      {"LibTorch operations with LibTorch's tanh", SpiralNet(SpiralKernels::LibTorch)}};
+  for (const auto& other : unfused) {
     torch::NoGradGuard no_grad;
-    for (size_t i = 0; i < params.size(); ++i) libtorch_net->parameters()[i].copy_(params[i]);
+    for (size_t i = 0; i < params.size(); ++i) other.second->parameters()[i].copy_(params[i]);
   }
 
   auto training_step = [&](dd::ode::SolveOptions options, SpiralNet field) {
@@ -131,10 +135,11 @@ int main(int argc, char** argv) {
                      sol.ys.pow(2).mean().backward();
                      return {sol.stats->nfe, sol.stats->nfe_backward};
                    }});
-  // The same memory traffic without the solver: N hand-written Euler steps y += 0.01 f(y) recorded by
-  // autograd, then one backward. Every evaluation's activations (its 1024x50 tanh output) are kept
-  // until the backward reads them: 35 MB at 164 NFE, 88 MB at 410, past this machine's 32 MB L3.
-  // Its time per NFE shows what the stored graph's size costs by itself.
+  // The same graph without the solver: N hand-written Euler steps y += 0.01 f(y) recorded by
+  // autograd, then one backward. Were every evaluation's activations (its 1024x50 tanh output) kept
+  // until the backward, they would take 35 MB at 164 NFE, 88 MB at 410, past this machine's 32 MB
+  // L3: the direct solve has core::mlp recompute them (core::RecomputeActivationsGuard), this chain
+  // does not, so the two show what the stored activations cost.
   for (const int n : {164, 410})
     cases.push_back({"euler chain, " + std::to_string(n), [&, n]() -> std::pair<int64_t, int64_t> {
                        for (auto p : params) p.mutable_grad() = torch::Tensor();
@@ -144,9 +149,11 @@ int main(int argc, char** argv) {
                        return {n, 0};
                      }});
   const size_t floor_cases = cases.size();
-  cases.push_back({"solve", no_grad_solve(libtorch_net)});
-  cases.push_back({"direct", training_step(direct, libtorch_net)});
-  cases.push_back({"adjoint", training_step(adjoint, libtorch_net)});
+  for (const auto& other : unfused) {
+    cases.push_back({"solve", no_grad_solve(other.second)});
+    cases.push_back({"direct", training_step(direct, other.second)});
+    cases.push_back({"adjoint", training_step(adjoint, other.second)});
+  }
 
   if (!only.empty()) {
     const auto found = std::find_if(cases.begin(), cases.end(), [&](const Case& c) { return c.name == only; });
@@ -183,12 +190,14 @@ int main(int argc, char** argv) {
                 static_cast<long long>(c.nfe), static_cast<long long>(c.nfe_backward), floor * 1e3, time / floor,
                 time * 1e3 / double(c.nfe + c.nfe_backward));
   }
-  std::printf("  the same field with LibTorch's tanh (torch::tanh) instead of core::tanh:\n");
-  std::printf("  %-22s %10s %6s %6s %22s\n", "case", "ms", "NFE", "NFE_b", "core::tanh / torch::tanh");
   for (size_t i = floor_cases; i < cases.size(); ++i) {
+    if ((i - floor_cases) % 3 == 0) {
+      std::printf("  the same function in %s:\n", unfused[(i - floor_cases) / 3].first.c_str());
+      std::printf("  %-22s %10s %6s %6s %16s\n", "case", "ms", "NFE", "NFE_b", "fused / this");
+    }
     const auto& c = cases[i];
     const auto& ours = *std::find_if(cases.begin(), cases.end(), [&](const Case& o) { return o.name == c.name; });
-    std::printf("  %-22s %10.2f %6lld %6lld %22.3f\n", c.name.c_str(), median(c.seconds) * 1e3,
+    std::printf("  %-22s %10.2f %6lld %6lld %16.3f\n", c.name.c_str(), median(c.seconds) * 1e3,
                 static_cast<long long>(c.nfe), static_cast<long long>(c.nfe_backward),
                 median(ours.seconds) / median(c.seconds));
   }

@@ -2,20 +2,27 @@
 // The spiral benchmark field of torchdiffeq's ode_demo: f(t, y) = net(y^3) with
 // net = Linear(2, 50) -> tanh -> Linear(50, 2).
 #include <deepdyn/core/activation.h>
+#include <deepdyn/core/mlp.h>
 #include <deepdyn/ode/solve.h>
 #include <torch/torch.h>
 
-// tanh is deepdyn's (core/activation.h); `libtorch_tanh` takes LibTorch's, to measure the difference.
+/// How the same function is computed: core::mlp's fused kernels (the library's building block),
+/// LibTorch operations with deepdyn's tanh (core/activation.h), or LibTorch operations throughout.
+enum class SpiralKernels { Fused, Operations, LibTorch };
+
 struct SpiralNetImpl : torch::nn::Module {
   torch::nn::Linear in{nullptr}, out{nullptr};
-  bool libtorch_tanh;
-  explicit SpiralNetImpl(bool libtorch_tanh = false) : libtorch_tanh(libtorch_tanh) {
+  SpiralKernels kernels;
+  explicit SpiralNetImpl(SpiralKernels kernels = SpiralKernels::Operations) : kernels(kernels) {
     in = register_module("in", torch::nn::Linear(2, 50));
     out = register_module("out", torch::nn::Linear(50, 2));
   }
   torch::Tensor forward(const torch::Tensor& /*t*/, const torch::Tensor& y) {
+    if (kernels == SpiralKernels::Fused)
+      return deepdyn::core::mlp(y, {in->weight, out->weight}, {in->bias, out->bias}, deepdyn::core::Activation::Tanh,
+                                deepdyn::core::MLPInput::Cube);
     const auto h = in(y.pow(3));
-    return out(libtorch_tanh ? torch::tanh(h) : deepdyn::core::tanh(h));
+    return out(kernels == SpiralKernels::LibTorch ? torch::tanh(h) : deepdyn::core::tanh(h));
   }
 };
 TORCH_MODULE(SpiralNet);
@@ -29,9 +36,9 @@ struct SpiralProblem {
   deepdyn::ode::SolveOptions options =
       deepdyn::ode::SolveOptions().method(deepdyn::ode::Method::Dopri5).rtol(1e-6).atol(1e-8);
 
-  explicit SpiralProblem(bool libtorch_tanh = false) {
+  explicit SpiralProblem(SpiralKernels kernels = SpiralKernels::Operations) {
     torch::manual_seed(0);
-    net = SpiralNet(libtorch_tanh);
+    net = SpiralNet(kernels);
     y0 = torch::randn({1024, 2}) * 0.5;
   }
 };

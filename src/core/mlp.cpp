@@ -66,12 +66,12 @@ torch::Tensor product_transposed(const torch::Tensor& a, const torch::Tensor& m,
   return b.defined() ? at::addmm(b, a, m.t()) : at::mm(a, m.t());
 }
 
-/// Every layer's input and, last, the network's value, from x2 [rows, in]: per layer one GEMM with
-/// the bias and one pass for the activation.
+/// Every layer's input and, last, the network's value (unless hidden_only), from x2 [rows, in]: per
+/// layer one GEMM with the bias and one pass for the activation.
 template <class T>
 std::vector<torch::Tensor> forward_layers(const torch::Tensor& x2, const std::vector<torch::Tensor>& weights,
                                           const std::vector<torch::Tensor>& biases, Activation activation,
-                                          MLPInput input) {
+                                          MLPInput input, bool hidden_only = false) {
   std::vector<torch::Tensor> layers;
   auto u = x2;
   if (input == MLPInput::Cube) {
@@ -79,7 +79,7 @@ std::vector<torch::Tensor> forward_layers(const torch::Tensor& x2, const std::ve
     detail::cube_forward<T>(x2.data_ptr<T>(), u.data_ptr<T>(), x2.numel());
   }
   layers.push_back(u);
-  for (size_t i = 0; i < weights.size(); ++i) {
+  for (size_t i = 0; i + (hidden_only ? 1 : 0) < weights.size(); ++i) {
     auto y = product_transposed<T>(layers.back(), weights[i], biases[i]);
     activate_in_place<T>(kernel_activation(activation, i, weights.size()), y);
     layers.push_back(y);
@@ -116,11 +116,13 @@ std::vector<torch::Tensor> backward_layers(const torch::Tensor& x2, const std::v
   return grads;
 }
 
+thread_local bool recompute_activations = false;  // RecomputeActivationsGuard's switch
+
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 /// The whole network as one autograd node. Saved: x, the weights and biases (inputs), and every
-/// layer's input.
+/// layer's input unless a RecomputeActivationsGuard is alive, in which case backward recomputes them.
 class FusedMLP : public torch::autograd::Function<FusedMLP> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, torch::TensorList weight_list,
@@ -137,7 +139,7 @@ class FusedMLP : public torch::autograd::Function<FusedMLP> {
     variable_list saved = {x};
     saved.insert(saved.end(), weight_list.begin(), weight_list.end());
     saved.insert(saved.end(), bias_list.begin(), bias_list.end());
-    saved.insert(saved.end(), layers.begin(), layers.end() - 1);
+    if (!recompute_activations) saved.insert(saved.end(), layers.begin(), layers.end() - 1);
     ctx->save_for_backward(saved);
     ctx->saved_data["layers"] = static_cast<int64_t>(weights.size());
     ctx->saved_data["activation"] = static_cast<int64_t>(activation);
@@ -162,9 +164,13 @@ class FusedMLP : public torch::autograd::Function<FusedMLP> {
       grads = torch::autograd::grad({y}, inputs, {grad_outputs[0]}, /*retain_graph=*/true, /*create_graph=*/true,
                                     /*allow_unused=*/true);
     } else {
-      const std::vector<torch::Tensor> layers(saved.begin() + 1 + 2 * n, saved.end());
+      std::vector<torch::Tensor> layers(saved.begin() + 1 + 2 * n, saved.end());
       const auto g = grad_outputs[0].reshape({-1, weights.back().size(0)});
       const auto x2 = x.reshape({-1, x.size(-1)}).contiguous();
+      if (layers.empty())  // recomputed: the same kernels on the same input give the same values
+        layers = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp", [&] {
+          return forward_layers<scalar_t>(x2, weights, biases, activation, input, /*hidden_only=*/true);
+        });
       std::vector<bool> needed(1 + 2 * n);
       for (size_t i = 0; i < needed.size(); ++i) needed[i] = ctx->needs_input_grad(i);
       grads = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp backward", [&] {
@@ -205,6 +211,12 @@ bool cpu_has_avx2_fma() {
 }
 
 }  // namespace
+
+RecomputeActivationsGuard::RecomputeActivationsGuard() : previous_(recompute_activations) {
+  recompute_activations = true;
+}
+
+RecomputeActivationsGuard::~RecomputeActivationsGuard() { recompute_activations = previous_; }
 
 bool mlp_is_fused(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
                   const std::vector<torch::Tensor>& biases) {

@@ -74,6 +74,32 @@ TEST(FusedMLP, ValuesAndGradientsMatchLibTorchForEveryActivationDtypeAndInput) {
       }
 }
 
+// What ode::solve's direct gradient asks for: the backward recomputes the hidden layers instead of
+// reading them from the node, and must give the stored ones' gradients to the last bit.
+TEST(FusedMLP, RecomputedActivationsGiveTheSameGradientsBitForBit) {
+  for (const auto dtype : {torch::kFloat32, torch::kFloat64})
+    for (const auto activation : kActivations) {
+      torch::manual_seed(static_cast<int>(activation));
+      const Network net(3, 2, dtype);
+      const auto x = (torch::randn({33, 3}, dtype) * 2).requires_grad_();
+      const auto v = torch::randn({33, 2}, dtype);
+      auto inputs = net.parameters();
+      inputs.insert(inputs.begin(), x);
+      const auto stored = torch::autograd::grad({core::mlp(x, net.weights, net.biases, activation, core::MLPInput::Cube)},
+                                                inputs, {v});
+      torch::Tensor y;
+      {
+        core::RecomputeActivationsGuard outer;
+        { core::RecomputeActivationsGuard inner; }  // leaving a nested guard keeps the outer one's setting
+        y = core::mlp(x, net.weights, net.biases, activation, core::MLPInput::Cube);
+      }
+      const auto recomputed = torch::autograd::grad({y}, inputs, {v});
+      for (size_t i = 0; i < inputs.size(); ++i)
+        EXPECT_TRUE(torch::equal(recomputed[i], stored[i])) << label(activation, dtype, core::MLPInput::Cube)
+                                                            << " gradient " << i;
+    }
+}
+
 TEST(FusedMLP, SecondDerivativesThroughItsBackwardAreLibTorchs) {
   // create_graph, as Hutchinson's trace estimator needs: d/dW of e^T (df/dx) e.
   torch::manual_seed(3);

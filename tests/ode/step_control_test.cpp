@@ -39,7 +39,7 @@ TEST(StepControl, TakesNoMoreStepsThanTorchdiffeqOnALinearSystemAndIsAsAccurate)
 // error of 3.6215e-3 at t = 10. The field is torchdiffeq's to the last bit (LibTorch's tanh): in
 // float32 at this tolerance a change of one ulp in tanh moves the count between 146 and 164.
 TEST(StepControl, TakesNoMoreStepsThanTorchdiffeqOnTheSpiralAndIsAsAccurate) {
-  SpiralProblem spiral(/*libtorch_tanh=*/true);
+  SpiralProblem spiral(SpiralKernels::LibTorch);
   torch::NoGradGuard no_grad;
   EXPECT_LE(dd::ode::solve(spiral.net, spiral.y0, spiral.ts, spiral.options).stats->nfe, 152);
   spiral.net->to(torch::kFloat64);
@@ -54,7 +54,7 @@ TEST(StepControl, TakesNoMoreStepsThanTorchdiffeqOnTheSpiralAndIsAsAccurate) {
 // as with LibTorch's tanh (both 3.4e-5 from a float64 solve at rtol 1e-12: the solver's error).
 TEST(StepControl, TheSpiralWithCoreTanhIsAsAccurateAsWithLibTorchsTanh) {
   torch::NoGradGuard no_grad;
-  SpiralProblem ours, theirs(/*libtorch_tanh=*/true);
+  SpiralProblem ours, theirs(SpiralKernels::LibTorch);
   const auto a = dd::ode::solve(ours.net, ours.y0, ours.ts, ours.options).ys[-1];
   const auto b = dd::ode::solve(theirs.net, theirs.y0, theirs.ts, theirs.options).ys[-1];
   theirs.net->to(torch::kFloat64);

@@ -32,6 +32,23 @@ torch::Tensor mlp_reference(const torch::Tensor& x, const std::vector<torch::Ten
                             const std::vector<torch::Tensor>& biases, Activation activation,
                             MLPInput input = MLPInput::Identity);
 
+/// While one lives on this thread, the fused mlp() saves only its input, weights and biases for
+/// the backward, which recomputes the hidden layers (with the same kernels, so to the same values).
+/// For graphs that live long before their backward, as backprop through a whole solve: there the
+/// stored activations of hundreds of evaluations fall out of cache, and writing them and reading
+/// them back cost more than computing them again (the spiral's direct step took 15% less time;
+/// the adjoint, whose graphs are used at once, 24% more). ode::solve's direct gradient sets it.
+class RecomputeActivationsGuard {
+ public:
+  RecomputeActivationsGuard();
+  ~RecomputeActivationsGuard();
+  RecomputeActivationsGuard(const RecomputeActivationsGuard&) = delete;
+  RecomputeActivationsGuard& operator=(const RecomputeActivationsGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 /// Whether mlp() runs its fused kernels for these tensors.
 bool mlp_is_fused(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
                   const std::vector<torch::Tensor>& biases);

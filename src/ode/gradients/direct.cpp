@@ -1,7 +1,9 @@
 // The Direct gradient: autograd records every step. Also the pieces every strategy shares.
 #include <cmath>
+#include <optional>
 #include <sstream>
 
+#include "deepdyn/core/mlp.h"
 #include "ode/detail/problem.h"
 
 namespace deepdyn::ode::detail {
@@ -106,6 +108,11 @@ torch::Tensor TimeGradients::outputs(const torch::Tensor& ys) const {
 torch::Tensor solve_direct(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<core::Stats>& stats) {
   TimeGradients time_gradients(problem, y0, *stats);
   auto f = problem.counting_field(y0);
+  // A graph of the whole solve lives until its backward: fused fields recompute their activations
+  // there rather than store every evaluation's. (Without grad mode, as in the adjoint's backward
+  // solve, a field that records a graph uses it at once.)
+  std::optional<core::RecomputeActivationsGuard> recompute;
+  if (torch::GradMode::is_enabled()) recompute.emplace();
   auto r = integrate(f, time_gradients.start(), problem.times, problem.options, problem.tol);
   return time_gradients.outputs(finish(problem, r, *stats));
 }
