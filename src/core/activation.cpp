@@ -1,5 +1,6 @@
 #include "deepdyn/core/activation.h"
 
+#include "core/detail/cpu_features.h"
 #include "core/detail/tanh_kernel.h"
 #include "deepdyn/core/names.h"
 
@@ -7,8 +8,7 @@ namespace deepdyn::core {
 namespace {
 
 bool has_fast_tanh(const torch::Tensor& x) {
-  static const bool cpu_has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return cpu_has_avx2 && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.layout() == torch::kStrided;
+  return detail::cpu_has_avx2_fma() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.layout() == torch::kStrided;
 }
 
 torch::Tensor fast_tanh_values(const torch::Tensor& x) {

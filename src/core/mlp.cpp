@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/detail/cpu_features.h"
 #include "core/detail/mlp_kernels.h"
 
 namespace deepdyn::core {
@@ -205,11 +206,6 @@ torch::Tensor fused_value(const torch::Tensor& x, const std::vector<torch::Tenso
   return out.view(shape);
 }
 
-bool cpu_has_avx2_fma() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-}
-
 }  // namespace
 
 RecomputeActivationsGuard::RecomputeActivationsGuard() : previous_(recompute_activations) {
@@ -223,7 +219,7 @@ bool mlp_is_fused(const torch::Tensor& x, const std::vector<torch::Tensor>& weig
   auto fusable = [&](const torch::Tensor& t) {
     return t.device().is_cpu() && t.layout() == torch::kStrided && t.scalar_type() == x.scalar_type();
   };
-  if (!cpu_has_avx2_fma() || !(x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64)) return false;
+  if (!detail::cpu_has_avx2_fma() || !(x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64)) return false;
   if (!fusable(x) || x.numel() == 0) return false;
   for (const auto& w : weights)
     if (!fusable(w)) return false;

@@ -1,21 +1,54 @@
 #include "ode/detail/runge_kutta.h"
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
+
+#include "core/detail/cpu_features.h"
+#include "ode/detail/stage_sum.h"
 
 namespace deepdyn::ode::detail {
 
+namespace {
+
+/// base + sum_j alpha_j k_j by the stage_sum kernel where nothing needs a graph and every tensor is
+/// a contiguous CPU tensor of one floating dtype and size: one allocation and one pass per term,
+/// where LibTorch's operations cost a dispatch each (in a no-grad solve of a small field, most of
+/// the solver's own time).
+std::optional<torch::Tensor> stage_sum_kernel(const torch::Tensor& base, const std::vector<double>& alphas,
+                                              const std::vector<const torch::Tensor*>& terms) {
+  const auto& first = base.defined() ? base : *terms.front();
+  auto fits = [&](const torch::Tensor& x) {
+    return x.device().is_cpu() && x.scalar_type() == first.scalar_type() && x.sizes() == first.sizes() &&
+           x.is_contiguous() && !(torch::GradMode::is_enabled() && x.requires_grad());
+  };
+  if (!core::detail::cpu_has_avx2_fma() || !(first.scalar_type() == at::kFloat || first.scalar_type() == at::kDouble))
+    return std::nullopt;
+  if (!fits(first) || !std::all_of(terms.begin(), terms.end(), [&](const torch::Tensor* k) { return fits(*k); }))
+    return std::nullopt;
+  auto out = torch::empty_like(first, at::MemoryFormat::Contiguous);
+  AT_DISPATCH_FLOATING_TYPES(first.scalar_type(), "weighted_sum", [&] {
+    std::vector<const scalar_t*> data;
+    for (const auto* k : terms) data.push_back(k->data_ptr<scalar_t>());
+    stage_sum<scalar_t>(base.defined() ? base.data_ptr<scalar_t>() : nullptr, alphas.data(), data.data(),
+                        static_cast<int64_t>(data.size()), out.numel(), out.data_ptr<scalar_t>());
+  });
+  return out;
+}
+
+}  // namespace
+
 torch::Tensor weighted_sum(const torch::Tensor& base, double h, const std::vector<double>& weights,
                            const std::vector<torch::Tensor>& k) {
-  torch::Tensor out;
-  for (size_t j = 0; j < weights.size(); ++j) {
-    if (weights[j] == 0.0) continue;
-    const double alpha = h * weights[j];
-    if (out.defined())
-      out.add_(k[j], alpha);  // `out` is a fresh tensor of this function: in-place is safe for autograd
-    else
-      out = base.defined() ? base.add(k[j], alpha) : k[j].mul(alpha);
-  }
-  if (!out.defined()) out = base.defined() ? base.clone() : torch::zeros_like(k[0]);
+  std::vector<double> alphas;
+  std::vector<const torch::Tensor*> terms;
+  for (size_t j = 0; j < weights.size(); ++j)
+    if (weights[j] != 0.0) alphas.push_back(h * weights[j]), terms.push_back(&k[j]);
+  if (terms.empty()) return base.defined() ? base.clone() : torch::zeros_like(k[0]);
+  if (auto fused = stage_sum_kernel(base, alphas, terms)) return *fused;
+  auto out = base.defined() ? base.add(*terms[0], alphas[0]) : terms[0]->mul(alphas[0]);
+  for (size_t j = 1; j < terms.size(); ++j)
+    out.add_(*terms[j], alphas[j]);  // `out` is a fresh tensor of this function: in-place is safe for autograd
   return out;
 }
 
