@@ -9,7 +9,9 @@
 //   direct        solve, loss = mean(y(T)^2), backward floor = NFE x G
 //   adjoint       the same loss by the adjoint         floor = NFE x F + NFE_backward x G
 //   checkpointed  the same loss by checkpoints         floor = NFE x F + NFE_backward x G
-// ratio = median time / floor: what the solver, autograd and the gradient strategy add. Then the
+// ratio = median time / floor: what the solver, autograd and the gradient strategy add. The direct
+// solve recomputes the field's activations in its backward (core::RecomputeActivationsGuard), so
+// its rows also give time / (NFE x Gr), Gr an evaluation and VJP that recompute alike. Then the
 // direct step with the step capped (max_step) to about 1.4x and 2.7x the NFE: time per NFE must
 // stay flat (it grows linearly with NFE), and a hand-written Euler chain of as many recorded
 // evaluations, which has the same stored graph without the solver. All cases run once per round,
@@ -115,6 +117,21 @@ int main(int argc, char** argv) {
          for (int i = 0; i < field_calls; ++i) torch::autograd::grad({net(t, y)}, inputs, {v});
          return {field_calls, 0};
        }},
+      {"field+vjp, recomputed", [&]() -> std::pair<int64_t, int64_t> {
+         auto y = y0.detach().requires_grad_();
+         auto v = torch::ones_like(y0);
+         std::vector<torch::Tensor> inputs{y};
+         inputs.insert(inputs.end(), params.begin(), params.end());
+         for (int i = 0; i < field_calls; ++i) {
+           torch::Tensor f;
+           {
+             dd::core::RecomputeActivationsGuard recompute;
+             f = net(t, y);
+           }
+           torch::autograd::grad({f}, inputs, {v});
+         }
+         return {field_calls, 0};
+       }},
       {"solve", no_grad_solve(net)},
       {"direct", training_step(direct, net)},
       {"adjoint", training_step(adjoint, net)},
@@ -172,13 +189,16 @@ int main(int argc, char** argv) {
       c.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
 
-  const double field = median(cases[0].seconds) / field_calls, field_vjp = median(cases[1].seconds) / field_calls;
+  const double field = median(cases[0].seconds) / field_calls, field_vjp = median(cases[1].seconds) / field_calls,
+               field_vjp_recomputed = median(cases[2].seconds) / field_calls;
   std::printf("spiral, batch 1024, float32, dopri5 rtol 1e-6 atol 1e-8, t in [0, 10], 1 thread, %d rounds, medians%s\n",
               rounds, glibc_defaults ? ", glibc's allocator defaults" : "");
   std::printf("  field      %8.1f us  (F)\n  field+vjp  %8.1f us  (G)\n", field * 1e6, field_vjp * 1e6);
-  std::printf("  %-22s %10s %6s %6s %10s %7s %12s\n", "case", "ms", "NFE", "NFE_b", "floor ms", "ratio",
-              "ms / NFE");
-  for (size_t i = 2; i < floor_cases; ++i) {
+  std::printf("  field+vjp  %8.1f us  (Gr: the activations recomputed in the backward, as the direct solve does)\n",
+              field_vjp_recomputed * 1e6);
+  std::printf("  %-22s %10s %6s %6s %10s %7s %12s %12s\n", "case", "ms", "NFE", "NFE_b", "floor ms", "ratio",
+              "ms / NFE", "direct / Gr");
+  for (size_t i = 3; i < floor_cases; ++i) {
     const auto& c = cases[i];
     const bool no_grad = c.name == "solve",
                direct = c.name.rfind("direct", 0) == 0 || c.name.rfind("euler", 0) == 0;
@@ -186,9 +206,11 @@ int main(int argc, char** argv) {
                          : direct ? c.nfe * field_vjp
                                   : c.nfe * field + c.nfe_backward * field_vjp;
     const double time = median(c.seconds);
-    std::printf("  %-22s %10.2f %6lld %6lld %10.2f %7.3f %12.4f\n", c.name.c_str(), time * 1e3,
+    std::printf("  %-22s %10.2f %6lld %6lld %10.2f %7.3f %12.4f", c.name.c_str(), time * 1e3,
                 static_cast<long long>(c.nfe), static_cast<long long>(c.nfe_backward), floor * 1e3, time / floor,
                 time * 1e3 / double(c.nfe + c.nfe_backward));
+    if (c.name.rfind("direct", 0) == 0) std::printf(" %12.3f", time / (c.nfe * field_vjp_recomputed));
+    std::printf("\n");
   }
   for (size_t i = floor_cases; i < cases.size(); ++i) {
     if ((i - floor_cases) % 3 == 0) {
