@@ -53,9 +53,8 @@ int main(int argc, char** argv) {
               static_cast<long long>(params));
   std::printf("%-13s %7s %12s %10s %9s %10s %12s\n", "gradient", "steps", "peak MB", "vs first", "time s", "nfe",
               "nfe backward");
-  const std::pair<const char*, dd::ode::Gradient> gradients[] = {{"direct", dd::ode::Direct{}},
-                                                                 {"adjoint", dd::ode::Adjoint{}},
-                                                                 {"checkpointed", dd::ode::Checkpointed{}}};
+  const std::pair<const char*, dd::ode::Gradient> gradients[] = {
+      {"direct", dd::ode::Direct{}}, {"adjoint", dd::ode::Adjoint{}}, {"checkpointed", dd::ode::Checkpointed{}}};
   for (const auto& [name, gradient] : gradients) {
     double first = 0;
     for (int steps : {base, 10 * base, 100 * base}) {

@@ -104,12 +104,14 @@ int main(int argc, char** argv) {
   const auto direct = dd::ode::SolveOptions(spiral).gradient(dd::ode::Direct{}),
              adjoint = dd::ode::SolveOptions(spiral).gradient(dd::ode::Adjoint{});
   std::vector<Case> cases{
-      {"field", [&]() -> std::pair<int64_t, int64_t> {
+      {"field",
+       [&]() -> std::pair<int64_t, int64_t> {
          torch::NoGradGuard no_grad;
          for (int i = 0; i < field_calls; ++i) net(t, y0);
          return {field_calls, 0};
        }},
-      {"field+vjp", [&]() -> std::pair<int64_t, int64_t> {
+      {"field+vjp",
+       [&]() -> std::pair<int64_t, int64_t> {
          auto y = y0.detach().requires_grad_();
          auto v = torch::ones_like(y0);
          std::vector<torch::Tensor> inputs{y};
@@ -117,7 +119,8 @@ int main(int argc, char** argv) {
          for (int i = 0; i < field_calls; ++i) torch::autograd::grad({net(t, y)}, inputs, {v});
          return {field_calls, 0};
        }},
-      {"field+vjp, recomputed", [&]() -> std::pair<int64_t, int64_t> {
+      {"field+vjp, recomputed",
+       [&]() -> std::pair<int64_t, int64_t> {
          auto y = y0.detach().requires_grad_();
          auto v = torch::ones_like(y0);
          std::vector<torch::Tensor> inputs{y};
@@ -140,9 +143,9 @@ int main(int argc, char** argv) {
   // The direct step at more NFE: the step capped below what the controller chooses.
   for (const double cap : {0.3, 0.15})
     cases.push_back({"direct, max_step " + std::to_string(cap).substr(0, 4),
-                     training_step(
-                         dd::ode::SolveOptions(spiral).step_control(dd::ode::StepControl(spiral.step_control()).max_step(cap)),
-                         net)});
+                     training_step(dd::ode::SolveOptions(spiral).step_control(
+                                       dd::ode::StepControl(spiral.step_control()).max_step(cap)),
+                                   net)});
   // The direct step with the loss on 1000 outputs, as when fitting a measured trajectory: the
   // outputs are interpolated inside the steps, and their graph must not grow faster than their number.
   const auto dense_ts = torch::linspace(0, 10, 1000, torch::kFloat64);
@@ -200,9 +203,8 @@ int main(int argc, char** argv) {
               "ms / NFE", "direct / Gr");
   for (size_t i = 3; i < floor_cases; ++i) {
     const auto& c = cases[i];
-    const bool no_grad = c.name == "solve",
-               direct = c.name.rfind("direct", 0) == 0 || c.name.rfind("euler", 0) == 0;
-    const double floor = no_grad ? c.nfe * field
+    const bool no_grad = c.name == "solve", direct = c.name.rfind("direct", 0) == 0 || c.name.rfind("euler", 0) == 0;
+    const double floor = no_grad  ? c.nfe * field
                          : direct ? c.nfe * field_vjp
                                   : c.nfe * field + c.nfe_backward * field_vjp;
     const double time = median(c.seconds);

@@ -18,8 +18,10 @@ static_assert(static_cast<int>(Activation::Tanh) == static_cast<int>(KernelActiv
 
 void check_shapes(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
                   const std::vector<torch::Tensor>& biases) {
-  TORCH_CHECK(!weights.empty() && weights.size() == biases.size(), "core::mlp needs one bias per weight and at least one "
-              "layer, got ", weights.size(), " weights and ", biases.size(), " biases");
+  TORCH_CHECK(!weights.empty() && weights.size() == biases.size(),
+              "core::mlp needs one bias per weight and at least one "
+              "layer, got ",
+              weights.size(), " weights and ", biases.size(), " biases");
   TORCH_CHECK(x.dim() >= 1, "core::mlp: x needs a feature dimension, got a 0-d tensor");
   int64_t width = x.size(-1);
   for (size_t i = 0; i < weights.size(); ++i) {
@@ -117,21 +119,95 @@ std::vector<torch::Tensor> backward_layers(const torch::Tensor& x2, const std::v
   return grads;
 }
 
+/// Whether the network is narrow (one hidden layer between at most kNarrow inputs and outputs),
+/// which the narrow kernels compute block by block without the hidden layer in memory. Not for
+/// float64 tanh, which is LibTorch's (vectorised) on the general path and scalar in the kernels.
+bool is_narrow(const torch::Tensor& x2, const std::vector<torch::Tensor>& weights, Activation activation) {
+  return weights.size() == 2 && x2.size(1) <= detail::kNarrow && weights[1].size(0) <= detail::kNarrow &&
+         !(x2.scalar_type() == torch::kFloat64 && activation == Activation::Tanh);
+}
+
+/// The narrow kernels' view of the network; `weights` and `biases` must outlive it.
+template <class T>
+detail::NarrowNet<T> narrow_net(const std::vector<torch::Tensor>& weights, const std::vector<torch::Tensor>& biases,
+                                Activation activation, MLPInput input) {
+  return {
+      weights[0].data_ptr<T>(), biases[0].data_ptr<T>(), weights[1].data_ptr<T>(), biases[1].data_ptr<T>(),
+      weights[0].size(1),       weights[0].size(0),      weights[1].size(0),       kernel_activation(activation, 0, 2),
+      input == MLPInput::Cube};
+}
+
+std::vector<torch::Tensor> contiguous(const std::vector<torch::Tensor>& tensors) {
+  std::vector<torch::Tensor> out;
+  for (const auto& t : tensors) out.push_back(t.contiguous());
+  return out;
+}
+
+/// The narrow network's value at x2 [rows, in] as [rows, out]; with `hidden`, its hidden layer
+/// kept for narrow_gradients.
+template <class T>
+torch::Tensor narrow_value(const torch::Tensor& x2, const std::vector<torch::Tensor>& weights,
+                           const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input,
+                           torch::Tensor* hidden = nullptr) {
+  const auto w = contiguous(weights), b = contiguous(biases);
+  auto out = torch::empty({x2.size(0), w[1].size(0)}, x2.options());
+  if (hidden) *hidden = torch::empty({detail::narrow_hidden_size(w[0].size(0), x2.size(0))}, x2.options());
+  detail::narrow_forward<T>(narrow_net<T>(w, b, activation, input), x2.data_ptr<T>(), x2.size(0), out.data_ptr<T>(),
+                            hidden ? hidden->data_ptr<T>() : nullptr);
+  return out;
+}
+
+/// The network's value at x2 [rows, in] as [rows, out]: by the narrow kernels, or layer by layer.
+template <class T>
+torch::Tensor network_value(const torch::Tensor& x2, const std::vector<torch::Tensor>& weights,
+                            const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input) {
+  if (is_narrow(x2, weights, activation)) return narrow_value<T>(x2, weights, biases, activation, input);
+  return forward_layers<T>(x2, weights, biases, activation, input).back();
+}
+
+/// narrow_backward's gradients for x2, the weights and the biases (backward_layers' order), from
+/// the hidden layer narrow_value kept (or, undefined, recomputed); those not needed are left
+/// undefined.
+template <class T>
+std::vector<torch::Tensor> narrow_gradients(const torch::Tensor& x2, const torch::Tensor& hidden,
+                                            const std::vector<torch::Tensor>& weights,
+                                            const std::vector<torch::Tensor>& biases, const torch::Tensor& g,
+                                            Activation activation, MLPInput input, const std::vector<bool>& needed) {
+  const auto w = contiguous(weights), b = contiguous(biases);
+  const std::vector<torch::Tensor> shapes = {x2, w[0], w[1], b[0], b[1]};
+  std::vector<torch::Tensor> grads(5);
+  for (size_t i = 0; i < grads.size(); ++i)
+    if (needed[i]) grads[i] = i == 0 ? torch::empty_like(x2) : torch::zeros_like(shapes[i]);
+  auto data = [&](size_t i) { return grads[i].defined() ? grads[i].data_ptr<T>() : nullptr; };
+  detail::narrow_backward<T>(narrow_net<T>(w, b, activation, input), x2.data_ptr<T>(),
+                             hidden.defined() ? hidden.data_ptr<T>() : nullptr, g.contiguous().data_ptr<T>(),
+                             x2.size(0), data(0), data(1), data(3), data(2), data(4));
+  return grads;
+}
+
 thread_local bool recompute_activations = false;  // RecomputeActivationsGuard's switch
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 /// The whole network as one autograd node. Saved: x, the weights and biases (inputs), and every
-/// layer's input unless a RecomputeActivationsGuard is alive, in which case backward recomputes them.
+/// layer's input (a narrow network: its hidden layer as the narrow kernels lay it out) unless a
+/// RecomputeActivationsGuard is alive, in which case backward recomputes them.
 class FusedMLP : public torch::autograd::Function<FusedMLP> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, torch::TensorList weight_list,
                                torch::TensorList bias_list, Activation activation, MLPInput input) {
     const auto weights = weight_list.vec(), biases = bias_list.vec();
     const auto x2 = x.reshape({-1, x.size(-1)}).contiguous();
+    const bool store = !recompute_activations;
     auto layers = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp", [&] {
-      return forward_layers<scalar_t>(x2, weights, biases, activation, input);
+      if (is_narrow(x2, weights, activation)) {  // [hidden layer, value]
+        torch::Tensor hidden;
+        auto value = narrow_value<scalar_t>(x2, weights, biases, activation, input, store ? &hidden : nullptr);
+        return std::vector<torch::Tensor>{hidden, value};
+      }
+      return store ? forward_layers<scalar_t>(x2, weights, biases, activation, input)
+                   : std::vector<torch::Tensor>{network_value<scalar_t>(x2, weights, biases, activation, input)};
     });
     auto out_shape = x.sizes().vec();
     out_shape.back() = weights.back().size(0);
@@ -140,7 +216,7 @@ class FusedMLP : public torch::autograd::Function<FusedMLP> {
     variable_list saved = {x};
     saved.insert(saved.end(), weight_list.begin(), weight_list.end());
     saved.insert(saved.end(), bias_list.begin(), bias_list.end());
-    if (!recompute_activations) saved.insert(saved.end(), layers.begin(), layers.end() - 1);
+    if (store) saved.insert(saved.end(), layers.begin(), layers.end() - 1);
     ctx->save_for_backward(saved);
     ctx->saved_data["layers"] = static_cast<int64_t>(weights.size());
     ctx->saved_data["activation"] = static_cast<int64_t>(activation);
@@ -168,13 +244,14 @@ class FusedMLP : public torch::autograd::Function<FusedMLP> {
       std::vector<torch::Tensor> layers(saved.begin() + 1 + 2 * n, saved.end());
       const auto g = grad_outputs[0].reshape({-1, weights.back().size(0)});
       const auto x2 = x.reshape({-1, x.size(-1)}).contiguous();
-      if (layers.empty())  // recomputed: the same kernels on the same input give the same values
-        layers = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp", [&] {
-          return forward_layers<scalar_t>(x2, weights, biases, activation, input, /*hidden_only=*/true);
-        });
       std::vector<bool> needed(1 + 2 * n);
       for (size_t i = 0; i < needed.size(); ++i) needed[i] = ctx->needs_input_grad(i);
       grads = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp backward", [&] {
+        if (is_narrow(x2, weights, activation))
+          return narrow_gradients<scalar_t>(x2, layers.empty() ? torch::Tensor() : layers[0], weights, biases, g,
+                                            activation, input, needed);
+        if (layers.empty())  // recomputed: the same kernels on the same input give the same values
+          layers = forward_layers<scalar_t>(x2, weights, biases, activation, input, /*hidden_only=*/true);
         return backward_layers<scalar_t>(x2, layers, weights, g, activation, input, needed);
       });
       if (grads[0].defined()) grads[0] = grads[0].view(x.sizes());
@@ -198,9 +275,8 @@ bool needs_graph(const torch::Tensor& x, const std::vector<torch::Tensor>& weigh
 torch::Tensor fused_value(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
                           const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input) {
   const auto x2 = x.reshape({-1, x.size(-1)}).contiguous();
-  auto out = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp", [&] {
-    return forward_layers<scalar_t>(x2, weights, biases, activation, input).back();
-  });
+  auto out = AT_DISPATCH_FLOATING_TYPES(
+      x.scalar_type(), "core::mlp", [&] { return network_value<scalar_t>(x2, weights, biases, activation, input); });
   auto shape = x.sizes().vec();
   shape.back() = weights.back().size(0);
   return out.view(shape);
@@ -219,7 +295,8 @@ bool mlp_is_fused(const torch::Tensor& x, const std::vector<torch::Tensor>& weig
   auto fusable = [&](const torch::Tensor& t) {
     return t.device().is_cpu() && t.layout() == torch::kStrided && t.scalar_type() == x.scalar_type();
   };
-  if (!detail::cpu_has_avx2_fma() || !(x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64)) return false;
+  if (!detail::cpu_has_avx2_fma() || !(x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64))
+    return false;
   if (!fusable(x) || x.numel() == 0) return false;
   for (const auto& w : weights)
     if (!fusable(w)) return false;

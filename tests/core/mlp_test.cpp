@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace core = deepdyn::core;
@@ -21,10 +22,12 @@ bool cpu_has_avx2_fma() { return __builtin_cpu_supports("avx2") && __builtin_cpu
 struct Network {
   std::vector<torch::Tensor> weights, biases;
 
-  // Widths in -> 7 -> 5 -> out with weights large enough that every activation leaves its linear
-  // part (softplus past its threshold of 20 too, for some units).
-  Network(int64_t in, int64_t out, torch::Dtype dtype) {
-    const std::vector<int64_t> widths = {in, 7, 5, out};
+  // Widths in -> hidden... -> out (7 -> 5 unless given) with weights large enough that every
+  // activation leaves its linear part (softplus past its threshold of 20 too, for some units).
+  Network(int64_t in, int64_t out, torch::Dtype dtype, std::vector<int64_t> hidden = {7, 5}) {
+    std::vector<int64_t> widths = {in};
+    widths.insert(widths.end(), hidden.begin(), hidden.end());
+    widths.push_back(out);
     for (size_t i = 0; i + 1 < widths.size(); ++i) {
       weights.push_back((torch::randn({widths[i + 1], widths[i]}, dtype) * 3).requires_grad_());
       biases.push_back(torch::randn({widths[i + 1]}, dtype).requires_grad_());
@@ -74,30 +77,67 @@ TEST(FusedMLP, ValuesAndGradientsMatchLibTorchForEveryActivationDtypeAndInput) {
       }
 }
 
+// A narrow network (one hidden layer, at most four inputs and outputs: a low-dimensional state's
+// field) runs on kernels of its own, a block of rows at a time; batches that do not fill the last
+// block, and every input and output width up to four.
+TEST(FusedMLP, NarrowNetworksMatchLibTorchForEveryActivationDtypeAndWidth) {
+  for (const auto dtype : {torch::kFloat32, torch::kFloat64})
+    for (const auto activation : kActivations)
+      for (const auto& [in, out, rows] : {std::tuple{2, 2, 1024}, {1, 3, 130}, {4, 1, 33}, {3, 4, 64}}) {
+        torch::manual_seed(in * 10 + out);
+        std::vector<torch::Tensor> weights = {(torch::randn({50, in}, dtype) * 1.5).requires_grad_(),
+                                              (torch::randn({out, 50}, dtype) / 7).requires_grad_()};
+        std::vector<torch::Tensor> biases = {torch::randn({50}, dtype).requires_grad_(),
+                                             torch::randn({out}, dtype).requires_grad_()};
+        const auto x = torch::randn({rows, in}, dtype).requires_grad_();
+        const auto v = torch::randn({rows, out}, dtype);
+        std::vector<torch::Tensor> inputs = {x, weights[0], weights[1], biases[0], biases[1]};
+        const auto input = out % 2 ? core::MLPInput::Identity : core::MLPInput::Cube;
+        const auto what = label(activation, dtype, input) + " " + std::to_string(in) + " -> 50 -> " +
+                          std::to_string(out) + ", " + std::to_string(rows) + " rows";
+        const auto fused = core::mlp(x, weights, biases, activation, input);
+        const auto reference = core::mlp_reference(x, weights, biases, activation, input);
+        const double tol = dtype == torch::kFloat32 ? 2e-6 : 1e-13;
+        {
+          torch::NoGradGuard no_grad;  // the value alone takes the same kernels
+          EXPECT_TRUE(torch::equal(core::mlp(x, weights, biases, activation, input), fused)) << what;
+        }
+        EXPECT_LE((fused - reference).abs().max().item<double>(), tol * reference.abs().max().item<double>()) << what;
+        const auto ours = torch::autograd::grad({fused}, inputs, {v});
+        const auto theirs = torch::autograd::grad({reference}, inputs, {v});
+        for (size_t i = 0; i < inputs.size(); ++i)
+          EXPECT_LE((ours[i] - theirs[i]).abs().max().item<double>(), 10 * tol * theirs[i].abs().max().item<double>())
+              << what << " gradient " << i;
+      }
+}
+
 // What ode::solve's direct gradient asks for: the backward recomputes the hidden layers instead of
-// reading them from the node, and must give the stored ones' gradients to the last bit.
+// reading them from the node, and must give the stored ones' gradients to the last bit; for a
+// deep network and a narrow one.
 TEST(FusedMLP, RecomputedActivationsGiveTheSameGradientsBitForBit) {
   for (const auto dtype : {torch::kFloat32, torch::kFloat64})
-    for (const auto activation : kActivations) {
-      torch::manual_seed(static_cast<int>(activation));
-      const Network net(3, 2, dtype);
-      const auto x = (torch::randn({33, 3}, dtype) * 2).requires_grad_();
-      const auto v = torch::randn({33, 2}, dtype);
-      auto inputs = net.parameters();
-      inputs.insert(inputs.begin(), x);
-      const auto stored = torch::autograd::grad({core::mlp(x, net.weights, net.biases, activation, core::MLPInput::Cube)},
-                                                inputs, {v});
-      torch::Tensor y;
-      {
-        core::RecomputeActivationsGuard outer;
-        { core::RecomputeActivationsGuard inner; }  // leaving a nested guard keeps the outer one's setting
-        y = core::mlp(x, net.weights, net.biases, activation, core::MLPInput::Cube);
+    for (const auto activation : kActivations)
+      for (const auto& hidden : {std::vector<int64_t>{7, 5}, std::vector<int64_t>{40}}) {
+        torch::manual_seed(static_cast<int>(activation));
+        const Network net(3, 2, dtype, hidden);
+        const auto x = (torch::randn({99, 3}, dtype) * 2).requires_grad_();
+        const auto v = torch::randn({99, 2}, dtype);
+        auto inputs = net.parameters();
+        inputs.insert(inputs.begin(), x);
+        const auto stored = torch::autograd::grad(
+            {core::mlp(x, net.weights, net.biases, activation, core::MLPInput::Cube)}, inputs, {v});
+        torch::Tensor y;
+        {
+          core::RecomputeActivationsGuard outer;
+          { core::RecomputeActivationsGuard inner; }  // leaving a nested guard keeps the outer one's setting
+          y = core::mlp(x, net.weights, net.biases, activation, core::MLPInput::Cube);
+        }
+        const auto recomputed = torch::autograd::grad({y}, inputs, {v});
+        for (size_t i = 0; i < inputs.size(); ++i)
+          EXPECT_TRUE(torch::equal(recomputed[i], stored[i]))
+              << label(activation, dtype, core::MLPInput::Cube) << " hidden layers " << hidden.size() << " gradient "
+              << i;
       }
-      const auto recomputed = torch::autograd::grad({y}, inputs, {v});
-      for (size_t i = 0; i < inputs.size(); ++i)
-        EXPECT_TRUE(torch::equal(recomputed[i], stored[i])) << label(activation, dtype, core::MLPInput::Cube)
-                                                            << " gradient " << i;
-    }
 }
 
 TEST(FusedMLP, SecondDerivativesThroughItsBackwardAreLibTorchs) {
@@ -129,8 +169,8 @@ TEST(FusedMLP, ActivationsAreWithinAFewUlpOfFloat64LibTorch) {
       const auto x = torch::linspace(-30, 30, 64 * 257, torch::kFloat64).reshape({-1, n}).to(dtype).to(torch::kFloat64);
       const auto ours = core::mlp(x.to(dtype), {eye, eye}, {zero, zero}, activation);
       // LibTorch's elu computes e^x - 1, which loses digits near 0 in float64: expm1 is the exact one.
-      const auto exact = activation == core::Activation::Elu ? torch::where(x > 0, x, torch::expm1(x))
-                                                             : core::activate(activation, x);
+      const auto exact =
+          activation == core::Activation::Elu ? torch::where(x > 0, x, torch::expm1(x)) : core::activate(activation, x);
       const double eps = dtype == torch::kFloat32 ? std::ldexp(1.0, -23) : std::ldexp(1.0, -52);
       const auto spacing = (exact.abs() * eps).clamp_min(dtype == torch::kFloat32 ? 1e-38 : 1e-300);
       const double ulps = ((ours.to(torch::kFloat64) - exact).abs() / spacing).max().item<double>();

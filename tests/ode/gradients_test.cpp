@@ -54,7 +54,8 @@ Setting setting_for(Method method, Gradient gradient) {
     const double h = order == 1 ? 1e-3 : 1e-2;
     o.step_size(h).interpolation(dd::ode::Interpolation::CubicHermite);
     const double discretisation = 20 * std::pow(h, order);
-    return {o, std::holds_alternative<Adjoint>(gradient) ? discretisation + 1e-6 : 1e-6, discretisation + 20 * h * h * h + 1e-6};
+    return {o, std::holds_alternative<Adjoint>(gradient) ? discretisation + 1e-6 : 1e-6,
+            discretisation + 20 * h * h * h + 1e-6};
   }
   if (order <= 2) return {o.rtol(1e-7).atol(1e-9), 3e-3, 3e-3};
   if (order == 3) return {o.rtol(1e-9).atol(1e-11), 1e-4, 1e-4};
@@ -171,8 +172,7 @@ TEST_P(TimeEnds, GradientOfStartAndEndTimesIsAnalytic) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllGradients, TimeEnds,
-                         ::testing::ValuesIn(kAllGradients),
+INSTANTIATE_TEST_SUITE_P(AllGradients, TimeEnds, ::testing::ValuesIn(kAllGradients),
                          [](const auto& info) { return dd::ode::gradient_name(info.param); });
 
 struct Mlp : torch::nn::Module {
@@ -194,8 +194,7 @@ TEST(Seminorm, NeverCostsMoreAndKeepsTheGradient) {
   auto ts = torch::tensor({0.0, 2.0}, torch::kFloat64);
   auto run = [&](dd::ode::AdjointNorm norm) {
     field->zero_grad();
-    auto opts =
-        SolveOptions().rtol(1e-6).atol(1e-8).gradient(Adjoint().norm(norm));
+    auto opts = SolveOptions().rtol(1e-6).atol(1e-8).gradient(Adjoint().norm(norm));
     auto sol = dd::ode::solve(field, y0, ts, opts);
     sol.ys[1].pow(2).sum().backward();
     return std::make_pair(sol.stats->nfe_backward, field->l1->weight.grad().clone());
@@ -236,10 +235,8 @@ TEST(GradientStrategies, TupleStatesReversedTimeAndFloat32) {
       const bool f64 = dtype == torch::kFloat64;
       for (size_t i = 0; i < 3; ++i) {
         const auto& direct = grads["direct"][i];
-        EXPECT_LT(max_abs(direct - grads["adjoint"][i]), f64 ? 1e-5 : 2e-3)
-            << dtype << " reversed " << reversed;
-        EXPECT_LT(max_abs(direct - grads["checkpointed"][i]), f64 ? 1e-12 : 1e-5)
-            << dtype << " reversed " << reversed;
+        EXPECT_LT(max_abs(direct - grads["adjoint"][i]), f64 ? 1e-5 : 2e-3) << dtype << " reversed " << reversed;
+        EXPECT_LT(max_abs(direct - grads["checkpointed"][i]), f64 ? 1e-12 : 1e-5) << dtype << " reversed " << reversed;
       }
     }
   }
@@ -268,8 +265,7 @@ TEST(CheckpointedState, FewerStoredStatesThanSteps) {
     field->zero_grad();
     y0.mutable_grad() = torch::Tensor();
     auto sol = dd::ode::solve(
-        field, y0, ts,
-        SolveOptions().method(Method::RK4).step_size(0.01).gradient(Checkpointed().checkpoints(k)));
+        field, y0, ts, SolveOptions().method(Method::RK4).step_size(0.01).gradient(Checkpointed().checkpoints(k)));
     sol.ys.sum().backward();
     EXPECT_EQ(sol.stats->steps_backward, sol.stats->steps) << "checkpoints " << k;
     grads.push_back(torch::cat({y0.grad().view(-1), field->a.grad().view(-1)}));

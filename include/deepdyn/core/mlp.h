@@ -24,8 +24,7 @@ enum class MLPInput { Identity, Cube };
 /// the CNF's trace estimators and ODE2VAE need) runs mlp_reference's graph instead, so every
 /// derivative of every order is exact. Elsewhere mlp() is mlp_reference().
 torch::Tensor mlp(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
-                  const std::vector<torch::Tensor>& biases, Activation activation,
-                  MLPInput input = MLPInput::Identity);
+                  const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input = MLPInput::Identity);
 
 /// The same function with LibTorch operations (the fused kernels' reference and fallback).
 torch::Tensor mlp_reference(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,

@@ -30,6 +30,38 @@ template <class T>
 void product_few_columns(const T* a, int64_t rows, int64_t inner, const T* bt, int64_t cols, const T* bias, T* c);
 constexpr int64_t kFewInner = 4, kFewColumns = 4;
 
+/// A narrow network, in -> width (activation) -> out with in and out at most kNarrow: the field of
+/// a low-dimensional state (torchdiffeq's ode_demo spiral, 2 -> 50 -> 2). Weights row-major
+/// [width, in] and [out, width] (nn::Linear's layout); cube: the input is x^3.
+template <class T>
+struct NarrowNet {
+  const T *w1, *b1, *w2, *b2;
+  int64_t in, width, out;
+  KernelActivation activation;
+  bool cube;
+};
+constexpr int64_t kNarrow = 4;
+
+/// out [rows, out] = the network at x [rows, in]. Blocks of kNarrowBlock rows run with the rows in
+/// the vector lanes (the hidden layer transposed, width x block, in L1): no sum runs across lanes,
+/// and the hidden layer reaches memory only if `hidden` is not null: then it is kept there, block
+/// after block, for narrow_backward (narrow_hidden_size values, 64-byte aligned).
+template <class T>
+void narrow_forward(const NarrowNet<T>& net, const T* x, int64_t rows, T* out, T* hidden);
+
+/// The vector-Jacobian product of narrow_forward for g [rows, out], from the hidden layer it kept
+/// or, where `hidden` is null, recomputed block by block: gx [rows, in] (when not null) and the
+/// parameters' gradients, added to gw1 [width, in], gb1 [width], gw2 [out, width] and gb2 [out]
+/// (each may be null).
+template <class T>
+void narrow_backward(const NarrowNet<T>& net, const T* x, const T* hidden, const T* g, int64_t rows, T* gx, T* gw1,
+                     T* gb1, T* gw2, T* gb2);
+
+constexpr int64_t kNarrowBlock = 64;
+inline int64_t narrow_hidden_size(int64_t width, int64_t rows) {
+  return (rows + kNarrowBlock - 1) / kNarrowBlock * kNarrowBlock * width;
+}
+
 /// y = x^3, and gx = 3 x^2 gy, elementwise over n values.
 template <class T>
 void cube_forward(const T* x, T* y, int64_t n);

@@ -1,9 +1,10 @@
 // Compiled with -mavx2 -mfma and without the precompiled LibTorch header (CMakeLists.txt), as
 // tanh_kernel_avx2.cpp: only Eigen's code is built for AVX2 here.
 #include <Eigen/Core>
-
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <vector>
 
 #include "core/detail/mlp_kernels.h"
 
@@ -120,6 +121,168 @@ void product_few_columns(const T* a, int64_t rows, int64_t inner, const T* bt, i
   }
 }
 
+namespace {
+
+constexpr int64_t kBlock = kNarrowBlock;  // a multiple of every vector width
+constexpr int64_t kLanes = 8;             // partial sums per parameter gradient: one AVX2 float vector
+
+// Buffers aligned for Eigen's packets. Eigen computes the elements before the first aligned
+// address with its scalar functions, which round differently: an unaligned buffer would make
+// the same activation give other bits from call to call.
+template <class T>
+using Buffer = std::vector<T, Eigen::aligned_allocator<T>>;
+
+/// One block of a narrow network's rows, transposed (rows in the vector lanes), in buffers that
+/// stay in L1 across the blocks: the input ut [in][kBlock], and from it the hidden layer
+/// [width][kBlock].
+template <class T>
+class NarrowBlock {
+ public:
+  explicit NarrowBlock(const NarrowNet<T>& net) : net_(net), ut_(net.in * kBlock), xt_(net.in * kBlock) {}
+
+  /// Loads rows [0, n) of x [n, in] (the rest of the block zero) and the input u = x or x^3.
+  void load(const T* x, int64_t n) {
+    const int64_t in = net_.in;
+    std::fill(xt_.begin(), xt_.end(), T(0));
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t k = 0; k < in; ++k) xt_[k * kBlock + r] = x[r * in + k];
+    for (int64_t i = 0; i < in * kBlock; ++i) ut_[i] = net_.cube ? xt_[i] * xt_[i] * xt_[i] : xt_[i];
+  }
+
+  /// The hidden layer a = act(w1 u + b1) into a [width][kBlock]: per unit the bias and the
+  /// products in input order, as product_few_inner sums them.
+  void hidden(T* a) const {
+    const int64_t in = net_.in;
+    for (int64_t j = 0; j < net_.width; ++j) {
+      T* __restrict aj = a + j * kBlock;
+      for (int64_t r = 0; r < kBlock; ++r) aj[r] = net_.b1[j];
+      for (int64_t k = 0; k < in; ++k) {
+        const T w = net_.w1[j * in + k];
+        const T* __restrict uk = ut_.data() + k * kBlock;
+        for (int64_t r = 0; r < kBlock; ++r) aj[r] += w * uk[r];
+      }
+    }
+    activate<T>(net_.activation, a, net_.width * kBlock);
+  }
+
+  const T* input() const { return ut_.data(); }
+  const T* raw_input() const { return xt_.data(); }
+
+ private:
+  const NarrowNet<T>& net_;
+  Buffer<T> ut_, xt_;
+};
+
+/// o [out][kBlock] = w2 a + b2 for the block's hidden layer a [width][kBlock].
+template <class T>
+void narrow_output(const NarrowNet<T>& net, const T* a, T* o) {
+  for (int64_t c = 0; c < net.out; ++c) {
+    T* __restrict oc = o + c * kBlock;
+    for (int64_t r = 0; r < kBlock; ++r) oc[r] = net.b2[c];
+    for (int64_t j = 0; j < net.width; ++j) {
+      const T w = net.w2[c * net.width + j];
+      const T* __restrict aj = a + j * kBlock;
+      for (int64_t r = 0; r < kBlock; ++r) oc[r] += w * aj[r];
+    }
+  }
+}
+
+/// acc[l] += sum over the block's rows r = l (mod kLanes) of u[r] v[r] (v null: of u[r]), in
+/// registers (Eigen's fixed-size packets).
+template <class T>
+void add_lane_products(const T* u, const T* v, T* acc) {
+  using Lanes = Eigen::Array<T, kLanes, 1>;
+  Lanes sum = Lanes::Zero();
+  if (v)
+    for (int64_t r = 0; r < kBlock; r += kLanes) sum += Eigen::Map<const Lanes>(u + r) * Eigen::Map<const Lanes>(v + r);
+  else
+    for (int64_t r = 0; r < kBlock; r += kLanes) sum += Eigen::Map<const Lanes>(u + r);
+  Eigen::Map<Lanes>(acc) += sum;
+}
+
+/// gradient[i] += the sum of lanes[i][0..kLanes) for i < n.
+template <class T>
+void add_lane_sums(const Buffer<T>& lanes, T* gradient, int64_t n) {
+  if (!gradient) return;
+  for (int64_t i = 0; i < n; ++i) {
+    T sum = 0;
+    for (int64_t l = 0; l < kLanes; ++l) sum += lanes[i * kLanes + l];
+    gradient[i] += sum;
+  }
+}
+
+}  // namespace
+
+template <class T>
+void narrow_forward(const NarrowNet<T>& net, const T* x, int64_t rows, T* out, T* hidden) {
+  NarrowBlock<T> block(net);
+  Buffer<T> o(net.out * kBlock), own(hidden ? 0 : net.width * kBlock);
+  for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+    const int64_t n = std::min(kBlock, rows - r0);
+    T* a = hidden ? hidden + r0 * net.width : own.data();
+    block.load(x + r0 * net.in, n);
+    block.hidden(a);
+    narrow_output(net, a, o.data());
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = 0; c < net.out; ++c) out[(r0 + r) * net.out + c] = o[c * kBlock + r];
+  }
+}
+
+template <class T>
+void narrow_backward(const NarrowNet<T>& net, const T* x, const T* hidden, const T* g, int64_t rows, T* gx, T* gw1,
+                     T* gb1, T* gw2, T* gb2) {
+  const int64_t in = net.in, width = net.width, out = net.out;
+  NarrowBlock<T> block(net);
+  Buffer<T> gt(out * kBlock), gh(width * kBlock), gu(in * kBlock), own(hidden ? 0 : width * kBlock);
+  // Per-lane partial sums of the parameters' gradients over all rows, added up once at the end.
+  Buffer<T> lanes_w1(width * in * kLanes), lanes_b1(width * kLanes), lanes_w2(out * width * kLanes),
+      lanes_b2(out * kLanes);
+  for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+    const int64_t n = std::min(kBlock, rows - r0);
+    block.load(x + r0 * in, n);
+    const T* a = hidden ? hidden + r0 * width : own.data();
+    if (!hidden) block.hidden(own.data());
+    std::fill(gt.begin(), gt.end(), T(0));  // rows past n contribute nothing
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = 0; c < out; ++c) gt[c * kBlock + r] = g[(r0 + r) * out + c];
+    // Output layer: gb2 += sum g, gw2 += g a^T; then the hidden layer's gradient w2^T g, times act'.
+    std::fill(gh.begin(), gh.end(), T(0));
+    for (int64_t c = 0; c < out; ++c) {
+      const T* gc = gt.data() + c * kBlock;
+      add_lane_products<T>(gc, nullptr, lanes_b2.data() + c * kLanes);
+      for (int64_t j = 0; j < width; ++j) {
+        add_lane_products<T>(gc, a + j * kBlock, lanes_w2.data() + (c * width + j) * kLanes);
+        const T w = net.w2[c * width + j];
+        T* __restrict ghj = gh.data() + j * kBlock;
+        for (int64_t r = 0; r < kBlock; ++r) ghj[r] += w * gc[r];
+      }
+    }
+    multiply_slope<T>(net.activation, a, gh.data(), width * kBlock);
+    // Hidden layer: gb1 += sum gh, gw1 += gh u^T, and the input's gradient w1^T gh.
+    std::fill(gu.begin(), gu.end(), T(0));
+    for (int64_t j = 0; j < width; ++j) {
+      const T* ghj = gh.data() + j * kBlock;
+      add_lane_products<T>(ghj, nullptr, lanes_b1.data() + j * kLanes);
+      for (int64_t k = 0; k < in; ++k) {
+        add_lane_products<T>(ghj, block.input() + k * kBlock, lanes_w1.data() + (j * in + k) * kLanes);
+        const T w = net.w1[j * in + k];
+        T* __restrict guk = gu.data() + k * kBlock;
+        for (int64_t r = 0; r < kBlock; ++r) guk[r] += w * ghj[r];
+      }
+    }
+    if (gx)
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t k = 0; k < in; ++k) {
+          const T xk = block.raw_input()[k * kBlock + r], gk = gu[k * kBlock + r];
+          gx[(r0 + r) * in + k] = net.cube ? T(3) * xk * xk * gk : gk;
+        }
+  }
+  add_lane_sums(lanes_w1, gw1, width * in);
+  add_lane_sums(lanes_b1, gb1, width);
+  add_lane_sums(lanes_w2, gw2, out * width);
+  add_lane_sums(lanes_b2, gb2, out);
+}
+
 template <class T>
 void cube_forward(const T* x, T* y, int64_t n) {
   ArrayMap<T>(y, n) = ConstArrayMap<T>(x, n).cube();
@@ -130,13 +293,15 @@ void cube_backward(const T* x, const T* gy, T* gx, int64_t n) {
   ArrayMap<T>(gx, n) = T(3) * ConstArrayMap<T>(x, n).square() * ConstArrayMap<T>(gy, n);
 }
 
-#define DEEPDYN_MLP_KERNELS(T)                                                                         \
+#define DEEPDYN_MLP_KERNELS(T)                                                                       \
   template void product_few_inner<T>(const T*, int64_t, int64_t, const T*, int64_t, const T*, T*);   \
   template void product_few_columns<T>(const T*, int64_t, int64_t, const T*, int64_t, const T*, T*); \
-  template void activate<T>(KernelActivation, T*, int64_t);                \
-  template void multiply_slope<T>(KernelActivation, const T*, T*, int64_t); \
-  template void cube_forward<T>(const T*, T*, int64_t);                    \
-  template void cube_backward<T>(const T*, const T*, T*, int64_t);
+  template void activate<T>(KernelActivation, T*, int64_t);                                          \
+  template void multiply_slope<T>(KernelActivation, const T*, T*, int64_t);                          \
+  template void cube_forward<T>(const T*, T*, int64_t);                                              \
+  template void cube_backward<T>(const T*, const T*, T*, int64_t);                                   \
+  template void narrow_forward<T>(const NarrowNet<T>&, const T*, int64_t, T*, T*);                   \
+  template void narrow_backward<T>(const NarrowNet<T>&, const T*, const T*, const T*, int64_t, T*, T*, T*, T*, T*);
 DEEPDYN_MLP_KERNELS(float)
 DEEPDYN_MLP_KERNELS(double)
 #undef DEEPDYN_MLP_KERNELS

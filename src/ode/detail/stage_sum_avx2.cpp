@@ -1,7 +1,7 @@
 // Compiled with -mavx2 -mfma (CMakeLists.txt): std::fma becomes one vectorised instruction.
-#include "ode/detail/stage_sum.h"
-
 #include <cmath>
+
+#include "ode/detail/stage_sum.h"
 
 namespace deepdyn::ode::detail {
 
