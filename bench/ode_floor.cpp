@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,24 @@ int main(int argc, char** argv) {
       return {dd::ode::solve(field, y0, ts, spiral).stats->nfe, 0};
     };
   };
+  // field_calls evaluations with a graph, each followed by its VJP for y and the parameters;
+  // `recompute`: the activations recomputed in the backward, as the direct solve has them.
+  auto field_vjp_calls = [&](bool recompute) {
+    return [&, recompute]() -> std::pair<int64_t, int64_t> {
+      auto y = y0.detach().requires_grad_();
+      auto v = torch::ones_like(y0);
+      std::vector<torch::Tensor> inputs{y};
+      inputs.insert(inputs.end(), params.begin(), params.end());
+      for (int i = 0; i < field_calls; ++i) {
+        std::optional<dd::core::RecomputeActivationsGuard> guard;
+        if (recompute) guard.emplace();
+        auto f = net(t, y);
+        guard.reset();
+        torch::autograd::grad({f}, inputs, {v});
+      }
+      return {field_calls, 0};
+    };
+  };
   const auto direct = dd::ode::SolveOptions(spiral).gradient(dd::ode::Direct{}),
              adjoint = dd::ode::SolveOptions(spiral).gradient(dd::ode::Adjoint{});
   std::vector<Case> cases{
@@ -110,31 +129,8 @@ int main(int argc, char** argv) {
          for (int i = 0; i < field_calls; ++i) net(t, y0);
          return {field_calls, 0};
        }},
-      {"field+vjp",
-       [&]() -> std::pair<int64_t, int64_t> {
-         auto y = y0.detach().requires_grad_();
-         auto v = torch::ones_like(y0);
-         std::vector<torch::Tensor> inputs{y};
-         inputs.insert(inputs.end(), params.begin(), params.end());
-         for (int i = 0; i < field_calls; ++i) torch::autograd::grad({net(t, y)}, inputs, {v});
-         return {field_calls, 0};
-       }},
-      {"field+vjp, recomputed",
-       [&]() -> std::pair<int64_t, int64_t> {
-         auto y = y0.detach().requires_grad_();
-         auto v = torch::ones_like(y0);
-         std::vector<torch::Tensor> inputs{y};
-         inputs.insert(inputs.end(), params.begin(), params.end());
-         for (int i = 0; i < field_calls; ++i) {
-           torch::Tensor f;
-           {
-             dd::core::RecomputeActivationsGuard recompute;
-             f = net(t, y);
-           }
-           torch::autograd::grad({f}, inputs, {v});
-         }
-         return {field_calls, 0};
-       }},
+      {"field+vjp", field_vjp_calls(/*recompute=*/false)},
+      {"field+vjp, recomputed", field_vjp_calls(/*recompute=*/true)},
       {"solve", no_grad_solve(net)},
       {"direct", training_step(direct, net)},
       {"adjoint", training_step(adjoint, net)},

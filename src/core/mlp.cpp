@@ -19,9 +19,8 @@ static_assert(static_cast<int>(Activation::Tanh) == static_cast<int>(KernelActiv
 void check_shapes(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
                   const std::vector<torch::Tensor>& biases) {
   TORCH_CHECK(!weights.empty() && weights.size() == biases.size(),
-              "core::mlp needs one bias per weight and at least one "
-              "layer, got ",
-              weights.size(), " weights and ", biases.size(), " biases");
+              "core::mlp needs one bias per weight and at least one layer, got ", weights.size(), " weights and ",
+              biases.size(), " biases");
   TORCH_CHECK(x.dim() >= 1, "core::mlp: x needs a feature dimension, got a 0-d tensor");
   int64_t width = x.size(-1);
   for (size_t i = 0; i < weights.size(); ++i) {

@@ -35,7 +35,7 @@ torch::Tensor mlp_reference(const torch::Tensor& x, const std::vector<torch::Ten
 /// the backward, which recomputes the hidden layers (with the same kernels, so to the same values).
 /// For graphs that live long before their backward, as backprop through a whole solve: there the
 /// stored activations of hundreds of evaluations fall out of cache, and writing them and reading
-/// them back cost more than computing them again (the spiral's direct step took 15% less time;
+/// them back cost more than computing them again (the spiral's direct step took 18% less time;
 /// the adjoint, whose graphs are used at once, 24% more). ode::solve's direct gradient sets it.
 class RecomputeActivationsGuard {
  public:

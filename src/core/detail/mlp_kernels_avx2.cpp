@@ -143,7 +143,7 @@ class NarrowBlock {
   /// Loads rows [0, n) of x [n, in] (the rest of the block zero) and the input u = x or x^3.
   void load(const T* x, int64_t n) {
     const int64_t in = net_.in;
-    std::fill(xt_.begin(), xt_.end(), T(0));
+    if (n < kBlock) std::fill(xt_.begin(), xt_.end(), T(0));
     for (int64_t r = 0; r < n; ++r)
       for (int64_t k = 0; k < in; ++k) xt_[k * kBlock + r] = x[r * in + k];
     for (int64_t i = 0; i < in * kBlock; ++i) ut_[i] = net_.cube ? xt_[i] * xt_[i] * xt_[i] : xt_[i];
@@ -242,7 +242,7 @@ void narrow_backward(const NarrowNet<T>& net, const T* x, const T* hidden, const
     block.load(x + r0 * in, n);
     const T* a = hidden ? hidden + r0 * width : own.data();
     if (!hidden) block.hidden(own.data());
-    std::fill(gt.begin(), gt.end(), T(0));  // rows past n contribute nothing
+    if (n < kBlock) std::fill(gt.begin(), gt.end(), T(0));  // rows past n contribute nothing
     for (int64_t r = 0; r < n; ++r)
       for (int64_t c = 0; c < out; ++c) gt[c * kBlock + r] = g[(r0 + r) * out + c];
     // Output layer: gb2 += sum g, gw2 += g a^T; then the hidden layer's gradient w2^T g, times act'.
