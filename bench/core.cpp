@@ -6,7 +6,8 @@
 //           batch 1024, float32; solves by dopri5, rtol 1e-6, atol 1e-8, t in [0, 10]; training
 //           steps: loss = mean(y(T)^2), backward to the net's parameters
 //   ffjord: one training iteration, 8gaussians batch 512, concat-squash 2-64-64-64-2 (tanh, last
-//           layer drawn at random), Hutchinson trace, dopri5 rtol = atol = 1e-5, adjoint
+//           layer drawn at random), Hutchinson trace, dopri5 rtol = atol = 1e-5, adjoint; and its
+//           forward pass alone without a graph
 //   deq:    z = tanh(z W^T + x U^T + b), width 256, inputs 64, batch 64, ||W||_2 = 0.9, Broyden to
 //           relative residual 1e-4 forward, implicit backward by Broyden to 1e-6
 //   bench_core [rounds=15] [--json]
@@ -48,7 +49,6 @@ void zero_grads(const std::vector<torch::Tensor>& params) {
   for (auto p : params) p.mutable_grad() = torch::Tensor();
 }
 
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -75,8 +75,9 @@ int main(int argc, char** argv) {
     return Counts{sol.stats->nfe, sol.stats->nfe_backward};
   };
 
-  auto flow_options = dd::cnf::CNFOptions(2).hidden({64, 64, 64}).solver(
-      dd::ode::SolveOptions().rtol(1e-5).atol(1e-5).gradient(dd::ode::Adjoint{}));
+  auto flow_options = dd::cnf::CNFOptions(2)
+                          .hidden({64, 64, 64})
+                          .solver(dd::ode::SolveOptions().rtol(1e-5).atol(1e-5).gradient(dd::ode::Adjoint{}));
   dd::cnf::CNF flow(flow_options);
   {
     torch::NoGradGuard no_grad;
@@ -116,6 +117,11 @@ int main(int argc, char** argv) {
                      const auto stats = out.stats();
                      return Counts{stats.nfe, stats.nfe_backward};
                    }});
+  cases.push_back({"ffjord log-likelihood, no grad", "NFE", [&] {
+                     torch::NoGradGuard no_grad;
+                     auto out = flow->forward(points);
+                     return Counts{out.stats().nfe, 0};
+                   }});
   cases.push_back({"deq forward, broyden", "iterations", [&] {
                      torch::NoGradGuard no_grad;
                      auto out = deq(x, z0);
@@ -136,8 +142,9 @@ int main(int argc, char** argv) {
       c.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
 
-  if (!json) std::printf("LibTorch %s, 1 thread, %d rounds\n%-34s %10s %10s  %s\n", TORCH_VERSION, rounds, "case",
-                         "median ms", "min ms", "counts");
+  if (!json)
+    std::printf("LibTorch %s, 1 thread, %d rounds\n%-34s %10s %10s  %s\n", TORCH_VERSION, rounds, "case", "median ms",
+                "min ms", "counts");
   for (const auto& c : cases) {
     const double med = median(c.ms), min = *std::min_element(c.ms.begin(), c.ms.end());
     if (json)

@@ -13,6 +13,12 @@ torch::Tensor ConcatSquashLinearImpl::forward(const torch::Tensor& t, const torc
   return layer(x) * torch::sigmoid(hyper_gate(time)) + hyper_bias(time);
 }
 
+std::pair<torch::Tensor, torch::Tensor> ConcatSquashLinearImpl::at_time(const torch::Tensor& t) {
+  const auto time = t.reshape({1, 1}).to(layer->weight.dtype());
+  const auto gate = torch::sigmoid(hyper_gate(time)).reshape({-1});
+  return {layer->weight * gate.unsqueeze(1), layer->bias * gate + hyper_bias(time).reshape({-1})};
+}
+
 ODENetImpl::ODENetImpl(int64_t dim, const std::vector<int64_t>& hidden, Activation activation)
     : activation(activation) {
   std::vector<int64_t> widths = {dim};
@@ -26,13 +32,31 @@ ODENetImpl::ODENetImpl(int64_t dim, const std::vector<int64_t>& hidden, Activati
   for (auto& p : last->parameters()) p.zero_();
 }
 
-torch::Tensor ODENetImpl::forward(const torch::Tensor& t, const torch::Tensor& z) {
-  auto h = z;
-  for (size_t i = 0; i < layers.size(); ++i) {
-    h = layers[i](t, h);
-    if (i + 1 < layers.size()) h = core::activate(activation, h);
+namespace {
+
+/// The net's layers at time t as core::mlp's weights and biases.
+std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> affine_layers(
+    const std::vector<ConcatSquashLinear>& layers, const torch::Tensor& t) {
+  TORCH_CHECK(t.numel() == 1, "the CNF field takes one time for the whole batch, got shape ", t.sizes());
+  std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> out;
+  for (auto layer : layers) {  // (a holder's copy shares the layer; its -> is not const)
+    auto [weight, bias] = layer->at_time(t);
+    out.first.push_back(weight);
+    out.second.push_back(bias);
   }
-  return h;
+  return out;
+}
+
+}  // namespace
+
+torch::Tensor ODENetImpl::forward(const torch::Tensor& t, const torch::Tensor& z) {
+  const auto [weights, biases] = affine_layers(layers, t);
+  return core::mlp(z, weights, biases, activation);
+}
+
+core::MLPDivergence ODENetImpl::divergence(const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& probe) {
+  const auto [weights, biases] = affine_layers(layers, t);
+  return core::mlp_divergence(z, weights, biases, activation, core::MLPInput::Identity, probe);
 }
 
 void CNFOptions::validate() const {
@@ -85,7 +109,11 @@ CNFOutput CNFImpl::push_forward(const torch::Tensor& x, const FlowOptions& flow)
   auto delta_logp = torch::zeros({x.size(0)}, x.options());
   if (flow.regularize()) out.kinetic = out.jacobian = torch::zeros_like(delta_logp);
   for (size_t k = 0; k < blocks.size(); ++k) {
-    auto r = integrate_flow(blocks[k], z, times(k, false).to(x.dtype()), FlowOptions(flow).solver(block_solver(k)));
+    const DivergenceField field{
+        [net = blocks[k]](const torch::Tensor& t, const torch::Tensor& state, const torch::Tensor& probe) mutable {
+          return net->divergence(t, state, probe);
+        }};
+    auto r = integrate_flow(field, z, times(k, false).to(x.dtype()), FlowOptions(flow).solver(block_solver(k)));
     z = r.z;
     delta_logp = delta_logp + r.delta_logp;
     if (flow.regularize()) {

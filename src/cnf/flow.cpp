@@ -6,42 +6,53 @@
 namespace deepdyn::cnf {
 namespace {
 
-/// The augmented field on [z, delta_logp(, E_K, E_J)]. The divergence needs d f / d z, so f runs
-/// with grad enabled even inside a no-grad solve; the graph of the outputs is kept (create_graph)
-/// only when the caller records one, i.e. when the outputs will be differentiated.
-ode::TupleField augmented_field(ode::Field f, const FlowOptions& options, torch::Tensor noise) {
-  const bool exact = options.trace() == TraceEstimator::Exact;
-  const bool regularize = options.regularize();
-  return [f = std::move(f), exact, regularize, noise = std::move(noise)](const torch::Tensor& t,
-                                                                         const std::vector<torch::Tensor>& y) {
+/// f's divergence by autograd: one vector-Jacobian product per dimension (exact trace) or one
+/// with the probe (Hutchinson). The divergence needs d f / d z, so f runs with grad enabled even
+/// inside a no-grad solve; the graph of the results is kept (create_graph) only when the caller
+/// records one, i.e. when they will be differentiated. frobenius from the same products
+/// (||e^T df/dz||^2) when asked.
+DivergenceField autograd_divergence(ode::Field f, bool frobenius_too) {
+  return DivergenceField{[f = std::move(f), frobenius_too](const torch::Tensor& t, const torch::Tensor& state,
+                                                           const torch::Tensor& probe) {
     const bool differentiable = torch::GradMode::is_enabled();
     torch::AutoGradMode enable_grad(true);
     // Outside a recorded graph z becomes a fresh leaf: only d f / d z at this point is needed.
-    auto z = differentiable && y[0].requires_grad() ? y[0] : y[0].detach().requires_grad_(true);
+    auto z = differentiable && state.requires_grad() ? state : state.detach().requires_grad_(true);
     auto dz = f(t, z);
     TORCH_CHECK(dz.sizes() == z.sizes(), "the CNF field must return z's shape ", z.sizes(), ", got ", dz.sizes());
     torch::Tensor trace, frobenius;
-    if (exact) {
+    if (!probe.defined()) {
       // Row i of df/dz is the gradient of sum_b f_i(z_b): rows of different samples do not mix.
       trace = torch::zeros({z.size(0)}, z.options());
       frobenius = torch::zeros_like(trace);
       for (int64_t i = 0; i < z.size(1); ++i) {
         auto row = torch::autograd::grad({dz.select(1, i).sum()}, {z}, {}, /*retain_graph=*/true, differentiable)[0];
         trace = trace + row.select(1, i);
-        if (regularize) frobenius = frobenius + core::squared_row_norm(row);
+        if (frobenius_too) frobenius = frobenius + core::squared_row_norm(row);
       }
     } else {
-      auto vjp = torch::autograd::grad({dz}, {z}, {noise}, /*retain_graph=*/true, differentiable)[0];
-      trace = (vjp * noise).sum(1);
-      if (regularize) frobenius = core::squared_row_norm(vjp);
+      auto vjp = torch::autograd::grad({dz}, {z}, {probe}, /*retain_graph=*/true, differentiable)[0];
+      trace = (vjp * probe).sum(1);
+      if (frobenius_too) frobenius = core::squared_row_norm(vjp);
     }
-    std::vector<torch::Tensor> derivatives = {dz, -trace};
-    if (regularize) {
-      derivatives.push_back(core::squared_row_norm(dz));
-      derivatives.push_back(frobenius);
-    }
+    core::MLPDivergence out{dz, trace, frobenius_too ? frobenius : torch::Tensor()};
     if (!differentiable)
-      for (auto& d : derivatives) d = d.detach();
+      for (auto* d : {&out.value, &out.divergence, &out.frobenius})
+        if (d->defined()) *d = d->detach();
+    return out;
+  }};
+}
+
+/// The augmented field on [z, delta_logp(, E_K, E_J)]; the probe is undefined for the exact trace.
+ode::TupleField augmented_field(DivergenceField f, bool regularize, torch::Tensor probe) {
+  return [f = std::move(f), regularize, probe = std::move(probe)](const torch::Tensor& t,
+                                                                  const std::vector<torch::Tensor>& y) {
+    auto out = f.evaluate(t, y[0], probe);
+    std::vector<torch::Tensor> derivatives = {out.value, -out.divergence};
+    if (regularize) {
+      derivatives.push_back(core::squared_row_norm(out.value));
+      derivatives.push_back(out.frobenius);
+    }
     return derivatives;
   };
 }
@@ -55,6 +66,11 @@ torch::Tensor standard_normal_log_density(const torch::Tensor& z) {
 
 FlowResult integrate_flow(const ode::Field& f, const torch::Tensor& z0, const torch::Tensor& ts,
                           const FlowOptions& options) {
+  return integrate_flow(autograd_divergence(f, options.regularize()), z0, ts, options);
+}
+
+FlowResult integrate_flow(const DivergenceField& f, const torch::Tensor& z0, const torch::Tensor& ts,
+                          const FlowOptions& options) {
   TORCH_CHECK(z0.dim() == 2, "a CNF state is [batch, dim], got shape ", z0.sizes());
   TORCH_CHECK(ts.dim() == 1 && ts.size(0) == 2, "integrate_flow needs ts = [t0, t1], got shape ", ts.sizes());
   auto zeros = torch::zeros({z0.size(0)}, z0.options());
@@ -66,7 +82,8 @@ FlowResult integrate_flow(const ode::Field& f, const torch::Tensor& z0, const to
     // The regularizer integrals ride along outside the error norm: they must not cost steps.
     solver.error_control({true, true, false, false});
   }
-  auto solution = ode::solve(augmented_field(f, options, core::draw_noise(options.noise(), z0)), y0, ts, solver);
+  const auto probe = options.trace() == TraceEstimator::Exact ? torch::Tensor() : core::draw_noise(options.noise(), z0);
+  auto solution = ode::solve(augmented_field(f, options.regularize(), probe), y0, ts, solver);
   FlowResult result;
   result.z = solution.ys[0][1];
   result.delta_logp = solution.ys[1][1];

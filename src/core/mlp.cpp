@@ -4,69 +4,23 @@
 
 #include "core/detail/cpu_features.h"
 #include "core/detail/mlp_kernels.h"
+#include "core/detail/mlp_layers.h"
 
 namespace deepdyn::core {
 namespace {
 
+using detail::activate_in_place;
+using detail::check_shapes;
+using detail::kernel_activation;
 using detail::KernelActivation;
+using detail::needs_graph;
+using detail::product_transposed;
 static_assert(static_cast<int>(Activation::Tanh) == static_cast<int>(KernelActivation::Tanh) &&
                   static_cast<int>(Activation::Softplus) == static_cast<int>(KernelActivation::Softplus) &&
                   static_cast<int>(Activation::Sigmoid) == static_cast<int>(KernelActivation::Sigmoid) &&
                   static_cast<int>(Activation::Elu) == static_cast<int>(KernelActivation::Elu) &&
                   static_cast<int>(Activation::Identity) == static_cast<int>(KernelActivation::Identity),
               "core::Activation and the kernels' activations must list the same values in the same order");
-
-void check_shapes(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
-                  const std::vector<torch::Tensor>& biases) {
-  TORCH_CHECK(!weights.empty() && weights.size() == biases.size(),
-              "core::mlp needs one bias per weight and at least one layer, got ", weights.size(), " weights and ",
-              biases.size(), " biases");
-  TORCH_CHECK(x.dim() >= 1, "core::mlp: x needs a feature dimension, got a 0-d tensor");
-  int64_t width = x.size(-1);
-  for (size_t i = 0; i < weights.size(); ++i) {
-    TORCH_CHECK(weights[i].dim() == 2 && weights[i].size(1) == width, "core::mlp: layer ", i, " takes ", width,
-                " features, so its weight must be [out, ", width, "], got ", weights[i].sizes());
-    TORCH_CHECK(biases[i].dim() == 1 && biases[i].size(0) == weights[i].size(0), "core::mlp: layer ", i,
-                "'s bias must be [", weights[i].size(0), "], got ", biases[i].sizes());
-    width = weights[i].size(0);
-  }
-}
-
-KernelActivation kernel_activation(Activation activation, size_t layer, size_t layers) {
-  return layer + 1 == layers ? KernelActivation::Identity : static_cast<KernelActivation>(activation);
-}
-
-/// act(y) in place. float64 tanh is LibTorch's: vectorised, where the C library's is not.
-template <class T>
-void activate_in_place(KernelActivation activation, torch::Tensor& y) {
-  if (std::is_same_v<T, double> && activation == KernelActivation::Tanh) {
-    y.tanh_();
-    return;
-  }
-  detail::activate<T>(activation, y.data_ptr<T>(), y.numel());
-}
-
-/// c = a m^T (+ bias) for a [rows, inner] and m [cols, inner] (nn::Linear's weight layout), by the
-/// small-shape kernels where inner or cols is small, else BLAS.
-template <class T>
-torch::Tensor product_transposed(const torch::Tensor& a, const torch::Tensor& m, const torch::Tensor& bias) {
-  const int64_t rows = a.size(0), inner = a.size(1), cols = m.size(0);
-  const auto b = bias.defined() ? bias.contiguous() : bias;
-  const T* bias_data = b.defined() ? b.data_ptr<T>() : nullptr;
-  if (inner <= detail::kFewInner) {
-    auto c = torch::empty({rows, cols}, a.options());
-    const auto mt = m.t().contiguous();  // [inner, cols], a few rows
-    detail::product_few_inner<T>(a.data_ptr<T>(), rows, inner, mt.data_ptr<T>(), cols, bias_data, c.data_ptr<T>());
-    return c;
-  }
-  if (cols <= detail::kFewColumns) {
-    auto c = torch::empty({rows, cols}, a.options());
-    const auto mc = m.contiguous();  // [cols, inner]: one row per column of c
-    detail::product_few_columns<T>(a.data_ptr<T>(), rows, inner, mc.data_ptr<T>(), cols, bias_data, c.data_ptr<T>());
-    return c;
-  }
-  return b.defined() ? at::addmm(b, a, m.t()) : at::mm(a, m.t());
-}
 
 /// Every layer's input and, last, the network's value (unless hidden_only), from x2 [rows, in]: per
 /// layer one GEMM with the bias and one pass for the activation.
@@ -260,15 +214,6 @@ class FusedMLP : public torch::autograd::Function<FusedMLP> {
     return grads;
   }
 };
-
-/// Whether autograd would record the call: otherwise the autograd node and what it saves are skipped.
-bool needs_graph(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
-                 const std::vector<torch::Tensor>& biases) {
-  if (!torch::GradMode::is_enabled()) return false;
-  auto requires_grad = [](const torch::Tensor& t) { return t.requires_grad(); };  // (`requires` is C++20's)
-  return requires_grad(x) || std::any_of(weights.begin(), weights.end(), requires_grad) ||
-         std::any_of(biases.begin(), biases.end(), requires_grad);
-}
 
 /// The network's value alone (no graph, nothing saved).
 torch::Tensor fused_value(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,

@@ -97,6 +97,56 @@ TEST(Flow, HutchinsonAgreesWithTheExactTraceInExpectation) {
   }
 }
 
+TEST(Flow, ConcatSquashNetAtOneTimeIsTheLayersComposed) {
+  auto flow = random_flow(3, {6, 5}, 8);
+  auto& net = flow->blocks[0];
+  const auto t = torch::tensor(0.37, torch::kFloat64);
+  const auto z = torch::randn({9, 3}, torch::kFloat64);
+  auto h = z;
+  for (size_t i = 0; i < net->layers.size(); ++i) {
+    h = net->layers[i](t, h);
+    if (i + 1 < net->layers.size()) h = dd::core::activate(net->activation, h);
+  }
+  EXPECT_TRUE(torch::allclose(net(t, z), h, 1e-13, 1e-14));
+}
+
+// CNF blocks give their divergence by forward mode (ODENet::divergence); a plain field gets it by
+// autograd. On the same net, both ways give the same flow and the same gradients, direct and adjoint.
+TEST(Flow, ForwardModeDivergenceMatchesAutogradOnTheSameNet) {
+  auto flow = random_flow(2, {8, 8}, 9);
+  auto net = flow->blocks[0];
+  const dd::cnf::DivergenceField by_forward_mode{
+      [net](const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& probe) mutable {
+        return net->divergence(t, z, probe);
+      }};
+  const auto x = torch::randn({7, 2}, torch::kFloat64);
+  const auto ts = torch::tensor({0.0, 0.8}, torch::kFloat64);
+  const auto params = net->parameters();
+  for (const auto trace : {TraceEstimator::Exact, TraceEstimator::Hutchinson})
+    for (const dd::ode::Gradient gradient :
+         {dd::ode::Gradient(dd::ode::Direct{}), dd::ode::Gradient(dd::ode::Adjoint{})}) {
+      const bool exact = trace == TraceEstimator::Exact;  // (Hutchinson's E_J differs: ||J e|| vs ||e^T J||)
+      const auto options =
+          FlowOptions().trace(trace).regularize(exact).solver(tight().gradient(gradient).params(params));
+      auto run = [&](auto&& field) {
+        torch::manual_seed(21);  // the same probe for both
+        auto r = dd::cnf::integrate_flow(field, x, ts, options);
+        auto loss = r.z.square().sum() + r.delta_logp.sum() + (exact ? r.jacobian.sum() : torch::zeros({}));
+        auto grads = torch::autograd::grad({loss}, params);
+        grads.insert(grads.begin(), r.delta_logp.detach());
+        grads.insert(grads.begin(), r.z.detach());
+        if (exact) grads.push_back(r.jacobian.detach());
+        return grads;
+      };
+      const auto ours = run(by_forward_mode);
+      const auto theirs = run(dd::ode::Field(net));
+      for (size_t i = 0; i < ours.size(); ++i)
+        EXPECT_TRUE(torch::allclose(ours[i], theirs[i], 1e-6, 1e-9))
+            << (exact ? "exact " : "hutchinson ") << dd::ode::gradient_name(gradient) << " result " << i
+            << ": largest difference " << (ours[i] - theirs[i]).abs().max().item<double>();
+    }
+}
+
 TEST(CNF, SamplesFollowLogProb) {
   auto flow = random_flow(2, {16, 16}, 7, false, dd::ode::SolveOptions().rtol(1e-6).atol(1e-6));
   torch::NoGradGuard no_grad;
@@ -137,7 +187,8 @@ TEST(CNF, UntrainedFlowIsTheIdentity) {
 }
 
 TEST(CNF, LogProbGradientsMatchFiniteDifferences) {
-  for (const dd::ode::Gradient& gradient : {dd::ode::Gradient(dd::ode::Direct{}), dd::ode::Gradient(dd::ode::Adjoint().rtol(1e-10).atol(1e-10))}) {
+  for (const dd::ode::Gradient& gradient :
+       {dd::ode::Gradient(dd::ode::Direct{}), dd::ode::Gradient(dd::ode::Adjoint().rtol(1e-10).atol(1e-10))}) {
     SCOPED_TRACE(dd::ode::gradient_name(gradient));
     auto flow = random_flow(2, {4}, 9, /*learn_end_time=*/true, tight().gradient(gradient));
     auto x = torch::randn({3, 2}, torch::kFloat64).requires_grad_(true);

@@ -159,6 +159,101 @@ TEST(FusedMLP, SecondDerivativesThroughItsBackwardAreLibTorchs) {
   }
 }
 
+namespace {
+
+/// The divergence and Frobenius estimates from mlp_reference's Jacobian rows by reverse mode: an
+/// oracle independent of mlp_divergence's forward mode, differentiable (create_graph).
+core::MLPDivergence divergence_by_rows(const torch::Tensor& x, const Network& net, core::Activation activation,
+                                       core::MLPInput input, const torch::Tensor& probe) {
+  const auto y = core::mlp_reference(x, net.weights, net.biases, activation, input);
+  std::vector<torch::Tensor> rows;  // rows[i][b] = d y_i / d x at sample b
+  for (int64_t i = 0; i < y.size(1); ++i)
+    rows.push_back(torch::autograd::grad({y.select(1, i).sum()}, {x}, {}, /*retain_graph=*/true, true)[0]);
+  const auto jacobian = torch::stack(rows, 1);  // [batch, out, in]
+  if (!probe.defined()) return {y, torch::diagonal(jacobian, 0, 1, 2).sum(1), jacobian.square().sum({1, 2})};
+  const auto jv = torch::matmul(jacobian, probe.unsqueeze(2)).squeeze(2);
+  return {y, (jv * probe).sum(1), jv.square().sum(1)};
+}
+
+}  // namespace
+
+// A CNF's field with its divergence (forward mode, one node, fused backward with the activations'
+// second derivatives) against reverse-mode Jacobians of the reference: values, and the gradients of
+// a loss on all three outputs for x and every parameter.
+TEST(FusedMLPDivergence, MatchesReverseModeJacobiansForEveryActivationDtypeInputAndEstimator) {
+  for (const auto dtype : {torch::kFloat32, torch::kFloat64})
+    for (const auto input : {core::MLPInput::Identity, core::MLPInput::Cube})
+      for (const auto activation : kActivations)
+        for (const bool exact : {true, false}) {
+          torch::manual_seed(10 + static_cast<int>(activation));
+          const Network net(3, 3, dtype);
+          const auto x = torch::randn({13, 3}, dtype).requires_grad_();
+          const auto probe = exact ? torch::Tensor() : torch::randn({13, 3}, dtype);
+          const auto ours = core::mlp_divergence(x, net.weights, net.biases, activation, input, probe);
+          const auto theirs = divergence_by_rows(x, net, activation, input, probe);
+          const std::string what = label(activation, dtype, input) + (exact ? " exact" : " hutchinson");
+          const double tol = dtype == torch::kFloat32 ? 3e-5 : 1e-11;
+          auto expect_close = [&](const torch::Tensor& a, const torch::Tensor& b, double rel, const std::string& name) {
+            ASSERT_EQ(a.sizes(), b.sizes()) << what << " " << name;
+            const double scale = b.abs().max().item<double>() + 1e-30;
+            EXPECT_LE((a - b).abs().max().item<double>(), rel * scale) << what << " " << name;
+          };
+          expect_close(ours.value, theirs.value, tol, "value");
+          expect_close(ours.divergence, theirs.divergence, tol, "divergence");
+          expect_close(ours.frobenius, theirs.frobenius, tol, "frobenius");
+
+          const auto cv = torch::randn({13, 3}, dtype), cd = torch::randn({13}, dtype), cf = torch::randn({13}, dtype);
+          auto loss = [&](const core::MLPDivergence& o) {
+            return (o.value * cv).sum() + (o.divergence * cd).sum() + (o.frobenius * cf).sum();
+          };
+          auto inputs = net.parameters();
+          inputs.insert(inputs.begin(), x);
+          const auto g_ours = torch::autograd::grad({loss(ours)}, inputs);
+          const auto g_theirs = torch::autograd::grad({loss(theirs)}, inputs);
+          for (size_t i = 0; i < inputs.size(); ++i)
+            expect_close(g_ours[i], g_theirs[i], 10 * tol, "gradient " + std::to_string(i));
+        }
+}
+
+TEST(FusedMLPDivergence, LeadingDimensionsSecondDerivativesAndBadShapes) {
+  torch::manual_seed(4);
+  const Network net(2, 2, torch::kFloat64, {6});
+  const auto x = torch::randn({3, 5, 2}, torch::kFloat64).requires_grad_();
+  const auto out = core::mlp_divergence(x, net.weights, net.biases, core::Activation::Tanh);
+  ASSERT_EQ(out.value.sizes(), x.sizes());
+  ASSERT_EQ(out.divergence.sizes(), torch::IntArrayRef({3, 5}));
+  const auto flat = core::mlp_divergence(x.reshape({15, 2}), net.weights, net.biases, core::Activation::Tanh);
+  EXPECT_TRUE(torch::allclose(out.divergence.reshape({15}), flat.divergence, 1e-14, 0));
+
+  // A backward differentiated again (create_graph) runs the reference's graph: d/dW of d tr J / dx.
+  auto second = [&](auto&& f) {
+    const auto o = f(x, net.weights, net.biases, core::Activation::Sigmoid, core::MLPInput::Cube, torch::Tensor());
+    const auto gx = torch::autograd::grad({o.divergence.sum()}, {x}, {}, /*retain_graph=*/true, true)[0];
+    return torch::autograd::grad({gx.square().sum()}, net.weights);
+  };
+  const auto ours = second(core::mlp_divergence), theirs = second(core::mlp_divergence_reference);
+  for (size_t i = 0; i < ours.size(); ++i) {
+    EXPECT_GT(theirs[i].abs().max().item<double>(), 0.0);
+    EXPECT_TRUE(torch::allclose(ours[i], theirs[i], 1e-10, 1e-12)) << "layer " << i;
+  }
+
+  const Network wide(2, 3, torch::kFloat32);
+  try {
+    core::mlp_divergence(torch::randn({4, 2}), wide.weights, wide.biases, core::Activation::Tanh);
+    FAIL() << "a 2 -> 3 network was given a divergence";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("square network"), std::string::npos) << e.what();
+  }
+  const Network square(2, 2, torch::kFloat32);
+  try {
+    core::mlp_divergence(torch::randn({4, 2}), square.weights, square.biases, core::Activation::Tanh,
+                         core::MLPInput::Identity, torch::randn({5, 2}));
+    FAIL() << "a probe of another shape was accepted";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the probe must have x's shape"), std::string::npos) << e.what();
+  }
+}
+
 TEST(FusedMLP, ActivationsAreWithinAFewUlpOfFloat64LibTorch) {
   // Identity weights make the network act(x) exactly up to the activation itself.
   for (const auto dtype : {torch::kFloat32, torch::kFloat64})

@@ -3,10 +3,12 @@
 
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "deepdyn/cnf/flow.h"
 #include "deepdyn/core/activation.h"
+#include "deepdyn/core/mlp.h"
 #include "deepdyn/reg/rnode.h"
 
 namespace deepdyn::cnf {
@@ -17,15 +19,23 @@ using core::Activation;
 struct ConcatSquashLinearImpl : torch::nn::Module {
   ConcatSquashLinearImpl(int64_t in, int64_t out);
   torch::Tensor forward(const torch::Tensor& t, const torch::Tensor& x);
+  /// The layer at one time t as the affine map x -> x W_t^T + b_t it is there: with the gate
+  /// s = sigmoid(W_g t + b_g), W_t = diag(s) W and b_t = s * b + W_b t.
+  std::pair<torch::Tensor, torch::Tensor> at_time(const torch::Tensor& t);
   torch::nn::Linear layer{nullptr}, hyper_gate{nullptr}, hyper_bias{nullptr};
 };
 TORCH_MODULE(ConcatSquashLinear);
 
 /// The velocity field f(t, z): concat-squash layers dim -> hidden... -> dim with the activation
-/// between them; the last layer starts at zero, so an untrained flow is the identity.
+/// between them; the last layer starts at zero, so an untrained flow is the identity. At one time
+/// the layers are affine maps, so the net is a core::mlp there, on its fused kernels.
 struct ODENetImpl : torch::nn::Module {
   ODENetImpl(int64_t dim, const std::vector<int64_t>& hidden, Activation activation);
+  /// t is one time (the whole batch's).
   torch::Tensor forward(const torch::Tensor& t, const torch::Tensor& z);
+  /// f(t, z) with its divergence and Frobenius estimate (core::mlp_divergence: forward mode; exact
+  /// when probe is undefined, Hutchinson's with it): what integrate_flow needs, without autograd.
+  core::MLPDivergence divergence(const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& probe);
   std::vector<ConcatSquashLinear> layers;
   Activation activation;
 };

@@ -1,8 +1,10 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 
+#include "deepdyn/core/mlp.h"
 #include "deepdyn/core/trace.h"
 #include "deepdyn/ode/options.h"
 #include "deepdyn/ode/solution.h"
@@ -31,10 +33,26 @@ struct FlowResult {
   std::shared_ptr<core::Stats> stats;
 };
 
+/// A field that gives its divergence itself, as ODENet does by forward mode: f(t, z) with
+/// tr(df/dz) and ||df/dz||_F^2 when probe is undefined, else e^T (df/dz) e and an unbiased
+/// estimate of ||df/dz||_F^2 for the probe e (core::mlp_divergence's conventions). A struct, not a
+/// bare std::function, so that no plain field converts to it (a module holder's call operator
+/// accepts any arguments until it is instantiated).
+struct DivergenceField {
+  std::function<core::MLPDivergence(const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& probe)>
+      evaluate;
+};
+
 /// Integrates the change of variables d/dt [z, log p] = [f(t, z), -tr(df/dz)] (Chen et al. 2018,
 /// Theorem 1) from ts[0] to ts[1] (either direction; ts may require grad, e.g. a learnable end time).
 /// The Jacobian regularizer reuses the trace's vector-Jacobian product, so it costs one reduction.
 FlowResult integrate_flow(const ode::Field& f, const torch::Tensor& z0, const torch::Tensor& ts,
+                          const FlowOptions& options = {});
+
+/// The same for a field that gives its divergence: no autograd pass per evaluation. With
+/// Hutchinson's estimator the Jacobian regularizer is ||(df/dz) e||^2 here (forward mode), which
+/// estimates ||df/dz||_F^2 as ||e^T df/dz||^2 does.
+FlowResult integrate_flow(const DivergenceField& f, const torch::Tensor& z0, const torch::Tensor& ts,
                           const FlowOptions& options = {});
 
 /// log N(z; 0, I) per sample.

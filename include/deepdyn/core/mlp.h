@@ -31,6 +31,31 @@ torch::Tensor mlp_reference(const torch::Tensor& x, const std::vector<torch::Ten
                             const std::vector<torch::Tensor>& biases, Activation activation,
                             MLPInput input = MLPInput::Identity);
 
+/// A square network's value with an estimate of its Jacobian J = dy/dx per row, for the divergence a
+/// continuous normalizing flow integrates and RNODE's Jacobian penalty:
+///   probe undefined (exact):  divergence = tr J,       frobenius = ||J||_F^2;
+///   probe e [..., d]:         divergence = e^T J e,    frobenius = ||J e||^2
+/// (Hutchinson's estimators, unbiased for E[e e^T] = I). value is mlp()'s; divergence and frobenius
+/// are x's shape without its last dimension.
+struct MLPDivergence {
+  torch::Tensor value, divergence, frobenius;
+};
+
+/// mlp() with its divergence by forward mode: the Jacobian-vector products J v (v = e, or each
+/// unit vector for the exact trace) run through every layer beside the value, in the same GEMM,
+/// their activation slopes in the same pass. On the fused path it is one autograd node whose
+/// backward is fused too (it needs the activations' second derivatives); a backward that is itself
+/// differentiated runs mlp_divergence_reference's graph. The probe is a constant: it gets no
+/// gradient.
+MLPDivergence mlp_divergence(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                             const std::vector<torch::Tensor>& biases, Activation activation,
+                             MLPInput input = MLPInput::Identity, const torch::Tensor& probe = {});
+
+/// The same with LibTorch operations, differentiable to any order (the fused path's fallback).
+MLPDivergence mlp_divergence_reference(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                                       const std::vector<torch::Tensor>& biases, Activation activation,
+                                       MLPInput input = MLPInput::Identity, const torch::Tensor& probe = {});
+
 /// While one lives on this thread, the fused mlp() saves only its input, weights and biases for
 /// the backward, which recomputes the hidden layers (with the same kernels, so to the same values).
 /// For graphs that live long before their backward, as backprop through a whole solve: there the

@@ -19,6 +19,13 @@ void activate(KernelActivation activation, T* v, int64_t n);
 template <class T>
 void multiply_slope(KernelActivation activation, const T* y, T* g, int64_t n);
 
+/// g *= act''(x) / act'(x) in place, through y = act(x) alone: tanh -2y, sigmoid 1 - 2y, softplus
+/// e^-y (1 - sigmoid(x)), elu 1 below zero and 0 above, identity 0. With the slope it gives the
+/// second-order term of a Jacobian-vector product's backward from the tangent act'(x) v that the
+/// forward kept, without dividing by a slope that may round to zero.
+template <class T>
+void multiply_curvature(KernelActivation activation, const T* y, T* g, int64_t n);
+
 /// The layer shapes that BLAS handles poorly (a field's first layer on a low-dimensional state, its
 /// last layer back to it): c = a b (+ bias, broadcast over rows, when bias is not null) for a
 /// [rows, inner], row-major, into c [rows, cols].

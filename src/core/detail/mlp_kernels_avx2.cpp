@@ -76,6 +76,29 @@ void multiply_slope(KernelActivation activation, const T* output, T* gradient, i
   }
 }
 
+template <class T>
+void multiply_curvature(KernelActivation activation, const T* output, T* gradient, int64_t n) {
+  ConstArrayMap<T> y(output, n);
+  ArrayMap<T> g(gradient, n);
+  switch (activation) {
+    case KernelActivation::Tanh:  // tanh'' = -2 tanh tanh'
+      g *= T(-2) * y;
+      return;
+    case KernelActivation::Softplus:  // softplus'' / softplus' = 1 - sigmoid(x) = e^-y; 0 where linear
+      g *= (y > T(kSoftplusThreshold)).select(T(0), (-y).exp());
+      return;
+    case KernelActivation::Sigmoid:  // sigmoid'' = sigmoid' (1 - 2 sigmoid)
+      g *= T(1) - T(2) * y;
+      return;
+    case KernelActivation::Elu:  // elu'' = elu' = e^x below zero
+      g *= (y <= T(0)).template cast<T>();
+      return;
+    case KernelActivation::Identity:
+      g.setZero();
+      return;
+  }
+}
+
 namespace {
 
 // c_r = bias + sum_{k < Inner} a_rk b_k for every row r, one write per element of c: the loop over
@@ -298,6 +321,7 @@ void cube_backward(const T* x, const T* gy, T* gx, int64_t n) {
   template void product_few_columns<T>(const T*, int64_t, int64_t, const T*, int64_t, const T*, T*); \
   template void activate<T>(KernelActivation, T*, int64_t);                                          \
   template void multiply_slope<T>(KernelActivation, const T*, T*, int64_t);                          \
+  template void multiply_curvature<T>(KernelActivation, const T*, T*, int64_t);                      \
   template void cube_forward<T>(const T*, T*, int64_t);                                              \
   template void cube_backward<T>(const T*, const T*, T*, int64_t);                                   \
   template void narrow_forward<T>(const NarrowNet<T>&, const T*, int64_t, T*, T*);                   \

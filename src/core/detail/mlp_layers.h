@@ -1,0 +1,76 @@
+#pragma once
+// The pieces of core::mlp's fused path that its Jacobian-vector products (mlp_divergence) share:
+// shapes, the per-layer GEMM and activation pass.
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <type_traits>
+#include <vector>
+
+#include "core/detail/mlp_kernels.h"
+#include "deepdyn/core/activation.h"
+
+namespace deepdyn::core::detail {
+
+inline void check_shapes(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                         const std::vector<torch::Tensor>& biases) {
+  TORCH_CHECK(!weights.empty() && weights.size() == biases.size(),
+              "core::mlp needs one bias per weight and at least one layer, got ", weights.size(), " weights and ",
+              biases.size(), " biases");
+  TORCH_CHECK(x.dim() >= 1, "core::mlp: x needs a feature dimension, got a 0-d tensor");
+  int64_t width = x.size(-1);
+  for (size_t i = 0; i < weights.size(); ++i) {
+    TORCH_CHECK(weights[i].dim() == 2 && weights[i].size(1) == width, "core::mlp: layer ", i, " takes ", width,
+                " features, so its weight must be [out, ", width, "], got ", weights[i].sizes());
+    TORCH_CHECK(biases[i].dim() == 1 && biases[i].size(0) == weights[i].size(0), "core::mlp: layer ", i,
+                "'s bias must be [", weights[i].size(0), "], got ", biases[i].sizes());
+    width = weights[i].size(0);
+  }
+}
+
+inline KernelActivation kernel_activation(Activation activation, size_t layer, size_t layers) {
+  return layer + 1 == layers ? KernelActivation::Identity : static_cast<KernelActivation>(activation);
+}
+
+/// act(y) in place. float64 tanh is LibTorch's: vectorised, where the C library's is not.
+template <class T>
+void activate_in_place(KernelActivation activation, torch::Tensor& y) {
+  if (std::is_same_v<T, double> && activation == KernelActivation::Tanh) {
+    y.tanh_();
+    return;
+  }
+  activate<T>(activation, y.data_ptr<T>(), y.numel());
+}
+
+/// c = a m^T (+ bias) for a [rows, inner] and m [cols, inner] (nn::Linear's weight layout), by the
+/// small-shape kernels where inner or cols is small, else BLAS.
+template <class T>
+torch::Tensor product_transposed(const torch::Tensor& a, const torch::Tensor& m, const torch::Tensor& bias) {
+  const int64_t rows = a.size(0), inner = a.size(1), cols = m.size(0);
+  const auto b = bias.defined() ? bias.contiguous() : bias;
+  const T* bias_data = b.defined() ? b.data_ptr<T>() : nullptr;
+  if (inner <= kFewInner) {
+    auto c = torch::empty({rows, cols}, a.options());
+    const auto mt = m.t().contiguous();  // [inner, cols], a few rows
+    product_few_inner<T>(a.data_ptr<T>(), rows, inner, mt.data_ptr<T>(), cols, bias_data, c.data_ptr<T>());
+    return c;
+  }
+  if (cols <= kFewColumns) {
+    auto c = torch::empty({rows, cols}, a.options());
+    const auto mc = m.contiguous();  // [cols, inner]: one row per column of c
+    product_few_columns<T>(a.data_ptr<T>(), rows, inner, mc.data_ptr<T>(), cols, bias_data, c.data_ptr<T>());
+    return c;
+  }
+  return b.defined() ? at::addmm(b, a, m.t()) : at::mm(a, m.t());
+}
+
+/// Whether autograd would record the call: otherwise the autograd node and what it saves are skipped.
+inline bool needs_graph(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                        const std::vector<torch::Tensor>& biases) {
+  if (!torch::GradMode::is_enabled()) return false;
+  auto requires_grad = [](const torch::Tensor& t) { return t.requires_grad(); };  // (`requires` is C++20's)
+  return requires_grad(x) || std::any_of(weights.begin(), weights.end(), requires_grad) ||
+         std::any_of(biases.begin(), biases.end(), requires_grad);
+}
+
+}  // namespace deepdyn::core::detail

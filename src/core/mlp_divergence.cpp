@@ -1,0 +1,285 @@
+// core::mlp_divergence: a square network's value with Jacobian-vector products J v_k carried beside
+// it (forward mode). Every layer's rows are stacked [value; tangent 1; ...; tangent m], so one GEMM
+// per layer serves the value and all tangents; the bias goes to the value rows only, and the
+// activation pass gives h = act(a) and t_k = act'(a) ta_k.
+//
+// The backward (vector-Jacobian product of value, divergence and Frobenius estimate) walks the
+// same stacked rows back: per layer one GEMM for the weight's gradient, one for the input's, and
+// one pass for the activation, where the tangents add a second-order term,
+//   a_bar = act'(a) h_bar + act''(a) sum_k t_bar_k ta_k = act'(a) h_bar + (act''/act')(a) sum_k t_bar_k t_k.
+#include <utility>
+
+#include "core/detail/mlp_layers.h"
+#include "deepdyn/core/mlp.h"
+
+namespace deepdyn::core {
+namespace {
+
+using detail::KernelActivation;
+
+void check_divergence_shapes(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                             const std::vector<torch::Tensor>& biases, const torch::Tensor& probe) {
+  detail::check_shapes(x, weights, biases);
+  TORCH_CHECK(weights.back().size(0) == x.size(-1), "core::mlp_divergence needs a square network (as many outputs ",
+              "as inputs, ", x.size(-1), "), got ", weights.back().size(0), " outputs");
+  TORCH_CHECK(!probe.defined() || probe.sizes() == x.sizes(), "core::mlp_divergence: the probe must have x's shape ",
+              x.sizes(), ", got ", probe.sizes(), " (pass none for the exact trace)");
+}
+
+/// x's shape without its last dimension: the shape of the divergence and the Frobenius estimate.
+std::vector<int64_t> row_shape(const torch::Tensor& x) {
+  auto shape = x.sizes().vec();
+  shape.pop_back();
+  return shape;
+}
+
+/// The directions v_k [m, rows, d]: the probe (m = 1), or the d unit vectors (the exact trace).
+torch::Tensor directions(const torch::Tensor& probe2, int64_t rows, int64_t d, const torch::TensorOptions& options) {
+  if (probe2.defined()) return probe2.unsqueeze(0);
+  return torch::eye(d, options).unsqueeze(1).expand({d, rows, d});
+}
+
+/// sum_k u_k . t_k per row for t [m, rows, d], with u_k = v_k the directions.
+torch::Tensor readout(const torch::Tensor& tangents, const torch::Tensor& probe2) {
+  if (probe2.defined()) return (tangents[0] * probe2).sum(1);
+  return torch::diagonal(tangents, 0, 0, 2).sum(1);  // t_k[:, k] summed over k
+}
+
+int64_t direction_count(const torch::Tensor& x2, const torch::Tensor& probe2) {
+  return probe2.defined() ? 1 : x2.size(1);
+}
+
+/// The first layer's input rows [T(x); T'(x) v_1; ...; T'(x) v_m].
+template <class T>
+torch::Tensor stacked_input(const torch::Tensor& x2, const torch::Tensor& probe2, MLPInput input) {
+  const int64_t rows = x2.size(0), d = x2.size(1), m = direction_count(x2, probe2);
+  auto s = torch::empty({(1 + m) * rows, d}, x2.options());
+  auto value = s.narrow(0, 0, rows);
+  auto tangents = s.narrow(0, rows, m * rows).view({m, rows, d});
+  tangents.copy_(directions(probe2, rows, d, x2.options()));
+  if (input == MLPInput::Cube) {
+    detail::cube_forward<T>(x2.data_ptr<T>(), value.data_ptr<T>(), x2.numel());
+    tangents.mul_(3 * x2.square());
+  } else {
+    value.copy_(x2);
+  }
+  return s;
+}
+
+/// Every layer's stacked input and, last, the stacked output.
+template <class T>
+std::vector<torch::Tensor> stacked_layers(const torch::Tensor& s0, int64_t rows,
+                                          const std::vector<torch::Tensor>& weights,
+                                          const std::vector<torch::Tensor>& biases, Activation activation) {
+  const size_t n = weights.size();
+  std::vector<torch::Tensor> layers = {s0};
+  for (size_t i = 0; i < n; ++i) {
+    torch::Tensor a = detail::product_transposed<T>(layers.back(), weights[i], torch::Tensor());
+    torch::Tensor value = a.narrow(0, 0, rows);
+    value.add_(biases[i]);
+    const auto kind = detail::kernel_activation(activation, i, n);
+    if (kind != KernelActivation::Identity) {
+      detail::activate_in_place<T>(kind, value);
+      const int64_t block = value.numel();
+      for (int64_t k = 1; k * rows < a.size(0); ++k)
+        detail::multiply_slope<T>(kind, value.data_ptr<T>(), a.data_ptr<T>() + k * block, block);
+    }
+    layers.push_back(a);
+  }
+  return layers;
+}
+
+/// value, divergence and Frobenius estimate from the stacked output [value; tangents].
+MLPDivergence split_output(const torch::Tensor& out, const torch::Tensor& x2, const torch::Tensor& probe2) {
+  const int64_t rows = x2.size(0), d = x2.size(1), m = direction_count(x2, probe2);
+  const auto tangents = out.narrow(0, rows, m * rows).view({m, rows, d});
+  return {out.narrow(0, 0, rows).clone(), readout(tangents, probe2), tangents.square().sum(torch::IntArrayRef{0, 2})};
+}
+
+/// Gradients for x2, every weight and every bias (needed[i] says which are asked for) from the
+/// gradients of value [rows, d], divergence and frobenius [rows] (each may be undefined: zero).
+template <class T>
+std::vector<torch::Tensor> stacked_backward(const torch::Tensor& x2, const torch::Tensor& probe2,
+                                            const std::vector<torch::Tensor>& layers,
+                                            const std::vector<torch::Tensor>& weights, const torch::Tensor& g_value,
+                                            const torch::Tensor& g_divergence, const torch::Tensor& g_frobenius,
+                                            Activation activation, MLPInput input, const std::vector<bool>& needed) {
+  const size_t n = weights.size();
+  const int64_t rows = x2.size(0), d = x2.size(1), m = direction_count(x2, probe2);
+  std::vector<torch::Tensor> grads(1 + 2 * n);
+
+  auto g = torch::zeros({(1 + m) * rows, d}, x2.options());
+  auto tangent_grads = [&](int64_t width) { return g.narrow(0, rows, m * rows).view({m, rows, width}); };
+  if (g_value.defined()) g.narrow(0, 0, rows).copy_(g_value);
+  if (g_divergence.defined()) {
+    const auto gd = g_divergence.reshape({rows, 1});
+    if (probe2.defined())
+      tangent_grads(d)[0].add_(probe2 * gd);
+    else
+      torch::diagonal(tangent_grads(d), 0, 0, 2).add_(gd);
+  }
+  if (g_frobenius.defined())
+    tangent_grads(d).add_(layers.back().narrow(0, rows, m * rows).view({m, rows, d}) *
+                          (2 * g_frobenius.reshape({1, rows, 1})));
+
+  for (size_t i = n; i-- > 0;) {
+    if (needed[1 + i]) grads[1 + i] = at::mm(g.t(), layers[i]);
+    if (needed[1 + n + i]) grads[1 + n + i] = g.narrow(0, 0, rows).sum(0);
+    if (i == 0 && !needed[0]) break;
+    g = detail::product_transposed<T>(g, weights[i].t(), torch::Tensor());
+    const auto kind = i > 0 ? detail::kernel_activation(activation, i - 1, n) : KernelActivation::Identity;
+    if (kind == KernelActivation::Identity) continue;
+    const auto& s = layers[i];  // act(a) and the tangents t_k = act'(a) ta_k
+    const int64_t width = s.size(1), block = rows * width;
+    torch::Tensor curvature = (tangent_grads(width) * s.narrow(0, rows, m * rows).view({m, rows, width})).sum(0);
+    detail::multiply_curvature<T>(kind, s.data_ptr<T>(), curvature.data_ptr<T>(), block);
+    for (int64_t k = 0; k <= m; ++k)
+      detail::multiply_slope<T>(kind, s.data_ptr<T>(), g.data_ptr<T>() + k * block, block);
+    g.narrow(0, 0, rows).add_(curvature);
+  }
+  if (!needed[0]) return grads;
+
+  auto gx = g.narrow(0, 0, rows);
+  if (input == MLPInput::Cube) {  // T(x) = x^3, T'(x) v_k = 3 x^2 v_k
+    const auto g_directions =
+        probe2.defined() ? probe2 * tangent_grads(d)[0] : torch::diagonal(tangent_grads(d), 0, 0, 2);
+    gx = 3 * x2.square() * gx + 6 * x2 * g_directions;
+  }
+  grads[0] = gx.contiguous();
+  return grads;
+}
+
+template <class T>
+std::pair<MLPDivergence, std::vector<torch::Tensor>> fused_divergence(const torch::Tensor& x2,
+                                                                      const torch::Tensor& probe2,
+                                                                      const std::vector<torch::Tensor>& weights,
+                                                                      const std::vector<torch::Tensor>& biases,
+                                                                      Activation activation, MLPInput input) {
+  auto layers = stacked_layers<T>(stacked_input<T>(x2, probe2, input), x2.size(0), weights, biases, activation);
+  auto out = split_output(layers.back(), x2, probe2);
+  return {std::move(out), std::move(layers)};
+}
+
+MLPDivergence shaped(MLPDivergence out, const torch::Tensor& x) {
+  const auto rows = row_shape(x);
+  return {out.value.view(x.sizes()), out.divergence.view(rows), out.frobenius.view(rows)};
+}
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+/// The network with its divergence as one autograd node. Saved: x, the probe, the weights and
+/// biases, and every layer's stacked rows.
+class FusedMLPDivergence : public torch::autograd::Function<FusedMLPDivergence> {
+ public:
+  /// probe_list: the probe, or empty for the exact trace (an undefined tensor cannot be an input).
+  static variable_list forward(AutogradContext* ctx, const torch::Tensor& x2, torch::TensorList probe_list,
+                               torch::TensorList weight_list, torch::TensorList bias_list, Activation activation,
+                               MLPInput input) {
+    const auto weights = weight_list.vec(), biases = bias_list.vec();
+    const auto probe2 = probe_list.empty() ? torch::Tensor() : probe_list[0];
+    auto [out, layers] = AT_DISPATCH_FLOATING_TYPES(x2.scalar_type(), "core::mlp_divergence", [&] {
+      return fused_divergence<scalar_t>(x2, probe2, weights, biases, activation, input);
+    });
+    variable_list saved = {x2};
+    saved.insert(saved.end(), probe_list.begin(), probe_list.end());
+    saved.insert(saved.end(), weight_list.begin(), weight_list.end());
+    saved.insert(saved.end(), bias_list.begin(), bias_list.end());
+    saved.insert(saved.end(), layers.begin(), layers.end());
+    ctx->save_for_backward(saved);
+    ctx->saved_data["layers"] = static_cast<int64_t>(weights.size());
+    ctx->saved_data["probes"] = static_cast<int64_t>(probe_list.size());
+    ctx->saved_data["activation"] = static_cast<int64_t>(activation);
+    ctx->saved_data["input"] = static_cast<int64_t>(input);
+    return {out.value, out.divergence, out.frobenius};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const auto n = static_cast<size_t>(ctx->saved_data["layers"].toInt());
+    const auto activation = static_cast<Activation>(ctx->saved_data["activation"].toInt());
+    const auto input = static_cast<MLPInput>(ctx->saved_data["input"].toInt());
+    const auto probes = ctx->saved_data["probes"].toInt();
+    const auto& x2 = saved[0];
+    const auto probe2 = probes ? saved[1] : torch::Tensor();
+    const auto params = saved.begin() + 1 + probes;  // the weights, then the biases
+    const std::vector<torch::Tensor> weights(params, params + n), biases(params + n, params + 2 * n);
+    variable_list grads;
+    if (torch::GradMode::is_enabled()) {
+      // create_graph: the gradient must be differentiable again, so take it from LibTorch's graph.
+      variable_list inputs = {x2};
+      inputs.insert(inputs.end(), params, params + 2 * n);
+      const auto out = mlp_divergence_reference(x2, weights, biases, activation, input, probe2);
+      variable_list outputs, seeds;
+      const variable_list all = {out.value, out.divergence, out.frobenius};
+      for (size_t i = 0; i < all.size(); ++i)
+        if (grad_outputs[i].defined()) outputs.push_back(all[i]), seeds.push_back(grad_outputs[i]);
+      grads = torch::autograd::grad(outputs, inputs, seeds, /*retain_graph=*/true, /*create_graph=*/true,
+                                    /*allow_unused=*/true);
+    } else {
+      const std::vector<torch::Tensor> layers(params + 2 * n, saved.end());
+      std::vector<bool> needed(1 + 2 * n);
+      needed[0] = ctx->needs_input_grad(0);
+      for (size_t i = 0; i < 2 * n; ++i) needed[1 + i] = ctx->needs_input_grad(1 + probes + i);
+      grads = AT_DISPATCH_FLOATING_TYPES(x2.scalar_type(), "core::mlp_divergence backward", [&] {
+        return stacked_backward<scalar_t>(x2, probe2, layers, weights, grad_outputs[0], grad_outputs[1],
+                                          grad_outputs[2], activation, input, needed);
+      });
+    }
+    grads.insert(grads.begin() + 1, probes, torch::Tensor());  // the probe is a constant
+    grads.push_back(torch::Tensor());                          // activation
+    grads.push_back(torch::Tensor());                          // input transform
+    return grads;
+  }
+};
+
+}  // namespace
+
+MLPDivergence mlp_divergence_reference(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                                       const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input,
+                                       const torch::Tensor& probe) {
+  check_divergence_shapes(x, weights, biases, probe);
+  const int64_t d = x.size(-1);
+  const auto x2 = x.reshape({-1, d});
+  const auto probe2 = probe.defined() ? probe.detach().reshape({-1, d}) : probe;
+  const auto v = directions(probe2, x2.size(0), d, x.options());
+  auto h = input == MLPInput::Cube ? x2.pow(3) : x2;
+  auto tangents = input == MLPInput::Cube ? 3 * x2.square() * v : v;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const auto a = torch::nn::functional::linear(h, weights[i], biases[i]);
+    tangents = torch::matmul(tangents, weights[i].t());
+    if (i + 1 == weights.size()) {
+      h = a;
+    } else {
+      tangents = activation_slope(activation, a) * tangents;
+      h = activate(activation, a);
+    }
+  }
+  return shaped({h, readout(tangents, probe2), tangents.square().sum(torch::IntArrayRef{0, 2})}, x);
+}
+
+MLPDivergence mlp_divergence(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                             const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input,
+                             const torch::Tensor& probe) {
+  check_divergence_shapes(x, weights, biases, probe);
+  const bool probe_fusable = !probe.defined() || (probe.device().is_cpu() && probe.layout() == torch::kStrided &&
+                                                  probe.scalar_type() == x.scalar_type());
+  if (!mlp_is_fused(x, weights, biases) || !probe_fusable)
+    return mlp_divergence_reference(x, weights, biases, activation, input, probe);
+  const int64_t d = x.size(-1);
+  const auto x2 = x.reshape({-1, d}).contiguous();
+  const auto probe2 = probe.defined() ? probe.detach().reshape({-1, d}).contiguous() : probe;
+  if (!detail::needs_graph(x, weights, biases)) {
+    return shaped(AT_DISPATCH_FLOATING_TYPES(
+                      x.scalar_type(), "core::mlp_divergence",
+                      [&] { return fused_divergence<scalar_t>(x2, probe2, weights, biases, activation, input).first; }),
+                  x);
+  }
+  // TensorList, not std::vector: autograd tracks a list argument's tensors only as a TensorList.
+  const auto probe_list = probe2.defined() ? std::vector<torch::Tensor>{probe2} : std::vector<torch::Tensor>{};
+  auto out = FusedMLPDivergence::apply(x2, torch::TensorList(probe_list), torch::TensorList(weights),
+                                       torch::TensorList(biases), activation, input);
+  return shaped({out[0], out[1], out[2]}, x);
+}
+
+}  // namespace deepdyn::core
