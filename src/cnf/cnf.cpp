@@ -13,12 +13,6 @@ torch::Tensor ConcatSquashLinearImpl::forward(const torch::Tensor& t, const torc
   return layer(x) * torch::sigmoid(hyper_gate(time)) + hyper_bias(time);
 }
 
-std::pair<torch::Tensor, torch::Tensor> ConcatSquashLinearImpl::at_time(const torch::Tensor& t) {
-  const auto time = t.reshape({1, 1}).to(layer->weight.dtype());
-  const auto gate = torch::sigmoid(hyper_gate(time)).reshape({-1});
-  return {layer->weight * gate.unsqueeze(1), layer->bias * gate + hyper_bias(time).reshape({-1})};
-}
-
 ODENetImpl::ODENetImpl(int64_t dim, const std::vector<int64_t>& hidden, Activation activation)
     : activation(activation) {
   std::vector<int64_t> widths = {dim};
@@ -34,17 +28,83 @@ ODENetImpl::ODENetImpl(int64_t dim, const std::vector<int64_t>& hidden, Activati
 
 namespace {
 
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+/// Every concat-squash layer at one time t as the affine map it is there, in one autograd node (per
+/// layer a handful of operations on vectors, which cost more as autograd records than as arithmetic):
+///   s = sigmoid(g t + c),   W_t = diag(s) W,   b_t = s * b + h t
+/// with W, b the layer's, g, c hyper_gate's weight and bias and h hyper_bias's weight. Inputs: t (a
+/// 0-d tensor) and per layer W, b, g, c, h; outputs: every W_t, then every b_t. The backward
+/// recomputes s from the inputs with differentiable operations, so it can be differentiated again.
+class ConcatSquashAtTime : public torch::autograd::Function<ConcatSquashAtTime> {
+ public:
+  static constexpr size_t kPerLayer = 5;
+
+  static variable_list forward(AutogradContext* ctx, const torch::Tensor& t, torch::TensorList params) {
+    const size_t n = params.size() / kPerLayer;
+    variable_list weights, biases;
+    for (size_t i = 0; i < n; ++i) {
+      const auto gate = gate_at(t, params, i);
+      weights.push_back(params[kPerLayer * i] * gate.unsqueeze(1));
+      biases.push_back(torch::addcmul(params[kPerLayer * i + 4].view(-1) * t, params[kPerLayer * i + 1], gate));
+    }
+    variable_list saved = {t};
+    saved.insert(saved.end(), params.begin(), params.end());
+    ctx->save_for_backward(saved);
+    weights.insert(weights.end(), biases.begin(), biases.end());
+    return weights;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& t = saved[0];
+    const torch::TensorList params(saved.data() + 1, saved.size() - 1);
+    const size_t n = params.size() / kPerLayer;
+    variable_list grads(1 + params.size());
+    torch::Tensor t_grad = torch::zeros_like(t);
+    for (size_t i = 0; i < n; ++i) {
+      const auto &w = params[kPerLayer * i], &b = params[kPerLayer * i + 1], &g = params[kPerLayer * i + 2],
+                 &h = params[kPerLayer * i + 4];
+      auto w_grad = grad_outputs[i], b_grad = grad_outputs[n + i];
+      if (!w_grad.defined() && !b_grad.defined()) continue;
+      if (!w_grad.defined()) w_grad = torch::zeros_like(w);
+      if (!b_grad.defined()) b_grad = torch::zeros_like(b);
+      const auto gate = gate_at(t, params, i);
+      // d/ds of sum W_bar * diag(s) W + b_bar . (s * b), through sigmoid's slope s (1 - s).
+      const auto pre_grad = ((w_grad * w).sum(1) + b_grad * b) * gate * (1 - gate);
+      auto* out = &grads[1 + kPerLayer * i];
+      out[0] = w_grad * gate.unsqueeze(1);
+      out[1] = b_grad * gate;
+      out[2] = (pre_grad * t).unsqueeze(1);
+      out[3] = pre_grad;
+      out[4] = (b_grad * t).unsqueeze(1);
+      t_grad = t_grad + (pre_grad * g.view(-1)).sum() + (b_grad * h.view(-1)).sum();
+    }
+    grads[0] = t_grad;
+    return grads;
+  }
+
+ private:
+  static torch::Tensor gate_at(const torch::Tensor& t, torch::TensorList params, size_t layer) {
+    return torch::sigmoid(torch::addcmul(params[kPerLayer * layer + 3], params[kPerLayer * layer + 2].view(-1), t));
+  }
+};
+
 /// The net's layers at time t as core::mlp's weights and biases.
 std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> affine_layers(
     const std::vector<ConcatSquashLinear>& layers, const torch::Tensor& t) {
   TORCH_CHECK(t.numel() == 1, "the CNF field takes one time for the whole batch, got shape ", t.sizes());
-  std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> out;
-  for (auto layer : layers) {  // (a holder's copy shares the layer; its -> is not const)
-    auto [weight, bias] = layer->at_time(t);
-    out.first.push_back(weight);
-    out.second.push_back(bias);
-  }
-  return out;
+  std::vector<torch::Tensor> params;
+  for (const auto& layer : layers)
+    for (const auto* linear : {&layer->layer, &layer->hyper_gate, &layer->hyper_bias}) {
+      params.push_back((*linear)->weight);
+      if ((*linear)->bias.defined()) params.push_back((*linear)->bias);
+    }
+  // TensorList, not std::vector: autograd tracks a list argument's tensors only as a TensorList.
+  const auto affine = ConcatSquashAtTime::apply(t.reshape({}).to(params.front().dtype()), torch::TensorList(params));
+  const auto n = static_cast<std::ptrdiff_t>(layers.size());
+  return {{affine.begin(), affine.begin() + n}, {affine.begin() + n, affine.end()}};
 }
 
 }  // namespace

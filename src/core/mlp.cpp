@@ -191,8 +191,7 @@ class FusedMLP : public torch::autograd::Function<FusedMLP> {
       variable_list inputs = {x};
       inputs.insert(inputs.end(), saved.begin() + 1, saved.begin() + 1 + 2 * n);
       auto y = mlp_reference(x, weights, biases, activation, input);
-      grads = torch::autograd::grad({y}, inputs, {grad_outputs[0]}, /*retain_graph=*/true, /*create_graph=*/true,
-                                    /*allow_unused=*/true);
+      grads = detail::differentiable_gradients({y}, inputs, {grad_outputs[0]});
     } else {
       std::vector<torch::Tensor> layers(saved.begin() + 1 + 2 * n, saved.end());
       const auto g = grad_outputs[0].reshape({-1, weights.back().size(0)});

@@ -214,8 +214,7 @@ class FusedMLPDivergence : public torch::autograd::Function<FusedMLPDivergence> 
       const variable_list all = {out.value, out.divergence, out.frobenius};
       for (size_t i = 0; i < all.size(); ++i)
         if (grad_outputs[i].defined()) outputs.push_back(all[i]), seeds.push_back(grad_outputs[i]);
-      grads = torch::autograd::grad(outputs, inputs, seeds, /*retain_graph=*/true, /*create_graph=*/true,
-                                    /*allow_unused=*/true);
+      grads = detail::differentiable_gradients(outputs, inputs, seeds);
     } else {
       const std::vector<torch::Tensor> layers(params + 2 * n, saved.end());
       std::vector<bool> needed(1 + 2 * n);

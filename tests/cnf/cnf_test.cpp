@@ -98,16 +98,39 @@ TEST(Flow, HutchinsonAgreesWithTheExactTraceInExpectation) {
 }
 
 TEST(Flow, ConcatSquashNetAtOneTimeIsTheLayersComposed) {
+  // ODENet runs its layers as core::mlp's affine maps at time t (one node builds them); the
+  // layers' own forward composed by autograd is the reference, for the value and for the
+  // gradients to every parameter and to t, first and second order.
   auto flow = random_flow(3, {6, 5}, 8);
   auto& net = flow->blocks[0];
-  const auto t = torch::tensor(0.37, torch::kFloat64);
+  const auto t = torch::tensor(0.37, torch::kFloat64).requires_grad_();
   const auto z = torch::randn({9, 3}, torch::kFloat64);
-  auto h = z;
-  for (size_t i = 0; i < net->layers.size(); ++i) {
-    h = net->layers[i](t, h);
-    if (i + 1 < net->layers.size()) h = dd::core::activate(net->activation, h);
-  }
-  EXPECT_TRUE(torch::allclose(net(t, z), h, 1e-13, 1e-14));
+  auto composed = [&](const torch::Tensor& time) {
+    auto h = z;
+    for (size_t i = 0; i < net->layers.size(); ++i) {
+      h = net->layers[i](time, h);
+      if (i + 1 < net->layers.size()) h = dd::core::activate(net->activation, h);
+    }
+    return h;
+  };
+  const auto ours = net(t, z), theirs = composed(t);
+  EXPECT_TRUE(torch::allclose(ours, theirs, 1e-13, 1e-14));
+  auto inputs = net->parameters();
+  inputs.push_back(t);
+  const auto weights = torch::randn_like(ours);
+  const auto g_ours = torch::autograd::grad({ours}, inputs, {weights}, true, true);
+  const auto g_theirs = torch::autograd::grad({theirs}, inputs, {weights}, true, true);
+  for (size_t i = 0; i < inputs.size(); ++i)
+    EXPECT_TRUE(torch::allclose(g_ours[i], g_theirs[i], 1e-12, 1e-13)) << "gradient " << i;
+  // d/dt of the gradient's norm: through the node's backward, differentiated again.
+  auto squared = [](const torch::autograd::variable_list& g) {
+    auto total = torch::zeros({}, torch::kFloat64);
+    for (size_t i = 0; i + 1 < g.size(); ++i) total = total + g[i].square().sum();
+    return total;
+  };
+  const auto dt_ours = torch::autograd::grad({squared(g_ours)}, {t})[0];
+  const auto dt_theirs = torch::autograd::grad({squared(g_theirs)}, {t})[0];
+  EXPECT_TRUE(torch::allclose(dt_ours, dt_theirs, 1e-10, 1e-12)) << dt_ours << " vs " << dt_theirs;
 }
 
 // CNF blocks give their divergence by forward mode (ODENet::divergence); a plain field gets it by

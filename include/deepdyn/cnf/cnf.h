@@ -3,7 +3,6 @@
 
 #include <memory>
 #include <optional>
-#include <utility>
 #include <vector>
 
 #include "deepdyn/cnf/flow.h"
@@ -19,9 +18,6 @@ using core::Activation;
 struct ConcatSquashLinearImpl : torch::nn::Module {
   ConcatSquashLinearImpl(int64_t in, int64_t out);
   torch::Tensor forward(const torch::Tensor& t, const torch::Tensor& x);
-  /// The layer at one time t as the affine map x -> x W_t^T + b_t it is there: with the gate
-  /// s = sigmoid(W_g t + b_g), W_t = diag(s) W and b_t = s * b + W_b t.
-  std::pair<torch::Tensor, torch::Tensor> at_time(const torch::Tensor& t);
   torch::nn::Linear layer{nullptr}, hyper_gate{nullptr}, hyper_bias{nullptr};
 };
 TORCH_MODULE(ConcatSquashLinear);

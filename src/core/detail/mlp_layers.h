@@ -73,4 +73,21 @@ inline bool needs_graph(const torch::Tensor& x, const std::vector<torch::Tensor>
          std::any_of(biases.begin(), biases.end(), requires_grad);
 }
 
+/// The gradients of `outputs` (seeded by `seeds`) for each of `inputs`, themselves differentiable
+/// (create_graph): the backward of a fused node that is differentiated again. Undefined for the
+/// inputs that do not require grad, which autograd refuses to differentiate for.
+inline torch::autograd::variable_list differentiable_gradients(const torch::autograd::variable_list& outputs,
+                                                               const torch::autograd::variable_list& inputs,
+                                                               const torch::autograd::variable_list& seeds) {
+  torch::autograd::variable_list wanted, grads(inputs.size());
+  std::vector<size_t> where;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].requires_grad()) wanted.push_back(inputs[i]), where.push_back(i);
+  if (wanted.empty()) return grads;
+  const auto found = torch::autograd::grad(outputs, wanted, seeds, /*retain_graph=*/true, /*create_graph=*/true,
+                                           /*allow_unused=*/true);
+  for (size_t k = 0; k < where.size(); ++k) grads[where[k]] = found[k];
+  return grads;
+}
+
 }  // namespace deepdyn::core::detail
