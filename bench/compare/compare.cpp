@@ -7,8 +7,8 @@
 // "<case>" or "<case> values", and each answer is one JSON line on stdout:
 //   {"case", "seconds" (around the case only), "nfe", "nfe_backward", "iterations",
 //    "iterations_backward", "steps", "values" (outputs and gradients, only when asked)}
-// Cases: spiral.solve, spiral.direct, spiral.adjoint, deq.{broyden,anderson}.{forward,train}, and
-// spiral.reference (y(T) and the gradient in float64 at rtol 1e-12, untimed).
+// Cases: spiral.solve, spiral.direct, spiral.adjoint, deq.{broyden,anderson}.{forward,train},
+// ffjord.train, and spiral.reference (y(T) and the gradient in float64 at rtol 1e-12, untimed).
 // An empty line or EOF ends the program. Always one thread.
 #include <deepdyn/deepdyn.h>
 #include <torch/version.h>
@@ -212,6 +212,60 @@ struct Equilibrium {
   }
 };
 
+// FFJORD's toy training step: 8gaussians through the CNF's concat-squash net (cnf::ODENet, on the
+// fused forward-mode divergence), Hutchinson's trace with the problem's probe, dopri5, adjoint,
+// loss = -mean(log p(x)).
+struct Flow {
+  dd::cnf::ODENet net;
+  Params p;  ///< the net's parameters by name (layer0.layer.weight, ...)
+  torch::Tensor x, probe, ts;
+  double rtol, atol;
+
+  explicit Flow(const json& j)
+      : net(2, std::vector<int64_t>{64, 64, 64}, dd::core::Activation::Tanh),
+        x(tensor_of(j.at("x"))),
+        probe(tensor_of(j.at("probe"))),
+        ts(torch::tensor({0.0, j.at("t1").get<double>()}, torch::kFloat32)),
+        rtol(j.at("rtol").get<double>()),
+        atol(j.at("atol").get<double>()) {
+    torch::NoGradGuard no_grad;
+    for (auto& item : net->named_parameters()) {
+      const auto& name = item.key();
+      auto& value = item.value();
+      const auto given = tensor_of(j.at("params").at(name));
+      TORCH_CHECK(given.sizes() == value.sizes(), "ffjord parameter ", name, ": expected ", value.sizes(), ", got ",
+                  given.sizes());
+      value.copy_(given);
+      p[name] = value;
+    }
+  }
+
+  json run(const std::string& mode, bool values) {
+    TORCH_CHECK(mode == "train", "unknown ffjord case '", mode, "'");
+    // The problem's probe in place of a fresh draw, as on the peer's side.
+    const dd::cnf::DivergenceField field{
+        [this](const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& /*drawn*/) {
+          return net->divergence(t, z, probe);
+        }};
+    const auto options = dd::cnf::FlowOptions().solver(
+        dd::ode::SolveOptions().rtol(rtol).atol(atol).gradient(dd::ode::Adjoint{}).params(values_of(p)));
+    zero_grads(p);
+    dd::cnf::FlowResult r;
+    const double s = seconds([&] {
+      r = dd::cnf::integrate_flow(field, x, ts, options);
+      (-(dd::cnf::standard_normal_log_density(r.z) - r.delta_logp).mean()).backward();
+    });
+    json out = {{"seconds", s},
+                {"nfe", r.stats->nfe},
+                {"nfe_backward", r.stats->nfe_backward},
+                {"steps", r.stats->steps},
+                {"steps_backward", r.stats->steps_backward}};
+    if (values)
+      out["values"] = {{"y", flat(torch::cat({r.z.flatten(), r.delta_logp.flatten()}))}, {"grads", grads_of(p)}};
+    return out;
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -235,6 +289,7 @@ int main(int argc, char** argv) {
   const json problem = json::parse(in);
   Spiral spiral(problem.at("spiral"), !unfused);
   Equilibrium equilibrium(problem.at("deq"));
+  Flow flow(problem.at("ffjord"));
   std::ostringstream version;
   version << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "." << TORCH_VERSION_PATCH;
   std::cout << json{{"libtorch", version.str()}, {"threads", torch::get_num_threads()}}.dump() << std::endl;
@@ -252,6 +307,8 @@ int main(int argc, char** argv) {
       const bool values = flag == "values";
       if (parts.size() == 2 && parts[0] == "spiral") {
         answer = spiral.run(parts[1], values);
+      } else if (parts.size() == 2 && parts[0] == "ffjord") {
+        answer = flow.run(parts[1], values);
       } else if (parts.size() == 3 && parts[0] == "deq") {
         answer = equilibrium.run(parts[1], parts[2], values);
       } else {

@@ -2,7 +2,7 @@
 """deepdyn against its Python peers on the same problems, one thread each, interleaved.
 
     .venv/bin/python bench/compare/compare.py --bench-binary build-wheel/bench/bench_compare \\
-        [--rounds 7] [--cases spiral,deq] [--peers torchdiffeq,diffrax,torchdeq,deepdyn_py,deepdyn_jit] \\
+        [--rounds 7] [--cases spiral,deq,ffjord] [--peers torchdiffeq,diffrax,torchdeq,ffjord,deepdyn_py,deepdyn_jit] \\
         [--json out.json]
 
 Weights and initial states are drawn once (problems.py) and handed to every side; deepdyn runs in
@@ -42,11 +42,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import problems  # noqa: E402
 
 PEERS = {"torchdiffeq": ["torchdiffeq"], "diffrax": ["diffrax", "jax"], "torchdeq": ["torchdeq"],
+         "ffjord": ["torchdiffeq"],  # FFJORD's code restated (peer_ffjord.py) on torchdiffeq
          # deepdyn's own Python package: with Python fields, and with the same fields scripted
          "deepdyn_py": ["deepdyn"], "deepdyn_jit": ["deepdyn"]}
 CASES = {
     "spiral": ["spiral.solve", "spiral.direct", "spiral.adjoint"],
     "deq": ["deq.broyden.forward", "deq.broyden.train", "deq.anderson.forward", "deq.anderson.train"],
+    "ffjord": ["ffjord.train"],
 }
 WARMUP = 2  # untimed runs of every case on every side, after the one that collects values
 
@@ -100,8 +102,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bench-binary", required=True, help="path to bench_compare")
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--cases", default="spiral,deq", help="comma-separated: spiral, deq")
-    parser.add_argument("--peers", default="torchdiffeq,diffrax,torchdeq,deepdyn_py,deepdyn_jit")
+    parser.add_argument("--cases", default="spiral,deq,ffjord", help="comma-separated: spiral, deq, ffjord")
+    parser.add_argument("--peers", default="torchdiffeq,diffrax,torchdeq,ffjord,deepdyn_py,deepdyn_jit")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
@@ -155,6 +157,8 @@ def main():
                "to the Gram matrix's scale); the implicit backward starts at u = dL/dz; the output is f(z*) (one "
                "more f call). Iterations = evaluations of the solver's map - 1; NFE bwd = evaluations of "
                "u -> u J + dL/dz (one VJP each).",
+        "ffjord": "deepdyn FFJORD: cnf::ODENet's forward-mode divergence (core::mlp_divergence, one node with a fused "
+                  "backward) with the problem's probe, integrate_flow by dopri5 with ode::Adjoint (full norm).",
     }
     notes = [deepdyn_notes[g] for g in groups] + notes
     config = {
@@ -170,6 +174,9 @@ def main():
         "deq": {"width": problems.DEQ_WIDTH, "input": problems.DEQ_INPUT, "batch": problems.DEQ_BATCH,
                 "spectral_norm_W": problems.DEQ_SPECTRAL_NORM, "forward": p["forward"], "backward": p["backward"],
                 "stop": "relative residual per sample", "loss": "mean(z*^2)"},
+        "ffjord": {"batch": problems.FFJORD_BATCH, "widths": problems.FFJORD_WIDTHS, "t1": problem["ffjord"]["t1"],
+                   "rtol": problem["ffjord"]["rtol"], "atol": problem["ffjord"]["atol"], "method": "dopri5",
+                   "trace": "hutchinson, fixed gaussian probe", "loss": "-mean(log p(x))"},
         "seed": args.seed,
     }
     print_table(results, config, notes)

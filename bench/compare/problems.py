@@ -7,6 +7,7 @@ import numpy as np
 SPIRAL_BATCH = 1024
 DEQ_WIDTH, DEQ_INPUT, DEQ_BATCH = 256, 64, 64
 DEQ_SPECTRAL_NORM = 0.9  # ||W||_2 < 1 and |tanh'| <= 1: f is a contraction, z* exists and is unique
+FFJORD_BATCH, FFJORD_WIDTHS = 512, (2, 64, 64, 64, 2)
 
 
 def _f32(a):
@@ -46,7 +47,26 @@ def make(seed=0):
         "broyden_memory": 50,  # torchdeq keeps max_iter rank-one updates (LBFGS_thres = max_iter)
         "anderson_memory": 6,  # torchdeq's default m
     }
-    return {"seed": seed, "spiral": spiral, "deq": deq}
+    # FFJORD's toy density: 8gaussians as ffjord's lib/toy_data.py draws it, and its concat-squash
+    # net (tanh) with nn.Linear's initialisation; the Hutchinson probe is drawn here too, so that
+    # every side integrates the same estimate.
+    centers = 4 * np.array([(1, 0), (-1, 0), (0, 1), (0, -1)] + [(a / np.sqrt(2), b / np.sqrt(2))
+                                                                 for a in (1, -1) for b in (1, -1)])
+    points = 0.5 * rng.standard_normal((FFJORD_BATCH, 2)) + centers[rng.integers(0, 8, FFJORD_BATCH)]
+    net = {}
+    for i, (fan_in, fan_out) in enumerate(zip(FFJORD_WIDTHS[:-1], FFJORD_WIDTHS[1:])):
+        net[f"layer{i}.layer.weight"], net[f"layer{i}.layer.bias"] = linear(fan_out, fan_in)
+        net[f"layer{i}.hyper_gate.weight"], net[f"layer{i}.hyper_gate.bias"] = linear(fan_out, 1)
+        net[f"layer{i}.hyper_bias.weight"] = linear(fan_out, 1)[0]
+    ffjord = {
+        "params": net,
+        "x": _f32(points / 1.414),
+        "probe": _f32(rng.standard_normal((FFJORD_BATCH, 2))),
+        "t1": 0.5,
+        "rtol": 1e-5,
+        "atol": 1e-5,
+    }
+    return {"seed": seed, "spiral": spiral, "deq": deq, "ffjord": ffjord}
 
 
 def write(problem, path):
