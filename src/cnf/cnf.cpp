@@ -119,6 +119,12 @@ core::MLPDivergence ODENetImpl::divergence(const torch::Tensor& t, const torch::
   return core::mlp_divergence(z, weights, biases, activation, core::MLPInput::Identity, probe);
 }
 
+DivergenceField divergence_field(ODENet net) {
+  return DivergenceField{[net](const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& probe) mutable {
+    return net->divergence(t, z, probe);
+  }};
+}
+
 void CNFOptions::validate() const {
   TORCH_CHECK(dim() >= 1, "CNF dim must be >= 1, got ", dim());
   TORCH_CHECK(blocks() >= 1, "CNF blocks must be >= 1, got ", blocks());
@@ -169,11 +175,8 @@ CNFOutput CNFImpl::push_forward(const torch::Tensor& x, const FlowOptions& flow)
   auto delta_logp = torch::zeros({x.size(0)}, x.options());
   if (flow.regularize()) out.kinetic = out.jacobian = torch::zeros_like(delta_logp);
   for (size_t k = 0; k < blocks.size(); ++k) {
-    const DivergenceField field{
-        [net = blocks[k]](const torch::Tensor& t, const torch::Tensor& state, const torch::Tensor& probe) mutable {
-          return net->divergence(t, state, probe);
-        }};
-    auto r = integrate_flow(field, z, times(k, false).to(x.dtype()), FlowOptions(flow).solver(block_solver(k)));
+    auto r = integrate_flow(divergence_field(blocks[k]), z, times(k, false).to(x.dtype()),
+                            FlowOptions(flow).solver(block_solver(k)));
     z = r.z;
     delta_logp = delta_logp + r.delta_logp;
     if (flow.regularize()) {

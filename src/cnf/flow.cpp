@@ -24,7 +24,7 @@ DivergenceField autograd_divergence(ode::Field f, bool frobenius_too) {
     if (!probe.defined()) {
       // Row i of df/dz is the gradient of sum_b f_i(z_b): rows of different samples do not mix.
       trace = torch::zeros({z.size(0)}, z.options());
-      frobenius = torch::zeros_like(trace);
+      if (frobenius_too) frobenius = torch::zeros_like(trace);
       for (int64_t i = 0; i < z.size(1); ++i) {
         auto row = torch::autograd::grad({dz.select(1, i).sum()}, {z}, {}, /*retain_graph=*/true, differentiable)[0];
         trace = trace + row.select(1, i);
@@ -35,7 +35,7 @@ DivergenceField autograd_divergence(ode::Field f, bool frobenius_too) {
       trace = (vjp * probe).sum(1);
       if (frobenius_too) frobenius = core::squared_row_norm(vjp);
     }
-    core::MLPDivergence out{dz, trace, frobenius_too ? frobenius : torch::Tensor()};
+    core::MLPDivergence out{dz, trace, frobenius};  // frobenius undefined unless asked for
     if (!differentiable)
       for (auto* d : {&out.value, &out.divergence, &out.frobenius})
         if (d->defined()) *d = d->detach();

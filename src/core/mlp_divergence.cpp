@@ -131,7 +131,9 @@ std::vector<torch::Tensor> stacked_backward(const torch::Tensor& x2, const torch
     if (kind == KernelActivation::Identity) continue;
     const auto& s = layers[i];  // act(a) and the tangents t_k = act'(a) ta_k
     const int64_t width = s.size(1), block = rows * width;
-    torch::Tensor curvature = (tangent_grads(width) * s.narrow(0, rows, m * rows).view({m, rows, width})).sum(0);
+    // sum_k t_bar_k t_k (one direction: the product itself, no reduction pass).
+    const auto products = tangent_grads(width) * s.narrow(0, rows, m * rows).view({m, rows, width});
+    torch::Tensor curvature = m == 1 ? products[0] : products.sum(0);
     detail::multiply_curvature<T>(kind, s.data_ptr<T>(), curvature.data_ptr<T>(), block);
     for (int64_t k = 0; k <= m; ++k)
       detail::multiply_slope<T>(kind, s.data_ptr<T>(), g.data_ptr<T>() + k * block, block);

@@ -138,10 +138,7 @@ TEST(Flow, ConcatSquashNetAtOneTimeIsTheLayersComposed) {
 TEST(Flow, ForwardModeDivergenceMatchesAutogradOnTheSameNet) {
   auto flow = random_flow(2, {8, 8}, 9);
   auto net = flow->blocks[0];
-  const dd::cnf::DivergenceField by_forward_mode{
-      [net](const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& probe) mutable {
-        return net->divergence(t, z, probe);
-      }};
+  const auto by_forward_mode = dd::cnf::divergence_field(net);
   const auto x = torch::randn({7, 2}, torch::kFloat64);
   const auto ts = torch::tensor({0.0, 0.8}, torch::kFloat64);
   const auto params = net->parameters();

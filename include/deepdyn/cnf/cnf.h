@@ -37,6 +37,9 @@ struct ODENetImpl : torch::nn::Module {
 };
 TORCH_MODULE(ODENet);
 
+/// The net as integrate_flow's DivergenceField (its forward-mode ODENetImpl::divergence).
+DivergenceField divergence_field(ODENet net);
+
 struct CNFOptions {
   /* implicit */ CNFOptions(int64_t dim) : dim_(dim) {}
   TORCH_ARG(int64_t, dim);

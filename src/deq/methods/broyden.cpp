@@ -37,9 +37,9 @@ void low_rank_minus_identity(const T* a, const T* b, int64_t memory, int64_t k, 
 /// -x + sum_{j < k} a_j (b_j . x) per sample (see low_rank_minus_identity): the loop on contiguous
 /// CPU float32/float64, batched products elsewhere (GPU).
 torch::Tensor low_rank_minus_identity(const torch::Tensor& a, const torch::Tensor& b, int64_t k,
-                                      const torch::Tensor& x) {
-  const bool loop = x.device().is_cpu() && (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64) &&
-                    a.is_contiguous() && b.is_contiguous() && x.is_contiguous();
+                                      const torch::Tensor& x_any) {
+  const auto x = x_any.contiguous();  // (a and b are the iteration's own contiguous buffers)
+  const bool loop = x.device().is_cpu() && (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64);
   if (!loop) {
     auto dots = torch::bmm(b.narrow(1, 0, k), x.unsqueeze(2));  // [batch, k, 1]
     return -x + torch::bmm(dots.transpose(1, 2), a.narrow(1, 0, k)).squeeze(1);
@@ -74,12 +74,12 @@ class BroydenIteration : public Iteration {
 
   // B x = -x + U (V^T x).
   torch::Tensor apply(const torch::Tensor& x) const {
-    return stored_ == 0 ? -x : low_rank_minus_identity(us_, vs_, stored_, x.contiguous());
+    return stored_ == 0 ? -x : low_rank_minus_identity(us_, vs_, stored_, x);
   }
 
   // x^T B = -x^T + (x^T U) V^T.
   torch::Tensor apply_transposed(const torch::Tensor& x) const {
-    return stored_ == 0 ? -x : low_rank_minus_identity(vs_, us_, stored_, x.contiguous());
+    return stored_ == 0 ? -x : low_rank_minus_identity(vs_, us_, stored_, x);
   }
 
   void update(const torch::Tensor& dz, const torch::Tensor& dg) {
