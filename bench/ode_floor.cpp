@@ -9,9 +9,12 @@
 //   direct        solve, loss = mean(y(T)^2), backward floor = NFE x G
 //   adjoint       the same loss by the adjoint         floor = NFE x F + NFE_backward x G
 //   checkpointed  the same loss by checkpoints         floor = NFE x F + NFE_backward x G
-// ratio = median time / floor: what the solver, autograd and the gradient strategy add. The direct
-// solve recomputes the field's activations in its backward (core::RecomputeActivationsGuard), so
-// its rows also give time / (NFE x Gr), Gr an evaluation and VJP that recompute alike. Then the
+// ratio = median time / floor: what the solver, autograd and the gradient strategy add. Direct and
+// adjoint run with the net's own vector-Jacobian product (SolveOptions::vjp: the Direct gradient
+// sweeps the stored stages without autograd's tape, the Adjoint's backward field records no
+// graph); "direct, autograd" and "adjoint, autograd" without it, through autograd. The autograd
+// direct solve recomputes the field's activations in its backward (core::RecomputeActivationsGuard),
+// so direct rows also give time / (NFE x Gr), Gr an evaluation and VJP that recompute alike. Then the
 // direct step with the step capped (max_step) to about 1.4x and 2.7x the NFE: time per NFE must
 // stay flat (it grows linearly with NFE), and a hand-written Euler chain of as many recorded
 // evaluations, which has the same stored graph without the solver. All cases run once per round,
@@ -120,8 +123,13 @@ int main(int argc, char** argv) {
       return {field_calls, 0};
     };
   };
-  const auto direct = dd::ode::SolveOptions(spiral).gradient(dd::ode::Direct{}),
-             adjoint = dd::ode::SolveOptions(spiral).gradient(dd::ode::Adjoint{});
+  // The fused net's own vector-Jacobian product: Direct sweeps the steps without autograd's tape and
+  // the Adjoint's backward field records no graph. The "autograd" rows run without it.
+  const auto with_vjp = dd::ode::SolveOptions(spiral).params(params).vjp(spiral_vjp(net));
+  const auto direct = dd::ode::SolveOptions(with_vjp).gradient(dd::ode::Direct{}),
+             adjoint = dd::ode::SolveOptions(with_vjp).gradient(dd::ode::Adjoint{}),
+             direct_autograd = dd::ode::SolveOptions(spiral).gradient(dd::ode::Direct{}),
+             adjoint_autograd = dd::ode::SolveOptions(spiral).gradient(dd::ode::Adjoint{});
   std::vector<Case> cases{
       {"field",
        [&]() -> std::pair<int64_t, int64_t> {
@@ -135,11 +143,13 @@ int main(int argc, char** argv) {
       {"direct", training_step(direct, net)},
       {"adjoint", training_step(adjoint, net)},
       {"checkpointed", training_step(dd::ode::SolveOptions(spiral).gradient(dd::ode::Checkpointed{}), net)},
+      {"direct, autograd", training_step(direct_autograd, net)},
+      {"adjoint, autograd", training_step(adjoint_autograd, net)},
   };
   // The direct step at more NFE: the step capped below what the controller chooses.
   for (const double cap : {0.3, 0.15})
     cases.push_back({"direct, max_step " + std::to_string(cap).substr(0, 4),
-                     training_step(dd::ode::SolveOptions(spiral).step_control(
+                     training_step(dd::ode::SolveOptions(direct).step_control(
                                        dd::ode::StepControl(spiral.step_control()).max_step(cap)),
                                    net)});
   // The direct step with the loss on 1000 outputs, as when fitting a measured trajectory: the
@@ -167,8 +177,8 @@ int main(int argc, char** argv) {
   const size_t floor_cases = cases.size();
   for (const auto& other : unfused) {
     cases.push_back({"solve", no_grad_solve(other.second)});
-    cases.push_back({"direct", training_step(direct, other.second)});
-    cases.push_back({"adjoint", training_step(adjoint, other.second)});
+    cases.push_back({"direct", training_step(direct_autograd, other.second)});
+    cases.push_back({"adjoint", training_step(adjoint_autograd, other.second)});
   }
 
   if (!only.empty()) {
@@ -206,7 +216,7 @@ int main(int argc, char** argv) {
     const double time = median(c.seconds);
     std::printf("  %-22s %10.2f %6lld %6lld %10.2f %7.3f %12.4f", c.name.c_str(), time * 1e3,
                 static_cast<long long>(c.nfe), static_cast<long long>(c.nfe_backward), floor * 1e3, time / floor,
-                time * 1e3 / double(c.nfe + c.nfe_backward));
+                time * 1e3 / double(c.nfe + (direct ? 0 : c.nfe_backward)));
     if (c.name.rfind("direct", 0) == 0) std::printf(" %12.3f", time / (c.nfe * field_vjp_recomputed));
     std::printf("\n");
   }

@@ -6,6 +6,9 @@
 #include <deepdyn/ode/solve.h>
 #include <torch/torch.h>
 
+#include <array>
+#include <vector>
+
 /// How the same function is computed: core::mlp's fused kernels (the library's building block),
 /// LibTorch operations with deepdyn's tanh (core/activation.h), or LibTorch operations throughout.
 enum class SpiralKernels { Fused, Operations, LibTorch };
@@ -26,6 +29,25 @@ struct SpiralNetImpl : torch::nn::Module {
   }
 };
 TORCH_MODULE(SpiralNet);
+
+/// The vector-Jacobian product of the fused spiral field f(t, y) = W2 tanh(W1 y^3 + b1) + b2 by
+/// core::mlp_vjp, for SolveOptions::vjp (the tapeless Direct gradient and the Adjoint without a
+/// graph per evaluation); `at` gives where W1, b1, W2 and b2 stand in SolveOptions::params.
+inline deepdyn::ode::FieldVJP spiral_vjp(torch::Tensor w1, torch::Tensor b1, torch::Tensor w2, torch::Tensor b2,
+                                         std::array<size_t, 4> at = {0, 1, 2, 3}) {
+  return [=](const torch::Tensor& /*t*/, const torch::Tensor& y, const torch::Tensor& v,
+             const std::vector<torch::Tensor>& grads, bool with_value) {
+    deepdyn::ode::FieldVJPResult r;
+    r.y = deepdyn::core::mlp_vjp(y, {w1, w2}, {b1, b2}, deepdyn::core::Activation::Tanh, deepdyn::core::MLPInput::Cube,
+                                 v, {grads[at[0]], grads[at[2]]}, {grads[at[1]], grads[at[3]]},
+                                 with_value ? &r.value : nullptr);
+    return r;
+  };
+}
+
+inline deepdyn::ode::FieldVJP spiral_vjp(const SpiralNet& net) {
+  return spiral_vjp(net->in->weight, net->in->bias, net->out->weight, net->out->bias);
+}
 
 /// The spiral problem of bench_core, bench_ode_floor and the step-control tests: the net drawn
 /// after torch::manual_seed(0), then y0 = 0.5 randn(1024, 2); t in [0, 10]; dopri5 at torchdiffeq's

@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "../spiral_field.h"
+
 namespace dd = deepdyn;
 using nlohmann::json;
 
@@ -112,6 +114,16 @@ struct Spiral {
     if (mode == "reference") return reference();
     auto opts = dd::ode::SolveOptions().method(dd::ode::Method::Dopri5).rtol(rtol).atol(atol);
     if (mode == "adjoint") opts.gradient(dd::ode::Adjoint{}).params(values_of(p));
+    if (fused) {
+      // The network's own vector-Jacobian product: the Direct gradient sweeps the stored stages
+      // without autograd's tape, the Adjoint's backward field records no graph.
+      auto position = [&](const std::string& name) {
+        return static_cast<size_t>(std::distance(p.begin(), p.find(name)));  // values_of's order
+      };
+      opts.params(values_of(p))
+          .vjp(spiral_vjp(p.at("w1"), p.at("b1"), p.at("w2"), p.at("b2"),
+                          {position("w1"), position("b1"), position("w2"), position("b2")}));
+    }
     const dd::ode::Field f = [this](const torch::Tensor& t, const torch::Tensor& y) { return field(t, y); };
     zero_grads(p);
     dd::ode::Solution sol;

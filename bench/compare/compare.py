@@ -150,8 +150,10 @@ def main():
     deepdyn_notes = {
         "spiral": "deepdyn: the field is core::mlp (fused kernels; deepdyn_ops: the same network in LibTorch "
                   "operations with core::tanh); dopri5 with its default I controller (safety 0.9, factors [0.2, 10], no shrinking "
-                  "after an accepted step), Hairer's first step; adjoint: ode::Adjoint, full norm (every "
-                  "adjoint component controlled).",
+                  "after an accepted step), Hairer's first step; the fused net gives its own vector-Jacobian product "
+                  "(SolveOptions::vjp), so direct is the tapeless sweep over the stored stages (NFE bwd = its VJPs; "
+                  "deepdyn_ops: autograd's tape) and adjoint = ode::Adjoint with a backward field that records no "
+                  "graph, full norm (every adjoint component controlled).",
         "deq": "deepdyn DEQ: stops when every sample's ||f(z) - z|| / ||f(z)|| <= tol (ResidualNorm::Relative); "
                f"Broyden memory {p['broyden_memory']}, Anderson memory {p['anderson_memory']} (lambda 1e-4 relative "
                "to the Gram matrix's scale); the implicit backward starts at u = dL/dz; the output is f(z*) (one "

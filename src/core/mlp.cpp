@@ -225,7 +225,90 @@ torch::Tensor fused_value(const torch::Tensor& x, const std::vector<torch::Tenso
   return out.view(shape);
 }
 
+/// A gradient accumulator the kernels can add into directly: `target` itself when it is a
+/// contiguous tensor of x's dtype, else a zero tensor of its shape to be added into it afterwards.
+torch::Tensor direct_accumulator(const torch::Tensor& target, const torch::Tensor& x) {
+  if (!target.defined()) return target;
+  if (target.is_contiguous() && target.scalar_type() == x.scalar_type() && target.device() == x.device()) return target;
+  return torch::zeros(target.sizes(), x.options());
+}
+
+/// mlp_vjp on the fused kernels, for x2 [rows, in] and g2 [rows, out]; `targets` holds the
+/// weights' gradients then the biases' (undefined: not needed).
+template <class T>
+torch::Tensor fused_vjp(const torch::Tensor& x2, const std::vector<torch::Tensor>& weights,
+                        const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input,
+                        const torch::Tensor& g2, const std::vector<torch::Tensor>& targets, torch::Tensor* value) {
+  const size_t n = weights.size();
+  if (is_narrow(x2, weights, activation)) {
+    torch::Tensor hidden;
+    if (value) *value = narrow_value<T>(x2, weights, biases, activation, input, &hidden);
+    std::vector<torch::Tensor> sums;
+    for (const auto& target : targets) sums.push_back(direct_accumulator(target, x2));
+    const auto w = contiguous(weights), b = contiguous(biases);
+    auto gx = torch::empty_like(x2);
+    auto data = [&](size_t i) { return sums[i].defined() ? sums[i].data_ptr<T>() : nullptr; };
+    detail::narrow_backward<T>(narrow_net<T>(w, b, activation, input), x2.data_ptr<T>(),
+                               hidden.defined() ? hidden.data_ptr<T>() : nullptr, g2.data_ptr<T>(), x2.size(0),
+                               gx.data_ptr<T>(), data(0), data(2), data(1), data(3));
+    for (size_t i = 0; i < targets.size(); ++i)
+      if (sums[i].defined() && !sums[i].is_same(targets[i])) targets[i].add_(sums[i]);
+    return gx;
+  }
+  auto layers = forward_layers<T>(x2, weights, biases, activation, input, /*hidden_only=*/value == nullptr);
+  if (value) *value = layers.back();
+  std::vector<bool> needed = {true};
+  for (const auto& target : targets) needed.push_back(target.defined());
+  auto grads = backward_layers<T>(x2, layers, weights, g2, activation, input, needed);
+  for (size_t i = 0; i < 2 * n; ++i)
+    if (targets[i].defined()) targets[i].add_(grads[1 + i]);
+  return grads[0];
+}
+
 }  // namespace
+
+torch::Tensor mlp_vjp(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                      const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input,
+                      const torch::Tensor& g, const std::vector<torch::Tensor>& weight_grads,
+                      const std::vector<torch::Tensor>& bias_grads, torch::Tensor* value) {
+  check_shapes(x, weights, biases);
+  auto out_shape = x.sizes().vec();
+  out_shape.back() = weights.back().size(0);
+  TORCH_CHECK(g.sizes() == out_shape, "core::mlp_vjp: the cotangent must have the output's shape ", out_shape, ", got ",
+              g.sizes());
+  const size_t n = weights.size();
+  std::vector<torch::Tensor> targets(2 * n);  // the weights' gradients, then the biases'
+  for (size_t i = 0; i < n; ++i) {
+    if (i < weight_grads.size()) targets[i] = weight_grads[i];
+    if (i < bias_grads.size()) targets[n + i] = bias_grads[i];
+  }
+  torch::NoGradGuard no_grad;
+  if (!mlp_is_fused(x, weights, biases)) {
+    // LibTorch's autograd on detached copies: the same products, one graph per call.
+    torch::AutoGradMode enable_grad(true);
+    std::vector<torch::Tensor> inputs = {x.detach().requires_grad_(true)}, ws, bs;
+    for (size_t i = 0; i < 2 * n; ++i) {
+      auto leaf = (i < n ? weights[i] : biases[i - n]).detach().requires_grad_(targets[i].defined());
+      (i < n ? ws : bs).push_back(leaf);
+      if (targets[i].defined()) inputs.push_back(leaf);
+    }
+    auto y = mlp_reference(inputs[0], ws, bs, activation, input);
+    const auto grads = torch::autograd::grad({y}, inputs, {g});
+    torch::NoGradGuard no_grad_again;
+    size_t next = 1;
+    for (const auto& target : targets)
+      if (target.defined()) target.add_(grads[next++]);
+    if (value) *value = y.detach();
+    return grads[0];
+  }
+  const auto x2 = x.reshape({-1, x.size(-1)}).contiguous();
+  const auto g2 = g.reshape({-1, out_shape.back()}).contiguous();
+  auto gx = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp_vjp", [&] {
+    return fused_vjp<scalar_t>(x2, weights, biases, activation, input, g2, targets, value);
+  });
+  if (value) *value = value->view(out_shape);
+  return gx.view(x.sizes());
+}
 
 RecomputeActivationsGuard::RecomputeActivationsGuard() : previous_(recompute_activations) {
   recompute_activations = true;

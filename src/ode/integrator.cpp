@@ -111,7 +111,7 @@ torch::Tensor accept(CountingField& f, const ButcherTableau& tableau, DenseOutpu
   writer.write(t1, step.y1, step_interpolant);
   if (events) events->after_step(t, t1, step.y1, step_interpolant);
   if (ends_at_jump) k1 = f(right_of(t1), step.y1);
-  if (observer) observer(t1, step.y1);
+  if (observer) observer({t, h, t1, y, step, ends_at_jump});
   return k1;
 }
 
@@ -199,8 +199,8 @@ std::vector<double> fixed_grid(const SolveOptions& options, const std::vector<do
   const double t0 = ts.front(), t1 = ts.back();
   if (options.step_size().has_value()) {
     const double h = *options.step_size();
-    TORCH_CHECK(t0 + h > t0, "SolveOptions::step_size ", h, " is below the resolution of times near t = ",
-                t0, " (float64): use a step at least ", std::nextafter(t0, t1) - t0);
+    TORCH_CHECK(t0 + h > t0, "SolveOptions::step_size ", h, " is below the resolution of times near t = ", t0,
+                " (float64): use a step at least ", std::nextafter(t0, t1) - t0);
     const double steps = std::ceil((t1 - t0) / h - 1e-9);
     // More steps than max_steps end the solve with MaxStepsReached after step max_steps: the grid
     // stops two points past that instead of holding every step (1e9 of them at h = 1e-9).
@@ -298,10 +298,11 @@ std::vector<torch::Tensor> replay(CountingField& f, const torch::Tensor& y0, con
                                   const Tolerances& tol) {
   const auto& tab = tableau(options.method());
   const bool adaptive = tab.embedded() && !options.step_size().has_value() && options.grid().empty();
-  auto out = integrate_grid(f, tab, y0, grid, outputs, {}, dense_output_of(tab, options, adaptive), options, tol,
-                            false, nullptr, nullptr);
-  TORCH_CHECK(out.stats.termination == core::Termination::Success, "ode::solve could not re-run the step at t = ",
-              out.t_stop, " for its gradient: ", core::termination_message(out.stats.termination),
+  auto out = integrate_grid(f, tab, y0, grid, outputs, {}, dense_output_of(tab, options, adaptive), options, tol, false,
+                            nullptr, nullptr);
+  TORCH_CHECK(out.stats.termination == core::Termination::Success,
+              "ode::solve could not re-run the step at t = ", out.t_stop,
+              " for its gradient: ", core::termination_message(out.stats.termination),
               ". Use the Direct gradient, or tighten NewtonOptions::kappa.");
   return std::move(out.ys);
 }

@@ -1,5 +1,7 @@
 #include "deepdyn/ode/mlp_field.h"
 
+#include <ATen/ExpandUtils.h>
+
 #include "deepdyn/core/math.h"
 #include "deepdyn/core/mlp.h"
 
@@ -28,23 +30,59 @@ MLPFieldImpl::MLPFieldImpl(MLPFieldOptions options) : options_(std::move(options
   scale = register_buffer("scale", torch::ones({options_.dim()}));
 }
 
-torch::Tensor MLPFieldImpl::forward(const torch::Tensor& t, const torch::Tensor& y) {
-  auto u = (y - shift) / scale;
-  // The cube is the network's own input transform unless t joins the input after it.
-  auto input = options_.cube_input() ? core::MLPInput::Cube : core::MLPInput::Identity;
-  if (options_.time_input()) {
-    if (options_.cube_input()) u = u.pow(3);
-    input = core::MLPInput::Identity;
-    auto rows = u.sizes().vec();
-    rows.back() = 1;
-    u = torch::cat({u, t.to(u.dtype()).expand(rows)}, -1);
-  }
+namespace {
+
+/// What the network sees at (t, u): u, cubed by the network itself with cube_input, or with
+/// time_input [u (cubed here), t], t joining the input after the cube.
+std::pair<torch::Tensor, core::MLPInput> network_input(const MLPFieldOptions& options, const torch::Tensor& t,
+                                                       torch::Tensor u) {
+  if (!options.time_input()) return {u, options.cube_input() ? core::MLPInput::Cube : core::MLPInput::Identity};
+  if (options.cube_input()) u = u.pow(3);
+  auto rows = u.sizes().vec();
+  rows.back() = 1;
+  return {torch::cat({u, t.to(u.dtype()).expand(rows)}, -1), core::MLPInput::Identity};
+}
+
+}  // namespace
+
+std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> MLPFieldImpl::weights_and_biases() const {
   std::vector<torch::Tensor> weights, biases;
   for (const auto& layer : *layers) {
     weights.push_back(layer->as<torch::nn::Linear>()->weight);
     biases.push_back(layer->as<torch::nn::Linear>()->bias);
   }
-  return scale * core::mlp(u, weights, biases, options_.activation(), input);
+  return {weights, biases};
+}
+
+torch::Tensor MLPFieldImpl::forward(const torch::Tensor& t, const torch::Tensor& y) {
+  const auto [input, transform] = network_input(options_, t, (y - shift) / scale);
+  const auto [weights, biases] = weights_and_biases();
+  return scale * core::mlp(input, weights, biases, options_.activation(), transform);
+}
+
+FieldVJPResult MLPFieldImpl::vjp(const torch::Tensor& t, const torch::Tensor& y, const torch::Tensor& v,
+                                 const std::vector<torch::Tensor>& param_grads, bool with_value) {
+  torch::NoGradGuard no_grad;
+  const auto u = (y - shift) / scale;
+  const auto [input, transform] = network_input(options_, t, u);
+  const auto [weights, biases] = weights_and_biases();
+  std::vector<torch::Tensor> weight_grads, bias_grads;  // parameters() alternate weight, bias
+  auto param_grad = [&](size_t i) { return i < param_grads.size() ? param_grads[i] : torch::Tensor(); };
+  for (size_t i = 0; i < weights.size(); ++i) {
+    weight_grads.push_back(param_grad(2 * i));
+    bias_grads.push_back(param_grad(2 * i + 1));
+  }
+  FieldVJPResult out;
+  auto g = core::mlp_vjp(input, weights, biases, options_.activation(), transform, scale * v, weight_grads, bias_grads,
+                         with_value ? &out.value : nullptr);
+  if (with_value) out.value = scale * out.value;
+  if (options_.time_input()) {
+    out.t = at::sum_to(g.narrow(-1, options_.dim(), 1), t.sizes());  // t is 0-d or one per row
+    g = g.narrow(-1, 0, options_.dim());
+    if (options_.cube_input()) g = g * 3 * u.square();
+  }
+  out.y = g / scale;
+  return out;
 }
 
 void MLPFieldImpl::standardize(const torch::Tensor& states) {

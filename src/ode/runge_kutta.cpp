@@ -52,11 +52,17 @@ torch::Tensor weighted_sum(const torch::Tensor& base, double h, const std::vecto
   return out;
 }
 
+double stage_time(const ButcherTableau& tableau, int i, double t, double h, bool left_limit_at_end) {
+  if (tableau.c[i] != 1.0) return t + tableau.c[i] * h;
+  const double t_end = t + h;
+  return left_limit_at_end ? std::nextafter(t_end, t) : t_end;
+}
+
 RungeKuttaStep runge_kutta_step(const ButcherTableau& tableau, CountingField& f, double t, double h,
                                 const torch::Tensor& y, const torch::Tensor& k0, bool left_limit_at_end,
                                 StageSolver* stages) {
   const int n_stages = tableau.stages();
-  const double t_end = t + h, h_gamma = h * tableau.gamma;
+  const double h_gamma = h * tableau.gamma;
   RungeKuttaStep step;
   step.k.reserve(n_stages);
   step.k.push_back(k0);
@@ -64,8 +70,7 @@ RungeKuttaStep runge_kutta_step(const ButcherTableau& tableau, CountingField& f,
   torch::Tensor y_stage;
   for (int i = 1; i < n_stages; ++i) {
     y_stage = weighted_sum(y, h, tableau.a[i], step.k);
-    double t_stage = t + tableau.c[i] * h;
-    if (tableau.c[i] == 1.0) t_stage = left_limit_at_end ? std::nextafter(t_end, t) : t_end;
+    const double t_stage = stage_time(tableau, i, t, h, left_limit_at_end);
     if (!tableau.implicit()) {
       step.k.push_back(f(t_stage, y_stage));
       continue;

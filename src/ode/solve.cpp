@@ -14,8 +14,7 @@ namespace {
 
 const core::NameTable<Gradient>& gradients() {
   static const core::NameTable<Gradient> table(
-      "gradient",
-      {{"direct", Direct{}}, {"adjoint", Adjoint{}}, {"checkpointed", Checkpointed{}}});
+      "gradient", {{"direct", Direct{}}, {"adjoint", Adjoint{}}, {"checkpointed", Checkpointed{}}});
   return table;
 }
 
@@ -44,10 +43,11 @@ void validate(const StepControl& c) {
   TORCH_CHECK(c.max_factor() >= 1, "StepControl::max_factor must be >= 1, got ", c.max_factor());
   TORCH_CHECK(std::isfinite(c.pcoeff() + c.icoeff() + c.dcoeff()) && c.pcoeff() + c.icoeff() + c.dcoeff() > 0,
               "StepControl::pcoeff + icoeff + dcoeff must be finite and > 0 (the step must shrink as the error "
-              "grows), got ", c.pcoeff(), " + ", c.icoeff(), " + ", c.dcoeff());
+              "grows), got ",
+              c.pcoeff(), " + ", c.icoeff(), " + ", c.dcoeff());
   TORCH_CHECK(c.min_step() >= 0, "StepControl::min_step must be >= 0, got ", c.min_step());
-  TORCH_CHECK(c.max_step() > c.min_step(), "StepControl::max_step (", c.max_step(),
-              ") must be greater than min_step (", c.min_step(), ")");
+  TORCH_CHECK(c.max_step() > c.min_step(), "StepControl::max_step (", c.max_step(), ") must be greater than min_step (",
+              c.min_step(), ")");
 }
 
 void validate(const NewtonOptions& n) {
@@ -91,6 +91,9 @@ void SolveOptions::validate(size_t components) const {
     TORCH_CHECK(o.params().has_value(), "the ", gradient_name(o.gradient()),
                 " gradient must know which parameters to differentiate: the field is a plain callable, so pass ",
                 "them with SolveOptions::params(module->parameters()), or params({}) if only y0 and ts need gradients");
+  TORCH_CHECK(!o.vjp() || o.params().has_value(),
+              "SolveOptions::vjp adds the parameters' gradients in the order of SolveOptions::params, which is unset: ",
+              "set params to the tensors the field's vjp differentiates");
 }
 
 namespace {
@@ -180,6 +183,19 @@ Solution solve_state(const Field& f, const torch::Tensor& y0, const torch::Tenso
   problem.options = in_solver_time(options, problem.direction);
   problem.tol = tol;
   problem.params = options.params().value_or(std::vector<torch::Tensor>{});
+  if (const auto& vjp = options.vjp()) {
+    // For g(s, y) = -f(-s, y): v^T dg/dy = (-v)^T df/dy, and likewise for the parameters;
+    // v^T dg/ds = v^T df/dt = -((-v)^T df/dt); g itself is -f.
+    problem.vjp = problem.direction > 0
+                      ? vjp
+                      : FieldVJP([vjp](const torch::Tensor& s, const torch::Tensor& y, const torch::Tensor& v,
+                                       const std::vector<torch::Tensor>& grads, bool with_value) {
+                          auto r = vjp(-s, y, -v, grads, with_value);
+                          if (r.t.defined()) r.t = -r.t;
+                          if (r.value.defined()) r.value = -r.value;
+                          return r;
+                        });
+  }
   if (problem.options.event()) return detail::solve_with_events(problem, y0);
   sol.ys = detail::solve_problem(problem, y0, sol.stats);
   return sol;
@@ -189,7 +205,8 @@ Solution solve_state(const Field& f, const torch::Tensor& y0, const torch::Tenso
 
 namespace detail {
 
-torch::Tensor solve_problem(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<core::Stats>& stats) {
+torch::Tensor solve_problem(const Problem& problem, const torch::Tensor& y0,
+                            const std::shared_ptr<core::Stats>& stats) {
   return std::visit(
       [&](const auto& strategy) {
         using S = std::decay_t<decltype(strategy)>;
@@ -215,6 +232,8 @@ TupleSolution solve_tuple(const TupleField& f, const std::vector<torch::Tensor>&
   TORCH_CHECK(!y0.empty(), "ode::solve: the state tuple y0 is empty");
   for (const auto& y : y0) check_state(y);
   options.validate(y0.size());
+  TORCH_CHECK(!options.vjp(), "SolveOptions::vjp works on single-tensor states: flatten the tuple into one tensor ",
+              "(core::flatten) and give the vjp of the flattened field");
   TORCH_CHECK(!options.event(), "SolveOptions::event works on single-tensor states: flatten the tuple into one tensor ",
               "(core::flatten) to watch an event on it");
   const auto layout = core::TupleLayout::of(y0);

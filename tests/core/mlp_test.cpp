@@ -111,6 +111,48 @@ TEST(FusedMLP, NarrowNetworksMatchLibTorchForEveryActivationDtypeAndWidth) {
       }
 }
 
+// mlp_vjp, which solvers call without autograd: its products against autograd's through
+// mlp_reference, added into accumulators that already hold a value (one of them a non-contiguous
+// view), and its value equal to mlp()'s; for deep and narrow networks.
+TEST(FusedMLP, VJPWithoutAutogradAddsAutogradsProductsIntoItsAccumulators) {
+  for (const auto dtype : {torch::kFloat32, torch::kFloat64})
+    for (const auto activation : kActivations)
+      for (const auto& hidden : {std::vector<int64_t>{7, 5}, std::vector<int64_t>{50}}) {
+        torch::manual_seed(static_cast<int>(activation));
+        const Network net(2, 2, dtype, hidden);
+        const auto x = torch::randn({3, 70, 2}, dtype).requires_grad_();
+        const auto input = hidden.size() == 1 ? core::MLPInput::Cube : core::MLPInput::Identity;
+        const auto what = label(activation, dtype, input) + (hidden.size() == 1 ? " narrow" : " deep");
+        const auto reference = core::mlp_reference(x, net.weights, net.biases, activation, input);
+        const auto v = torch::randn_like(reference);
+        auto inputs = net.parameters();
+        inputs.insert(inputs.begin(), x);
+        const auto theirs = torch::autograd::grad({reference}, inputs, {v});
+
+        std::vector<torch::Tensor> weight_sums, bias_sums;
+        for (const auto& w : net.weights) weight_sums.push_back(torch::ones_like(w).detach());
+        weight_sums[0] = torch::ones({net.weights[0].size(1), net.weights[0].size(0)}, dtype).t();  // strided
+        for (const auto& b : net.biases) bias_sums.push_back(torch::ones_like(b).detach());
+        torch::Tensor value;
+        const auto gx = core::mlp_vjp(x, net.weights, net.biases, activation, input, v, weight_sums, bias_sums, &value);
+        EXPECT_FALSE(gx.requires_grad() || value.requires_grad()) << what;
+        {
+          torch::NoGradGuard no_grad;
+          EXPECT_TRUE(torch::equal(value, core::mlp(x, net.weights, net.biases, activation, input))) << what;
+        }
+        auto ours = weight_sums;
+        ours.insert(ours.end(), bias_sums.begin(), bias_sums.end());
+        for (auto& sum : ours) sum = sum - 1;
+        ours.insert(ours.begin(), gx);
+        const double tol = dtype == torch::kFloat32 ? 2e-4 : 1e-11;
+        for (size_t i = 0; i < inputs.size(); ++i) {
+          ASSERT_EQ(ours[i].sizes(), inputs[i].sizes()) << what << " gradient " << i;
+          EXPECT_LE((ours[i] - theirs[i]).abs().max().item<double>(), tol * (1 + theirs[i].abs().max().item<double>()))
+              << what << " gradient " << i;
+        }
+      }
+}
+
 // What ode::solve's direct gradient asks for: the backward recomputes the hidden layers instead of
 // reading them from the node, and must give the stored ones' gradients to the last bit; for a
 // deep network and a narrow one.

@@ -1,6 +1,7 @@
 // Gradients through solve(): Direct, Adjoint and Checkpointed against central
 // finite differences, against each other, and against closed forms.
 #include <deepdyn/deepdyn.h>
+#include <deepdyn/ode/mlp_field.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -299,5 +300,133 @@ TEST(Gradients, SolvesWithAndWithoutAGraphTakeTheSameStepsToTheSameBits) {
       EXPECT_EQ(with_graph.stats->nfe, without.stats->nfe) << dd::ode::method_name(method);
       EXPECT_TRUE(torch::equal(with_graph.ys.detach(), without.ys)) << dd::ode::method_name(method);
     }
+  }
+}
+
+namespace {
+
+/// dL/d(y0, parameters, ts) of L = sum(w * ys) for a solve of `field` with these options.
+std::vector<torch::Tensor> weighted_gradients(const std::function<dd::ode::Solution(const torch::Tensor&)>& solve,
+                                              const torch::Tensor& y0, const torch::Tensor& ts,
+                                              const std::vector<torch::Tensor>& params, const torch::Tensor& w,
+                                              dd::ode::Solution& solution) {
+  solution = solve(y0);
+  std::vector<torch::Tensor> inputs = {y0, ts};
+  inputs.insert(inputs.end(), params.begin(), params.end());
+  return torch::autograd::grad({(solution.ys * w).sum()}, inputs);
+}
+
+double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().max().item<double>() / (b.abs().max().item<double>() + 1e-30);
+}
+
+}  // namespace
+
+// A module with a vjp (MLPField) takes the tapeless Direct gradient: its reverse sweep must give
+// the gradient autograd takes through the same steps (the same field as a plain callable), for
+// outputs inside steps (the method's interpolant, a fixed grid's linear one), jumps and forced
+// steps, reversed time, the output times' gradient, narrow and deep networks, both dtypes.
+TEST(Tapeless, DirectGradientIsAutogradsThroughTheSameSteps) {
+  struct Case {
+    std::string name;
+    SolveOptions options;
+    std::vector<double> ts;
+  };
+  const std::vector<Case> cases = {
+      {"dopri5", SolveOptions().rtol(1e-6).atol(1e-8), {0.0, 0.3, 0.7, 1.5, 2.0}},
+      {"tsit5 jump and step", SolveOptions().method(Method::Tsit5).jump_ts({0.9}).step_ts({1.2}), {0.0, 1.0, 2.0}},
+      {"rk4 grid", SolveOptions().method(Method::RK4).step_size(0.1), {0.0, 0.25, 0.5, 1.0}},
+      {"euler grid with a jump",
+       SolveOptions().method(Method::Euler).grid({0.0, 0.2, 0.5, 0.8, 1.0}).jump_ts({0.5}),
+       {0.0, 0.6, 1.0}},
+      {"dopri5 reversed", SolveOptions().rtol(1e-6).atol(1e-8), {2.0, 1.1, 0.0}},
+  };
+  for (const auto dtype : {torch::kFloat64, torch::kFloat32})
+    for (const bool narrow : {true, false}) {
+      torch::manual_seed(5);
+      auto options = dd::ode::MLPFieldOptions(3).time_input(true).cube_input(narrow);
+      if (!narrow) options.hidden({12, 9}).activation(dd::core::Activation::Softplus);
+      dd::ode::MLPField field(options);
+      field->to(dtype);
+      field->standardize(torch::randn({40, 3}, dtype) * 2 + 0.5);
+      {
+        torch::NoGradGuard no_grad;
+        for (auto& p : field->parameters()) p.mul_(5);
+      }
+      const dd::ode::Field plain = [impl = field.ptr()](const torch::Tensor& t, const torch::Tensor& y) {
+        return impl->forward(t, y);
+      };
+      for (const auto& c : cases) {
+        const auto what =
+            c.name + (narrow ? ", narrow " : ", deep ") + (dtype == torch::kFloat32 ? "float32" : "float64");
+        const auto y0 = torch::randn({5, 3}, dtype).requires_grad_();
+        const auto ts = torch::tensor(c.ts, torch::kFloat64).requires_grad_();
+        const auto w = torch::randn({static_cast<int64_t>(c.ts.size()), 5, 3}, dtype);
+        dd::ode::Solution tapeless, recorded;
+        const auto ours =
+            weighted_gradients([&](const torch::Tensor& y) { return dd::ode::solve(field, y, ts, c.options); }, y0, ts,
+                               field->parameters(), w, tapeless);
+        const auto theirs =
+            weighted_gradients([&](const torch::Tensor& y) { return dd::ode::solve(plain, y, ts, c.options); }, y0, ts,
+                               field->parameters(), w, recorded);
+        EXPECT_GT(tapeless.stats->nfe_backward, 0) << what << ": the tapeless sweep did not run";
+        EXPECT_EQ(recorded.stats->nfe_backward, 0) << what;
+        EXPECT_EQ(tapeless.stats->nfe, recorded.stats->nfe) << what;
+        EXPECT_TRUE(torch::equal(tapeless.ys.detach(), recorded.ys.detach())) << what;
+        const double tol = dtype == torch::kFloat32 ? 2e-4 : 1e-10;
+        for (size_t i = 0; i < ours.size(); ++i)
+          EXPECT_LE(relative_difference(ours[i], theirs[i]), tol) << what << ", gradient " << i;
+      }
+    }
+}
+
+// The adjoint's backward field by the module's vjp (no graph per evaluation) against the same
+// adjoint through autograd: the same function, so the same backward steps to round-off.
+TEST(Tapeless, AdjointByTheFieldsVJPIsTheAdjointThroughAutograd) {
+  torch::manual_seed(6);
+  dd::ode::MLPField field(dd::ode::MLPFieldOptions(2).hidden({20}).time_input(true));
+  field->to(torch::kFloat64);
+  const dd::ode::Field plain = [impl = field.ptr()](const torch::Tensor& t, const torch::Tensor& y) {
+    return impl->forward(t, y);
+  };
+  const auto options = SolveOptions().rtol(1e-8).atol(1e-10).gradient(Adjoint{});
+  const auto y0 = torch::randn({6, 2}, torch::kFloat64).requires_grad_();
+  const auto ts = torch::tensor({0.0, 0.8, 2.0}, torch::kFloat64).requires_grad_();
+  const auto w = torch::randn({3, 6, 2}, torch::kFloat64);
+  dd::ode::Solution with_vjp, through_autograd;
+  const auto ours = weighted_gradients([&](const torch::Tensor& y) { return dd::ode::solve(field, y, ts, options); },
+                                       y0, ts, field->parameters(), w, with_vjp);
+  const auto theirs = weighted_gradients(
+      [&](const torch::Tensor& y) {
+        return dd::ode::solve(plain, y, ts, SolveOptions(options).params(field->parameters()));
+      },
+      y0, ts, field->parameters(), w, through_autograd);
+  EXPECT_EQ(with_vjp.stats->nfe_backward, through_autograd.stats->nfe_backward);
+  for (size_t i = 0; i < ours.size(); ++i) EXPECT_LE(relative_difference(ours[i], theirs[i]), 1e-9) << "gradient " << i;
+}
+
+TEST(Tapeless, ItsGradientIsNotDifferentiatedAgainAndAVJPNeedsParams) {
+  torch::manual_seed(7);
+  dd::ode::MLPField field(dd::ode::MLPFieldOptions(2).hidden({8}));
+  const auto y0 = torch::randn({4, 2}).requires_grad_();
+  const auto ts = torch::tensor({0.0, 1.0}, torch::kFloat64);
+  const auto loss = dd::ode::solve(field, y0, ts).ys.square().sum();
+  try {
+    torch::autograd::grad({loss}, {y0}, {}, /*retain_graph=*/true, /*create_graph=*/true);
+    ADD_FAILURE() << "create_graph through the tapeless gradient was not refused";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot be differentiated again"), std::string::npos) << e.what();
+  }
+  const dd::ode::Field plain = [impl = field.ptr()](const torch::Tensor& t, const torch::Tensor& y) {
+    return impl->forward(t, y);
+  };
+  const auto vjp = [impl = field.ptr()](const torch::Tensor& t, const torch::Tensor& y, const torch::Tensor& v,
+                                        const std::vector<torch::Tensor>& grads,
+                                        bool with_value) { return impl->vjp(t, y, v, grads, with_value); };
+  try {
+    dd::ode::solve(plain, y0, ts, SolveOptions().vjp(vjp));
+    ADD_FAILURE() << "a vjp without params was accepted";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("SolveOptions::params"), std::string::npos) << e.what();
   }
 }

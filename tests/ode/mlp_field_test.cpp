@@ -36,9 +36,9 @@ TEST(MLPField, ForwardIsTheStandardisedNetworkOfItsDocumentation) {
 TEST(MLPField, TorchScriptExportComputesTheSameFieldForEveryOption) {
   for (const bool cube : {false, true})
     for (const bool time : {false, true})
-      for (const auto activation : {dd::core::Activation::Tanh, dd::core::Activation::Softplus,
-                                    dd::core::Activation::Sigmoid, dd::core::Activation::Elu,
-                                    dd::core::Activation::Identity}) {
+      for (const auto activation :
+           {dd::core::Activation::Tanh, dd::core::Activation::Softplus, dd::core::Activation::Sigmoid,
+            dd::core::Activation::Elu, dd::core::Activation::Identity}) {
         torch::manual_seed(cube + 2 * time);
         dd::ode::MLPField field(
             dd::ode::MLPFieldOptions(3).hidden({6, 5}).activation(activation).cube_input(cube).time_input(time));
@@ -69,3 +69,41 @@ TEST(MLPField, BadOptionsAreRefused) {
 }
 
 }  // namespace
+
+// MLPField::vjp, which ode::solve's tapeless gradients call, against autograd through forward:
+// the state's, the time's (0-d and one per row) and every parameter's cotangent, and the value.
+TEST(MLPField, VJPIsAutogradsProductThroughForward) {
+  for (const bool cube : {false, true})
+    for (const bool time : {false, true}) {
+      torch::manual_seed(10 + cube + 2 * time);
+      dd::ode::MLPField field(dd::ode::MLPFieldOptions(3).hidden({6, 5}).cube_input(cube).time_input(time));
+      field->to(torch::kFloat64);
+      field->standardize(torch::randn({20, 3}, torch::kFloat64) * 2 + 1);
+      const auto y = torch::randn({4, 3}, torch::kFloat64).requires_grad_();
+      for (const auto& t : {torch::scalar_tensor(0.7, torch::kFloat64), torch::rand({4, 1}, torch::kFloat64)}) {
+        const auto what = std::string("cube ") + std::to_string(cube) + " time " + std::to_string(time) + " t " +
+                          std::to_string(t.dim()) + "-d";
+        const auto time_leaf = t.clone().requires_grad_(time);
+        const auto value = field->forward(time_leaf, y);
+        const auto v = torch::randn_like(value);
+        std::vector<torch::Tensor> inputs = {y};
+        for (const auto& p : field->parameters()) inputs.push_back(p);
+        if (time) inputs.push_back(time_leaf);
+        const auto expected = torch::autograd::grad({value}, inputs, {v});
+
+        std::vector<torch::Tensor> param_grads;
+        for (const auto& p : field->parameters()) param_grads.push_back(torch::zeros_like(p).detach());
+        const auto r = field->vjp(t, y.detach(), v, param_grads, true);
+        EXPECT_TRUE(torch::allclose(r.value, value.detach(), 1e-12, 1e-12)) << what;
+        EXPECT_TRUE(torch::allclose(r.y, expected[0], 1e-11, 1e-12)) << what;
+        for (size_t i = 0; i < param_grads.size(); ++i)
+          EXPECT_TRUE(torch::allclose(param_grads[i], expected[1 + i], 1e-11, 1e-12)) << what << " parameter " << i;
+        if (time) {
+          ASSERT_TRUE(r.t.defined()) << what;
+          EXPECT_TRUE(torch::allclose(r.t, expected.back(), 1e-11, 1e-12)) << what;
+        } else {
+          EXPECT_FALSE(r.t.defined()) << what;
+        }
+      }
+    }
+}

@@ -31,6 +31,18 @@ torch::Tensor mlp_reference(const torch::Tensor& x, const std::vector<torch::Ten
                             const std::vector<torch::Tensor>& biases, Activation activation,
                             MLPInput input = MLPInput::Identity);
 
+/// mlp()'s vector-Jacobian product without autograd, for solvers that sweep their own gradients
+/// (ode::solve's tapeless Direct gradient and its Adjoint on a field with SolveOptions::vjp):
+/// returns g^T dy/dx for the output cotangent g (y's shape) and adds g^T dy/dW_i and g^T dy/db_i
+/// into weight_grads[i] and bias_grads[i] (the weights' and biases' shapes; an undefined entry,
+/// or an empty vector, is skipped). With `value` not null, it also sets *value = mlp(x). Fused
+/// kernels where mlp_is_fused (the hidden layers recomputed, as under RecomputeActivationsGuard),
+/// else LibTorch's autograd on mlp_reference. Runs in no-grad mode: its results have no graph.
+torch::Tensor mlp_vjp(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                      const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input,
+                      const torch::Tensor& g, const std::vector<torch::Tensor>& weight_grads,
+                      const std::vector<torch::Tensor>& bias_grads, torch::Tensor* value = nullptr);
+
 /// A square network's value with an estimate of its Jacobian J = dy/dx per row, for the divergence a
 /// continuous normalizing flow integrates and RNODE's Jacobian penalty:
 ///   probe undefined (exact):  divergence = tr J,       frobenius = ||J||_F^2;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "deepdyn/core/activation.h"
+#include "deepdyn/ode/options.h"
 
 namespace deepdyn::ode {
 
@@ -37,6 +38,10 @@ class MLPFieldImpl : public torch::nn::Module {
   explicit MLPFieldImpl(MLPFieldOptions options);
   /// t is a 0-d time or one time per batch row (broadcastable to y's shape without its last size).
   torch::Tensor forward(const torch::Tensor& t, const torch::Tensor& y);
+  /// The field's vector-Jacobian product by core::mlp_vjp (SolveOptions::vjp, which ode::solve
+  /// sets from it); param_grads follow parameters(): each layer's weight, then its bias.
+  FieldVJPResult vjp(const torch::Tensor& t, const torch::Tensor& y, const torch::Tensor& v,
+                     const std::vector<torch::Tensor>& param_grads, bool with_value);
   /// Sets m and s to the mean and standard deviation of `states` [n, dim] (s = 1 where a
   /// component does not vary).
   void standardize(const torch::Tensor& states);
@@ -46,6 +51,9 @@ class MLPFieldImpl : public torch::nn::Module {
   torch::Tensor shift, scale;    ///< m and s, buffers [dim]
 
  private:
+  /// The Linear layers' weights and biases, in order.
+  std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> weights_and_biases() const;
+
   MLPFieldOptions options_;
 };
 TORCH_MODULE(MLPField);

@@ -120,6 +120,20 @@ struct Event {
   TORCH_ARG(double, tol) = 1e-10;
 };
 
+/// What a field's vector-Jacobian product returns (SolveOptions::vjp).
+struct FieldVJPResult {
+  torch::Tensor y;      ///< v^T df/dy
+  torch::Tensor t;      ///< v^T df/dt, 0-d; undefined for a field that does not depend on t
+  torch::Tensor value;  ///< f(t, y) when asked for (with_value), else undefined
+};
+
+/// The vector-Jacobian product of a field f(t, y) computed without autograd (by fused kernels, as
+/// core::mlp_vjp): for a cotangent v of y's shape it returns v^T df/dy (see FieldVJPResult) and
+/// adds v^T df/dp_i into param_grads[i] for the i-th of SolveOptions::params (undefined entries
+/// are skipped). Its results carry no graph.
+using FieldVJP = std::function<FieldVJPResult(const torch::Tensor& t, const torch::Tensor& y, const torch::Tensor& v,
+                                              const std::vector<torch::Tensor>& param_grads, bool with_value)>;
+
 /// Options of ode::solve. Chaining setters; validate() (which solve() calls) refuses inconsistent
 /// values with a message that says what was expected.
 struct SolveOptions {
@@ -174,6 +188,13 @@ struct SolveOptions {
   TORCH_ARG(std::optional<Event>, event) = std::nullopt;
   /// How gradients reach y0, ts and the parameters, with the strategy's own settings.
   TORCH_ARG(Gradient, gradient) = Direct{};
+  /// The field's vector-Jacobian product, its parameters being SolveOptions::params (which must be
+  /// set). With it the Direct gradient of an explicit method runs without autograd's tape (a reverse
+  /// sweep over the stored stages, to the same gradient of the discrete solve), and the Adjoint's
+  /// backward field without a graph per evaluation. solve() on a module with a member
+  /// `FieldVJPResult vjp(t, y, v, param_grads, with_value)` (MLPField has one) sets it when
+  /// neither it nor params is set. The field's gradients reach only SolveOptions::params.
+  TORCH_ARG(FieldVJP, vjp) = nullptr;
   /// The parameters the Adjoint and Checkpointed gradients differentiate: params(module->parameters()),
   /// params({a, b}), or params({}) when only y0 and ts need gradients. solve() on a module takes the
   /// module's parameters when unset; a plain callable must set it. (Part of the problem, not of the

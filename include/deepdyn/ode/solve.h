@@ -36,17 +36,37 @@ TupleSolution solve(F&& f, const std::vector<torch::Tensor>& y0, const torch::Te
   return solve_tuple(TupleField(std::forward<F>(f)), y0, ts, options);
 }
 
+namespace detail {
+/// Whether a module has `FieldVJPResult vjp(t, y, v, param_grads, with_value)` (SolveOptions::vjp).
+template <class Impl, class = void>
+struct has_vjp : std::false_type {};
+template <class Impl>
+struct has_vjp<Impl,
+               std::void_t<decltype(std::declval<Impl&>().vjp(
+                   std::declval<const torch::Tensor&>(), std::declval<const torch::Tensor&>(),
+                   std::declval<const torch::Tensor&>(), std::declval<const std::vector<torch::Tensor>&>(), true))>>
+    : std::true_type {};
+}  // namespace detail
+
 /// A torch::nn::Module (as a holder made by TORCH_MODULE, or a shared_ptr) with
 /// `Tensor forward(const Tensor& t, const Tensor& y)` as the field. Adjoint and
 /// Checkpointed gradients differentiate the module's parameters unless
-/// SolveOptions::params names others.
+/// SolveOptions::params names others. A module with a vjp member (see SolveOptions::vjp) gives
+/// it to the solve when neither params nor vjp is set.
 template <class Impl, class = std::enable_if_t<std::is_base_of_v<torch::nn::Module, Impl>>>
 Solution solve(const std::shared_ptr<Impl>& module, const torch::Tensor& y0, const torch::Tensor& ts,
                const SolveOptions& options = SolveOptions()) {
   TORCH_CHECK(module != nullptr, "ode::solve: the field module is null");
   Field field = [module](const torch::Tensor& t, const torch::Tensor& y) { return module->forward(t, y); };
   if (options.params().has_value()) return solve(field, y0, ts, options);
-  return solve(field, y0, ts, SolveOptions(options).params(module->parameters()));
+  auto with_params = SolveOptions(options).params(module->parameters());
+  if constexpr (detail::has_vjp<Impl>::value) {
+    if (!options.vjp())
+      with_params.vjp([module](const torch::Tensor& t, const torch::Tensor& y, const torch::Tensor& v,
+                               const std::vector<torch::Tensor>& param_grads,
+                               bool with_value) { return module->vjp(t, y, v, param_grads, with_value); });
+  }
+  return solve(field, y0, ts, with_params);
 }
 
 template <class Impl>

@@ -8,6 +8,7 @@
 #include "deepdyn/ode/solution.h"
 #include "ode/detail/counting_field.h"
 #include "ode/detail/events.h"
+#include "ode/detail/runge_kutta.h"
 #include "ode/detail/step_control.h"
 
 namespace deepdyn::ode::detail {
@@ -15,17 +16,25 @@ namespace deepdyn::ode::detail {
 /// What the integrator hands back; times are its own (increasing) times.
 struct Integration {
   std::vector<torch::Tensor> ys;  ///< one per output time reached
-  core::Stats stats;  ///< counts and termination (the message is written by the gradient strategy)
-  double t_stop = 0;       ///< where a failure happened
-  double dt_stop = 0;      ///< step size at the failure
-  double error_ratio = 0;  ///< last error ratio at the failure
+  core::Stats stats;              ///< counts and termination (the message is written by the gradient strategy)
+  double t_stop = 0;              ///< where a failure happened
+  double dt_stop = 0;             ///< step size at the failure
+  double error_ratio = 0;         ///< last error ratio at the failure
   /// Crossings of SolveOptions::event; a terminal one ends the integration early, with success
   /// and only the outputs up to the step it stopped in.
   std::vector<EventHit> events;
 };
 
-/// Called after every accepted step with the new time and state.
-using StepObserver = std::function<void(double t1, const torch::Tensor& y1)>;
+/// An accepted step from (t, y) to (t1, step.y1), t1 = t + h up to rounding.
+struct AcceptedStep {
+  double t, h, t1;
+  const torch::Tensor& y;
+  const RungeKuttaStep& step;
+  bool ends_at_jump;  ///< t1 is a jump_ts time: the next step's first stage is sampled just past it
+};
+
+/// Called after every accepted step.
+using StepObserver = std::function<void(const AcceptedStep&)>;
 
 /// Integrates on strictly increasing `ts` (solve() maps decreasing time onto this),
 /// with options already validated. Adaptive unless the options give a fixed grid or

@@ -20,6 +20,7 @@ struct Problem {
   SolveOptions options;       ///< with every time option in solver time
   Tolerances tol;
   std::vector<torch::Tensor> params;  ///< what Adjoint and Checkpointed differentiate
+  FieldVJP vjp;                       ///< SolveOptions::vjp in solver time, or null
 
   CountingField counting_field(const torch::Tensor& like) const { return CountingField(field, like.options()); }
 };
@@ -34,6 +35,11 @@ torch::Tensor finish(const Problem& problem, Integration& integration, core::Sta
 torch::Tensor solve_direct(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<core::Stats>& stats);
 torch::Tensor solve_adjoint(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<core::Stats>& stats,
                             const Adjoint& adjoint);
+/// The Direct gradient without a tape, for an explicit method and a field with a vjp, where
+/// tapeless_applies(problem).
+bool tapeless_applies(const Problem& problem);
+torch::Tensor solve_tapeless(const Problem& problem, const torch::Tensor& y0,
+                             const std::shared_ptr<core::Stats>& stats);
 torch::Tensor solve_checkpointed(const Problem& problem, const torch::Tensor& y0,
                                  const std::shared_ptr<core::Stats>& stats, const Checkpointed& checkpointed);
 

@@ -20,6 +20,10 @@ struct RungeKuttaStep {
   bool failed = false;           ///< an implicit stage's Newton iteration failed: nothing else is set
 };
 
+/// The time of stage i of a step from t to t + h: t + c_i h, and a stage at c_i == 1 of a step that
+/// ends at a discontinuity just before t + h (`left_limit_at_end`).
+double stage_time(const ButcherTableau& tableau, int i, double t, double h, bool left_limit_at_end);
+
 /// One Runge–Kutta step from (t, y) with first stage k0 = f(t, y); implicit methods solve their
 /// stages with `stages` (required for them, unused otherwise).
 /// `left_limit_at_end`: stages at c == 1 are evaluated just before t + h (the step ends at a

@@ -65,7 +65,8 @@ SolveOptions backward_options(const Problem& problem, const Adjoint& adj, double
       .atol(adj.atol().value_or(*std::min_element(fwd.atol().begin(), fwd.atol().end())))
       .step_control(StepControl(fwd.step_control()).first_step(std::nullopt))
       .throw_on_failure(true)
-      .gradient(Direct{});
+      .gradient(Direct{})
+      .vjp(nullptr);  // the field's vjp is used inside the augmented field, on its own state
   // A fixed grid of the forward is walked back on its own points inside the interval.
   if (!fwd.grid().empty() || (!is_adaptive(fwd.method()) && !fwd.step_size())) {
     const auto& points = fwd.grid().empty() ? problem.times : fwd.grid();
@@ -83,6 +84,23 @@ SolveOptions backward_options(const Problem& problem, const Adjoint& adj, double
   return o;
 }
 
+/// The augmented field's derivative [f, -a^T df/dz, -a^T df/dtheta (trainable parameters),
+/// -a^T df/dt (with_time)] by the field's own vector-Jacobian product: no graph per evaluation.
+/// An interpolated z does not move (its derivative is zero).
+std::vector<torch::Tensor> vjp_derivative(const Problem& problem, const torch::Tensor& s, const torch::Tensor& z,
+                                          const torch::Tensor& a, bool with_time, bool interpolated) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> param_grads;
+  for (const auto& p : problem.params)
+    param_grads.push_back(p.requires_grad() ? torch::zeros_like(p) : torch::Tensor());
+  auto r = problem.vjp(s, z, a.neg(), param_grads, /*with_value=*/!interpolated);
+  std::vector<torch::Tensor> derivative = {interpolated ? torch::zeros_like(z) : r.value, r.y};
+  for (const auto& grad : param_grads)
+    if (grad.defined()) derivative.push_back(grad);
+  if (with_time) derivative.push_back(r.t.defined() ? r.t.reshape({}) : torch::zeros({}, z.options()));
+  return derivative;
+}
+
 class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& y0, const torch::Tensor& /*ts*/,
@@ -92,7 +110,7 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
     StepObserver keep;
     if (is_implicit(problem.options.method())) {
       context->trajectory.add(problem.times.front(), y0.detach());
-      keep = [&](double t, const torch::Tensor& y) { context->trajectory.add(t, y.detach()); };
+      keep = [&](const AcceptedStep& s) { context->trajectory.add(s.t1, s.step.y1.detach()); };
     }
     auto r = integrate(f, y0, problem.times, problem.options, problem.tol, keep);
     auto ys = finish(problem, r, *context->stats);
@@ -119,14 +137,17 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
     const bool interpolated = !context->trajectory.empty();
     TupleField augmented = [&](const torch::Tensor& s, const std::vector<torch::Tensor>& state) {
       const bool differentiated = state[0].requires_grad() || state[1].requires_grad();
-      torch::AutoGradMode enable_grad(true);
       torch::Tensor z;
       if (interpolated) {
         torch::NoGradGuard no_grad;
         z = context->trajectory.at(s.item<double>(), problem.field);  // sync: the time picks the step
       }
-      z = interpolated ? z.requires_grad_(true)
-                       : state[0].requires_grad() ? state[0] : state[0].detach().requires_grad_(true);
+      if (problem.vjp && !differentiated)
+        return vjp_derivative(problem, s, interpolated ? z : state[0], state[1], with_time, interpolated);
+      torch::AutoGradMode enable_grad(true);
+      z = interpolated               ? z.requires_grad_(true)
+          : state[0].requires_grad() ? state[0]
+                                     : state[0].detach().requires_grad_(true);
       auto t = s.detach().requires_grad_(with_time);
       auto dz = problem.field(t, z);
       std::vector<torch::Tensor> inputs = {z};
@@ -138,7 +159,7 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
         vjps = torch::autograd::grad({dz}, inputs, {state[1].neg()}, /*retain_graph=*/differentiated,
                                      /*create_graph=*/differentiated, /*allow_unused=*/true);
       // An interpolated z stays put in the augmented state (its derivative is zero).
-      std::vector<torch::Tensor> derivative = {interpolated      ? torch::zeros_like(dz)
+      std::vector<torch::Tensor> derivative = {interpolated     ? torch::zeros_like(dz)
                                                : differentiated ? dz
                                                                 : dz.detach()};
       for (size_t i = 0; i < inputs.size(); ++i)

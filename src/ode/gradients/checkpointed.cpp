@@ -80,7 +80,7 @@ class CheckpointedSolve : public torch::autograd::Function<CheckpointedSolve> {
     log.start(problem.times.front(), y0);
     auto f = problem.counting_field(y0);
     auto r = integrate(f, y0, problem.times, problem.options, problem.tol,
-                       [&log](double t1, const torch::Tensor& y1) { log.accepted(t1, y1); });
+                       [&log](const AcceptedStep& s) { log.accepted(s.t1, s.step.y1); });
     auto ys = finish(problem, r, *context->stats);
     ctx->saved_data["context"] = c10::IValue::make_capsule(context);
     return ys;
@@ -143,7 +143,8 @@ torch::Tensor solve_checkpointed(const Problem& problem, const torch::Tensor& y0
                                  const std::shared_ptr<core::Stats>& stats, const Checkpointed& checkpointed) {
   TimeGradients time_gradients(problem, y0, *stats);
   auto context = c10::make_intrusive<CheckpointContext>(problem, stats, checkpointed.checkpoints());
-  return time_gradients.outputs(CheckpointedSolve::apply(time_gradients.start(), torch::TensorList(problem.params), context));
+  return time_gradients.outputs(
+      CheckpointedSolve::apply(time_gradients.start(), torch::TensorList(problem.params), context));
 }
 
 }  // namespace deepdyn::ode::detail

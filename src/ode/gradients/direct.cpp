@@ -106,6 +106,7 @@ torch::Tensor TimeGradients::outputs(const torch::Tensor& ys) const {
 }
 
 torch::Tensor solve_direct(const Problem& problem, const torch::Tensor& y0, const std::shared_ptr<core::Stats>& stats) {
+  if (torch::GradMode::is_enabled() && tapeless_applies(problem)) return solve_tapeless(problem, y0, stats);
   TimeGradients time_gradients(problem, y0, *stats);
   auto f = problem.counting_field(y0);
   // A graph of the whole solve lives until its backward: fused fields recompute their activations
