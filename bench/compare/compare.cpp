@@ -254,13 +254,18 @@ struct Flow {
 
   json run(const std::string& mode, bool values) {
     TORCH_CHECK(mode == "train", "unknown ffjord case '", mode, "'");
-    // The problem's probe in place of a fresh draw, as on the peer's side.
-    const dd::cnf::DivergenceField field{
-        [this](const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& /*drawn*/) {
-          return net->divergence(t, z, probe);
-        }};
+    // The problem's probe in place of a fresh draw, as on the peer's side; the net's own
+    // vector-Jacobian product for the adjoint's backward field (no graph per evaluation).
+    dd::cnf::DivergenceField field;
+    field.evaluate = [this](const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& /*drawn*/) {
+      return net->divergence(t, z, probe);
+    };
+    field.vjp = [this](const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& /*drawn*/,
+                       const torch::Tensor& v, const torch::Tensor& w, const std::vector<torch::Tensor>& grads,
+                       bool with_value) { return net->divergence_vjp(t, z, probe, v, w, grads, with_value); };
+    field.parameters = net->parameters();
     const auto options = dd::cnf::FlowOptions().solver(
-        dd::ode::SolveOptions().rtol(rtol).atol(atol).gradient(dd::ode::Adjoint{}).params(values_of(p)));
+        dd::ode::SolveOptions().rtol(rtol).atol(atol).gradient(dd::ode::Adjoint{}).params(field.parameters));
     zero_grads(p);
     dd::cnf::FlowResult r;
     const double s = seconds([&] {

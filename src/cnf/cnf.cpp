@@ -31,78 +31,98 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-/// Every concat-squash layer at one time t as the affine map it is there, in one autograd node (per
-/// layer a handful of operations on vectors, which cost more as autograd records than as arithmetic):
+/// Every concat-squash layer at one time t as the affine map it is there:
 ///   s = sigmoid(g t + c),   W_t = diag(s) W,   b_t = s * b + h t
-/// with W, b the layer's, g, c hyper_gate's weight and bias and h hyper_bias's weight. Inputs: t (a
-/// 0-d tensor) and per layer W, b, g, c, h; outputs: every W_t, then every b_t. The backward
-/// recomputes s from the inputs with differentiable operations, so it can be differentiated again.
+/// with W, b the layer's, g, c hyper_gate's weight and bias and h hyper_bias's weight; `params`
+/// holds per layer W, b, g, c, h (parameters()' order). Returns every W_t, then every b_t.
+constexpr size_t kPerLayer = 5;
+
+torch::Tensor gate_at(const torch::Tensor& t, torch::TensorList params, size_t layer) {
+  return torch::sigmoid(torch::addcmul(params[kPerLayer * layer + 3], params[kPerLayer * layer + 2].view(-1), t));
+}
+
+std::vector<torch::Tensor> layers_at_time(const torch::Tensor& t, torch::TensorList params) {
+  const size_t n = params.size() / kPerLayer;
+  std::vector<torch::Tensor> weights, biases;
+  for (size_t i = 0; i < n; ++i) {
+    const auto gate = gate_at(t, params, i);
+    weights.push_back(params[kPerLayer * i] * gate.unsqueeze(1));
+    biases.push_back(torch::addcmul(params[kPerLayer * i + 4].view(-1) * t, params[kPerLayer * i + 1], gate));
+  }
+  weights.insert(weights.end(), biases.begin(), biases.end());
+  return weights;
+}
+
+/// layers_at_time's vector-Jacobian product: from the cotangents of every W_t then every b_t
+/// (undefined: zero), the cotangents of t then of every parameter. s is recomputed from the inputs
+/// with differentiable operations, so the result can be differentiated again.
+std::vector<torch::Tensor> layers_at_time_backward(const torch::Tensor& t, torch::TensorList params,
+                                                   const std::vector<torch::Tensor>& grad_outputs) {
+  const size_t n = params.size() / kPerLayer;
+  std::vector<torch::Tensor> grads(1 + params.size());
+  torch::Tensor t_grad = torch::zeros_like(t);
+  for (size_t i = 0; i < n; ++i) {
+    const auto &w = params[kPerLayer * i], &b = params[kPerLayer * i + 1], &g = params[kPerLayer * i + 2],
+               &h = params[kPerLayer * i + 4];
+    auto w_grad = grad_outputs[i], b_grad = grad_outputs[n + i];
+    if (!w_grad.defined() && !b_grad.defined()) continue;
+    if (!w_grad.defined()) w_grad = torch::zeros_like(w);
+    if (!b_grad.defined()) b_grad = torch::zeros_like(b);
+    const auto gate = gate_at(t, params, i);
+    // d/ds of sum W_bar * diag(s) W + b_bar . (s * b), through sigmoid's slope s (1 - s).
+    const auto pre_grad = ((w_grad * w).sum(1) + b_grad * b) * gate * (1 - gate);
+    auto* out = &grads[1 + kPerLayer * i];
+    out[0] = w_grad * gate.unsqueeze(1);
+    out[1] = b_grad * gate;
+    out[2] = (pre_grad * t).unsqueeze(1);
+    out[3] = pre_grad;
+    out[4] = (b_grad * t).unsqueeze(1);
+    t_grad = t_grad + (pre_grad * g.view(-1)).sum() + (b_grad * h.view(-1)).sum();
+  }
+  grads[0] = t_grad;
+  return grads;
+}
+
+/// layers_at_time as one autograd node (per layer a handful of operations on vectors, which cost
+/// more as autograd records than as arithmetic). Inputs: t (0-d) and the parameters.
 class ConcatSquashAtTime : public torch::autograd::Function<ConcatSquashAtTime> {
  public:
-  static constexpr size_t kPerLayer = 5;
-
   static variable_list forward(AutogradContext* ctx, const torch::Tensor& t, torch::TensorList params) {
-    const size_t n = params.size() / kPerLayer;
-    variable_list weights, biases;
-    for (size_t i = 0; i < n; ++i) {
-      const auto gate = gate_at(t, params, i);
-      weights.push_back(params[kPerLayer * i] * gate.unsqueeze(1));
-      biases.push_back(torch::addcmul(params[kPerLayer * i + 4].view(-1) * t, params[kPerLayer * i + 1], gate));
-    }
     variable_list saved = {t};
     saved.insert(saved.end(), params.begin(), params.end());
     ctx->save_for_backward(saved);
-    weights.insert(weights.end(), biases.begin(), biases.end());
-    return weights;
+    return layers_at_time(t, params);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const auto saved = ctx->get_saved_variables();
-    const auto& t = saved[0];
-    const torch::TensorList params(saved.data() + 1, saved.size() - 1);
-    const size_t n = params.size() / kPerLayer;
-    variable_list grads(1 + params.size());
-    torch::Tensor t_grad = torch::zeros_like(t);
-    for (size_t i = 0; i < n; ++i) {
-      const auto &w = params[kPerLayer * i], &b = params[kPerLayer * i + 1], &g = params[kPerLayer * i + 2],
-                 &h = params[kPerLayer * i + 4];
-      auto w_grad = grad_outputs[i], b_grad = grad_outputs[n + i];
-      if (!w_grad.defined() && !b_grad.defined()) continue;
-      if (!w_grad.defined()) w_grad = torch::zeros_like(w);
-      if (!b_grad.defined()) b_grad = torch::zeros_like(b);
-      const auto gate = gate_at(t, params, i);
-      // d/ds of sum W_bar * diag(s) W + b_bar . (s * b), through sigmoid's slope s (1 - s).
-      const auto pre_grad = ((w_grad * w).sum(1) + b_grad * b) * gate * (1 - gate);
-      auto* out = &grads[1 + kPerLayer * i];
-      out[0] = w_grad * gate.unsqueeze(1);
-      out[1] = b_grad * gate;
-      out[2] = (pre_grad * t).unsqueeze(1);
-      out[3] = pre_grad;
-      out[4] = (b_grad * t).unsqueeze(1);
-      t_grad = t_grad + (pre_grad * g.view(-1)).sum() + (b_grad * h.view(-1)).sum();
-    }
-    grads[0] = t_grad;
-    return grads;
-  }
-
- private:
-  static torch::Tensor gate_at(const torch::Tensor& t, torch::TensorList params, size_t layer) {
-    return torch::sigmoid(torch::addcmul(params[kPerLayer * layer + 3], params[kPerLayer * layer + 2].view(-1), t));
+    return layers_at_time_backward(saved[0], torch::TensorList(saved.data() + 1, saved.size() - 1), grad_outputs);
   }
 };
 
-/// The net's layers at time t as core::mlp's weights and biases.
-std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> affine_layers(
-    const std::vector<ConcatSquashLinear>& layers, const torch::Tensor& t) {
-  TORCH_CHECK(t.numel() == 1, "the CNF field takes one time for the whole batch, got shape ", t.sizes());
+/// The parameters layers_at_time takes, per layer W, b, g, c, h.
+std::vector<torch::Tensor> concat_squash_parameters(const std::vector<ConcatSquashLinear>& layers) {
   std::vector<torch::Tensor> params;
   for (const auto& layer : layers)
     for (const auto* linear : {&layer->layer, &layer->hyper_gate, &layer->hyper_bias}) {
       params.push_back((*linear)->weight);
       if ((*linear)->bias.defined()) params.push_back((*linear)->bias);
     }
+  return params;
+}
+
+/// One time for the whole batch, as a 0-d tensor of the parameters' dtype.
+torch::Tensor batch_time(const torch::Tensor& t, const torch::Tensor& like) {
+  TORCH_CHECK(t.numel() == 1, "the CNF field takes one time for the whole batch, got shape ", t.sizes());
+  return t.reshape({}).to(like.dtype());
+}
+
+/// The net's layers at time t as core::mlp's weights and biases.
+std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> affine_layers(
+    const std::vector<ConcatSquashLinear>& layers, const torch::Tensor& t) {
+  const auto params = concat_squash_parameters(layers);
   // TensorList, not std::vector: autograd tracks a list argument's tensors only as a TensorList.
-  const auto affine = ConcatSquashAtTime::apply(t.reshape({}).to(params.front().dtype()), torch::TensorList(params));
+  const auto affine = ConcatSquashAtTime::apply(batch_time(t, params.front()), torch::TensorList(params));
   const auto n = static_cast<std::ptrdiff_t>(layers.size());
   return {{affine.begin(), affine.begin() + n}, {affine.begin() + n, affine.end()}};
 }
@@ -119,10 +139,41 @@ core::MLPDivergence ODENetImpl::divergence(const torch::Tensor& t, const torch::
   return core::mlp_divergence(z, weights, biases, activation, core::MLPInput::Identity, probe);
 }
 
+DivergenceVJP ODENetImpl::divergence_vjp(const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& probe,
+                                         const torch::Tensor& v, const torch::Tensor& w,
+                                         const std::vector<torch::Tensor>& param_grads, bool with_value) {
+  torch::NoGradGuard no_grad;
+  const auto params = concat_squash_parameters(layers);
+  const auto time = batch_time(t, params.front());
+  const auto affine = layers_at_time(time, params);
+  const auto n = static_cast<std::ptrdiff_t>(layers.size());
+  const std::vector<torch::Tensor> weights(affine.begin(), affine.begin() + n),
+      biases(affine.begin() + n, affine.end());
+  // The at-time layers' cotangents first, then the parameters' and t's through layers_at_time.
+  std::vector<torch::Tensor> affine_grads;
+  for (const auto& a : affine) affine_grads.push_back(torch::zeros_like(a));
+  DivergenceVJP out;
+  out.z = core::mlp_divergence_vjp(z, weights, biases, activation, core::MLPInput::Identity, probe, {v, w, {}},
+                                   {affine_grads.begin(), affine_grads.begin() + n},
+                                   {affine_grads.begin() + n, affine_grads.end()}, with_value ? &out.value : nullptr);
+  const auto grads = layers_at_time_backward(time, params, affine_grads);
+  out.t = grads[0];
+  for (size_t i = 0; i < param_grads.size() && i + 1 < grads.size(); ++i)
+    if (param_grads[i].defined()) param_grads[i].add_(grads[1 + i]);
+  return out;
+}
+
 DivergenceField divergence_field(ODENet net) {
-  return DivergenceField{[net](const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& probe) mutable {
+  DivergenceField field;
+  field.evaluate = [net](const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& probe) mutable {
     return net->divergence(t, z, probe);
-  }};
+  };
+  field.vjp = [net](const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& probe, const torch::Tensor& v,
+                    const torch::Tensor& w, const std::vector<torch::Tensor>& param_grads, bool with_value) mutable {
+    return net->divergence_vjp(t, z, probe, v, w, param_grads, with_value);
+  };
+  field.parameters = net->parameters();
+  return field;
 }
 
 void CNFOptions::validate() const {

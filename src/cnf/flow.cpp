@@ -1,6 +1,7 @@
 #include "deepdyn/cnf/flow.h"
 
 #include "deepdyn/core/math.h"
+#include "deepdyn/core/tensor_tuple.h"
 #include "deepdyn/reg/rnode.h"
 
 namespace deepdyn::cnf {
@@ -57,6 +58,30 @@ ode::TupleField augmented_field(DivergenceField f, bool regularize, torch::Tenso
   };
 }
 
+/// The augmented field's vjp on the flattened state [z, delta_logp] (ode::solve_tuple's layout):
+/// d/dt delta_logp = -divergence, so its cotangent w enters as -w; nothing depends on delta_logp.
+ode::FieldVJP augmented_vjp(DivergenceField f, torch::Tensor probe, core::TupleLayout layout) {
+  return [f = std::move(f), probe = std::move(probe), layout = std::move(layout)](
+             const torch::Tensor& t, const torch::Tensor& y, const torch::Tensor& v,
+             const std::vector<torch::Tensor>& param_grads, bool with_value) {
+    const auto state = core::unflatten(y, layout), cotangent = core::unflatten(v, layout);
+    auto r = f.vjp(t, state[0], probe, cotangent[0], -cotangent[1], param_grads, with_value);
+    ode::FieldVJPResult out;
+    out.y = core::flatten({r.z, torch::zeros_like(state[1])});
+    out.t = r.t;
+    if (with_value) out.value = core::flatten({r.value.value, -r.value.divergence});
+    return out;
+  };
+}
+
+/// Whether `given` holds exactly the tensors `expected` does, in order.
+bool same_tensors(const std::vector<torch::Tensor>& given, const std::vector<torch::Tensor>& expected) {
+  if (given.size() != expected.size()) return false;
+  for (size_t i = 0; i < given.size(); ++i)
+    if (!given[i].is_same(expected[i])) return false;
+  return true;
+}
+
 }  // namespace
 
 torch::Tensor standard_normal_log_density(const torch::Tensor& z) {
@@ -83,6 +108,10 @@ FlowResult integrate_flow(const DivergenceField& f, const torch::Tensor& z0, con
     solver.error_control({true, true, false, false});
   }
   const auto probe = options.trace() == TraceEstimator::Exact ? torch::Tensor() : core::draw_noise(options.noise(), z0);
+  // The field's own vector-Jacobian product, where its gradients go where the solver's params say.
+  if (f.vjp && !options.regularize() && !solver.vjp() && solver.params() &&
+      same_tensors(*solver.params(), f.parameters))
+    solver.vjp(augmented_vjp(f, probe, core::TupleLayout::of(y0)));
   auto solution = ode::solve(augmented_field(f, options.regularize(), probe), y0, ts, solver);
   FlowResult result;
   result.z = solution.ys[0][1];

@@ -276,30 +276,16 @@ torch::Tensor mlp_vjp(const torch::Tensor& x, const std::vector<torch::Tensor>& 
   out_shape.back() = weights.back().size(0);
   TORCH_CHECK(g.sizes() == out_shape, "core::mlp_vjp: the cotangent must have the output's shape ", out_shape, ", got ",
               g.sizes());
-  const size_t n = weights.size();
-  std::vector<torch::Tensor> targets(2 * n);  // the weights' gradients, then the biases'
-  for (size_t i = 0; i < n; ++i) {
-    if (i < weight_grads.size()) targets[i] = weight_grads[i];
-    if (i < bias_grads.size()) targets[n + i] = bias_grads[i];
-  }
+  const auto targets = detail::gradient_targets(weights.size(), weight_grads, bias_grads);
   torch::NoGradGuard no_grad;
   if (!mlp_is_fused(x, weights, biases)) {
     // LibTorch's autograd on detached copies: the same products, one graph per call.
     torch::AutoGradMode enable_grad(true);
-    std::vector<torch::Tensor> inputs = {x.detach().requires_grad_(true)}, ws, bs;
-    for (size_t i = 0; i < 2 * n; ++i) {
-      auto leaf = (i < n ? weights[i] : biases[i - n]).detach().requires_grad_(targets[i].defined());
-      (i < n ? ws : bs).push_back(leaf);
-      if (targets[i].defined()) inputs.push_back(leaf);
-    }
-    auto y = mlp_reference(inputs[0], ws, bs, activation, input);
-    const auto grads = torch::autograd::grad({y}, inputs, {g});
-    torch::NoGradGuard no_grad_again;
-    size_t next = 1;
-    for (const auto& target : targets)
-      if (target.defined()) target.add_(grads[next++]);
+    const auto leaves = detail::reference_leaves(x, weights, biases, targets);
+    auto y = mlp_reference(leaves.inputs[0], leaves.weights, leaves.biases, activation, input);
+    const auto grads = torch::autograd::grad({y}, leaves.inputs, {g});
     if (value) *value = y.detach();
-    return grads[0];
+    return detail::add_reference_gradients(targets, grads, x);
   }
   const auto x2 = x.reshape({-1, x.size(-1)}).contiguous();
   const auto g2 = g.reshape({-1, out_shape.back()}).contiguous();

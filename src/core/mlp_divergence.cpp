@@ -259,6 +259,54 @@ MLPDivergence mlp_divergence_reference(const torch::Tensor& x, const std::vector
   return shaped({h, readout(tangents, probe2), tangents.square().sum(torch::IntArrayRef{0, 2})}, x);
 }
 
+torch::Tensor mlp_divergence_vjp(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                                 const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input,
+                                 const torch::Tensor& probe, const MLPDivergence& cotangents,
+                                 const std::vector<torch::Tensor>& weight_grads,
+                                 const std::vector<torch::Tensor>& bias_grads, MLPDivergence* value) {
+  check_divergence_shapes(x, weights, biases, probe);
+  const size_t n = weights.size();
+  const auto targets = detail::gradient_targets(n, weight_grads, bias_grads);
+  torch::NoGradGuard no_grad;
+  const int64_t d = x.size(-1);
+  auto flat = [&](const torch::Tensor& g, bool per_row) {
+    return g.defined() ? g.reshape(per_row ? std::vector<int64_t>{-1} : std::vector<int64_t>{-1, d}) : g;
+  };
+  const auto g_value = flat(cotangents.value, false), g_divergence = flat(cotangents.divergence, true),
+             g_frobenius = flat(cotangents.frobenius, true);
+  const bool probe_fusable = !probe.defined() || (probe.device().is_cpu() && probe.layout() == torch::kStrided &&
+                                                  probe.scalar_type() == x.scalar_type());
+  if (!mlp_is_fused(x, weights, biases) || !probe_fusable) {
+    // LibTorch's autograd on detached copies: the same products, one graph per call.
+    torch::AutoGradMode enable_grad(true);
+    const auto leaves = detail::reference_leaves(x, weights, biases, targets);
+    const auto out =
+        mlp_divergence_reference(leaves.inputs[0], leaves.weights, leaves.biases, activation, input, probe);
+    std::vector<torch::Tensor> outputs, seeds;
+    for (const auto& [output, seed] : {std::pair{out.value, cotangents.value},
+                                       {out.divergence, cotangents.divergence},
+                                       {out.frobenius, cotangents.frobenius}})
+      if (seed.defined()) outputs.push_back(output), seeds.push_back(seed);
+    const auto grads = torch::autograd::grad(outputs, leaves.inputs, seeds, /*retain_graph=*/false,
+                                             /*create_graph=*/false, /*allow_unused=*/true);
+    if (value) *value = {out.value.detach(), out.divergence.detach(), out.frobenius.detach()};
+    return detail::add_reference_gradients(targets, grads, x);
+  }
+  const auto x2 = x.reshape({-1, d}).contiguous();
+  const auto probe2 = probe.defined() ? probe.detach().reshape({-1, d}).contiguous() : probe;
+  std::vector<bool> needed = {true};
+  for (const auto& target : targets) needed.push_back(target.defined());
+  auto grads = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp_divergence_vjp", [&] {
+    auto [out, layers] = fused_divergence<scalar_t>(x2, probe2, weights, biases, activation, input);
+    if (value) *value = shaped(std::move(out), x);
+    return stacked_backward<scalar_t>(x2, probe2, layers, weights, g_value, g_divergence, g_frobenius, activation,
+                                      input, needed);
+  });
+  for (size_t i = 0; i < 2 * n; ++i)
+    if (targets[i].defined()) targets[i].add_(grads[1 + i]);
+  return grads[0].view(x.sizes());
+}
+
 MLPDivergence mlp_divergence(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
                              const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input,
                              const torch::Tensor& probe) {

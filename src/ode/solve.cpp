@@ -232,8 +232,6 @@ TupleSolution solve_tuple(const TupleField& f, const std::vector<torch::Tensor>&
   TORCH_CHECK(!y0.empty(), "ode::solve: the state tuple y0 is empty");
   for (const auto& y : y0) check_state(y);
   options.validate(y0.size());
-  TORCH_CHECK(!options.vjp(), "SolveOptions::vjp works on single-tensor states: flatten the tuple into one tensor ",
-              "(core::flatten) and give the vjp of the flattened field");
   TORCH_CHECK(!options.event(), "SolveOptions::event works on single-tensor states: flatten the tuple into one tensor ",
               "(core::flatten) to watch an event on it");
   const auto layout = core::TupleLayout::of(y0);

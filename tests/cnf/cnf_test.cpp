@@ -167,6 +167,49 @@ TEST(Flow, ForwardModeDivergenceMatchesAutogradOnTheSameNet) {
     }
 }
 
+// The net's own vector-Jacobian product (DivergenceField::vjp: the tapeless Direct sweep, the
+// Adjoint's backward field without a graph) against the same flow through autograd (the field
+// without its vjp): z, delta log p and the gradients of the parameters and of the end time.
+TEST(Flow, TheNetsVJPGivesAutogradsGradients) {
+  auto flow = random_flow(2, {8, 8}, 10);
+  auto net = flow->blocks[0];
+  auto with_vjp = dd::cnf::divergence_field(net);
+  int64_t vjp_calls = 0;
+  with_vjp.vjp = [&vjp_calls, vjp = with_vjp.vjp](auto&&... args) {
+    ++vjp_calls;
+    return vjp(args...);
+  };
+  auto without_vjp = with_vjp;
+  without_vjp.vjp = nullptr;
+  const auto x = torch::randn({7, 2}, torch::kFloat64);
+  const auto params = net->parameters();
+  for (const auto trace : {TraceEstimator::Exact, TraceEstimator::Hutchinson})
+    for (const dd::ode::Gradient gradient :
+         {dd::ode::Gradient(dd::ode::Direct{}), dd::ode::Gradient(dd::ode::Adjoint{})}) {
+      const auto what =
+          std::string(trace == TraceEstimator::Exact ? "exact " : "hutchinson ") + dd::ode::gradient_name(gradient);
+      const auto options = FlowOptions().trace(trace).solver(tight().gradient(gradient).params(params));
+      auto run = [&](const dd::cnf::DivergenceField& field) {
+        torch::manual_seed(22);  // the same probe for both
+        const auto ts = torch::tensor({0.0, 0.8}, torch::kFloat64).requires_grad_();
+        auto r = dd::cnf::integrate_flow(field, x, ts, options);
+        std::vector<torch::Tensor> inputs = {ts};
+        inputs.insert(inputs.end(), params.begin(), params.end());
+        auto grads = torch::autograd::grad({r.z.square().sum() + r.delta_logp.sum()}, inputs);
+        grads.insert(grads.begin(), r.delta_logp.detach());
+        grads.insert(grads.begin(), r.z.detach());
+        return grads;
+      };
+      vjp_calls = 0;
+      const auto ours = run(with_vjp);
+      EXPECT_GT(vjp_calls, 0) << what << ": the vjp was not used";
+      const auto theirs = run(without_vjp);
+      for (size_t i = 0; i < ours.size(); ++i)
+        EXPECT_TRUE(torch::allclose(ours[i], theirs[i], 1e-9, 1e-12))
+            << what << " result " << i << ": largest difference " << (ours[i] - theirs[i]).abs().max().item<double>();
+    }
+}
+
 TEST(CNF, SamplesFollowLogProb) {
   auto flow = random_flow(2, {16, 16}, 7, false, dd::ode::SolveOptions().rtol(1e-6).atol(1e-6));
   torch::NoGradGuard no_grad;

@@ -257,6 +257,43 @@ TEST(FusedMLPDivergence, MatchesReverseModeJacobiansForEveryActivationDtypeInput
         }
 }
 
+// mlp_divergence_vjp, which solvers call without autograd, against autograd through the fused
+// node: every cotangent at once, exact trace and Hutchinson, the value beside it.
+TEST(FusedMLPDivergence, VJPWithoutAutogradIsTheNodesBackward) {
+  for (const auto dtype : {torch::kFloat32, torch::kFloat64})
+    for (const bool exact : {true, false}) {
+      torch::manual_seed(exact);
+      const Network net(3, 3, dtype);
+      const auto x = torch::randn({2, 9, 3}, dtype).requires_grad_();
+      const auto probe = exact ? torch::Tensor() : torch::randn({2, 9, 3}, dtype);
+      const auto out =
+          core::mlp_divergence(x, net.weights, net.biases, core::Activation::Tanh, core::MLPInput::Identity, probe);
+      const core::MLPDivergence cotangents{torch::randn_like(out.value), torch::randn_like(out.divergence),
+                                           torch::randn_like(out.frobenius)};
+      auto inputs = net.parameters();
+      inputs.insert(inputs.begin(), x);
+      const auto theirs = torch::autograd::grad({out.value, out.divergence, out.frobenius}, inputs,
+                                                {cotangents.value, cotangents.divergence, cotangents.frobenius});
+      std::vector<torch::Tensor> weight_sums, bias_sums;
+      for (const auto& w : net.weights) weight_sums.push_back(torch::zeros_like(w).detach());
+      for (const auto& b : net.biases) bias_sums.push_back(torch::zeros_like(b).detach());
+      core::MLPDivergence value;
+      const auto gx =
+          core::mlp_divergence_vjp(x, net.weights, net.biases, core::Activation::Tanh, core::MLPInput::Identity, probe,
+                                   cotangents, weight_sums, bias_sums, &value);
+      auto ours = weight_sums;
+      ours.insert(ours.end(), bias_sums.begin(), bias_sums.end());
+      ours.insert(ours.begin(), gx);
+      const auto what =
+          std::string(exact ? "exact " : "hutchinson ") + (dtype == torch::kFloat32 ? "float32" : "float64");
+      EXPECT_TRUE(torch::equal(value.value, out.value.detach()) &&
+                  torch::equal(value.divergence, out.divergence.detach()))
+          << what;
+      for (size_t i = 0; i < inputs.size(); ++i)
+        EXPECT_TRUE(torch::allclose(ours[i], theirs[i], 1e-5, 1e-6)) << what << " gradient " << i;
+    }
+}
+
 TEST(FusedMLPDivergence, LeadingDimensionsSecondDerivativesAndBadShapes) {
   torch::manual_seed(4);
   const Network net(2, 2, torch::kFloat64, {6});

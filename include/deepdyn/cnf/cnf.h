@@ -32,12 +32,18 @@ struct ODENetImpl : torch::nn::Module {
   /// f(t, z) with its divergence and Frobenius estimate (core::mlp_divergence: forward mode; exact
   /// when probe is undefined, Hutchinson's with it): what integrate_flow needs, without autograd.
   core::MLPDivergence divergence(const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& probe);
+  /// The vector-Jacobian product of (f, divergence) at (t, z) (DivergenceField::vjp), without
+  /// autograd; param_grads follow parameters().
+  DivergenceVJP divergence_vjp(const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& probe,
+                               const torch::Tensor& v, const torch::Tensor& w,
+                               const std::vector<torch::Tensor>& param_grads, bool with_value);
   std::vector<ConcatSquashLinear> layers;
   Activation activation;
 };
 TORCH_MODULE(ODENet);
 
-/// The net as integrate_flow's DivergenceField (its forward-mode ODENetImpl::divergence).
+/// The net as integrate_flow's DivergenceField: its forward-mode ODENetImpl::divergence, and its
+/// divergence_vjp for gradients without a graph per evaluation.
 DivergenceField divergence_field(ODENet net);
 
 struct CNFOptions {

@@ -33,6 +33,12 @@ struct FlowResult {
   std::shared_ptr<core::Stats> stats;
 };
 
+/// What DivergenceField::vjp returns.
+struct DivergenceVJP {
+  torch::Tensor z, t;         ///< the cotangents of z and of the (0-d) time
+  core::MLPDivergence value;  ///< evaluate's result, when asked for
+};
+
 /// A field that gives its divergence itself, as ODENet does by forward mode: f(t, z) with
 /// tr(df/dz) and ||df/dz||_F^2 when probe is undefined, else e^T (df/dz) e and an unbiased
 /// estimate of ||df/dz||_F^2 for the probe e (core::mlp_divergence's conventions). A struct, not a
@@ -41,6 +47,15 @@ struct FlowResult {
 struct DivergenceField {
   std::function<core::MLPDivergence(const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& probe)>
       evaluate;
+  /// Optional: the vector-Jacobian product of (f, divergence) at (t, z) for the cotangents v (z's
+  /// shape) and w ([batch]): z's and t's cotangents, and (with_value) evaluate's result; the
+  /// parameters' are added into param_grads, which follow `parameters`. integrate_flow uses it
+  /// (ode::SolveOptions::vjp) when the solver's params are `parameters` and RNODE's integrals are off.
+  std::function<DivergenceVJP(const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& probe,
+                              const torch::Tensor& v, const torch::Tensor& w,
+                              const std::vector<torch::Tensor>& param_grads, bool with_value)>
+      vjp;
+  std::vector<torch::Tensor> parameters;
 };
 
 /// Integrates the change of variables d/dt [z, log p] = [f(t, z), -tr(df/dz)] (Chen et al. 2018,

@@ -68,6 +68,17 @@ MLPDivergence mlp_divergence_reference(const torch::Tensor& x, const std::vector
                                        const std::vector<torch::Tensor>& biases, Activation activation,
                                        MLPInput input = MLPInput::Identity, const torch::Tensor& probe = {});
 
+/// mlp_divergence's vector-Jacobian product without autograd (mlp_vjp's counterpart): for the
+/// cotangents of value, divergence and frobenius in `cotangents` (each may be undefined: zero) it
+/// returns x's and adds the weights' and biases' into weight_grads and bias_grads (undefined
+/// entries skipped); with `value` not null, *value = mlp_divergence(x, ...). Fused kernels where
+/// mlp_divergence runs them, else LibTorch's autograd on mlp_divergence_reference. No graph.
+torch::Tensor mlp_divergence_vjp(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                                 const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input,
+                                 const torch::Tensor& probe, const MLPDivergence& cotangents,
+                                 const std::vector<torch::Tensor>& weight_grads,
+                                 const std::vector<torch::Tensor>& bias_grads, MLPDivergence* value = nullptr);
+
 /// While one lives on this thread, the fused mlp() saves only its input, weights and biases for
 /// the backward, which recomputes the hidden layers (with the same kernels, so to the same values).
 /// For graphs that live long before their backward, as backprop through a whole solve: there the

@@ -193,7 +193,8 @@ struct SolveOptions {
   /// sweep over the stored stages, to the same gradient of the discrete solve), and the Adjoint's
   /// backward field without a graph per evaluation. solve() on a module with a member
   /// `FieldVJPResult vjp(t, y, v, param_grads, with_value)` (MLPField has one) sets it when
-  /// neither it nor params is set. The field's gradients reach only SolveOptions::params.
+  /// neither it nor params is set. The field's gradients reach only SolveOptions::params. On a tuple
+  /// state it takes and returns the flattened state, cotangent and value (core::flatten's layout).
   TORCH_ARG(FieldVJP, vjp) = nullptr;
   /// The parameters the Adjoint and Checkpointed gradients differentiate: params(module->parameters()),
   /// params({a, b}), or params({}) when only y0 and ts need gradients. solve() on a module takes the

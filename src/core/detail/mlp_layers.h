@@ -90,4 +90,50 @@ inline torch::autograd::variable_list differentiable_gradients(const torch::auto
   return grads;
 }
 
+/// Detached copies of x, the weights and the biases for a vector-Jacobian product by LibTorch's
+/// autograd (the fallback of mlp_vjp and mlp_divergence_vjp): `inputs` are x and the parameters
+/// whose gradient is wanted (targets: the weights', then the biases'; undefined: not wanted).
+struct ReferenceLeaves {
+  std::vector<torch::Tensor> inputs, weights, biases;
+};
+
+inline ReferenceLeaves reference_leaves(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                                        const std::vector<torch::Tensor>& biases,
+                                        const std::vector<torch::Tensor>& targets) {
+  const size_t n = weights.size();
+  ReferenceLeaves leaves;
+  leaves.inputs.push_back(x.detach().requires_grad_(true));
+  for (size_t i = 0; i < 2 * n; ++i) {
+    auto leaf = (i < n ? weights[i] : biases[i - n]).detach().requires_grad_(targets[i].defined());
+    (i < n ? leaves.weights : leaves.biases).push_back(leaf);
+    if (targets[i].defined()) leaves.inputs.push_back(leaf);
+  }
+  return leaves;
+}
+
+/// Adds autograd's gradients for reference_leaves' inputs (x first) into the defined targets;
+/// returns x's (zeros where autograd found x unused).
+inline torch::Tensor add_reference_gradients(const std::vector<torch::Tensor>& targets,
+                                             const torch::autograd::variable_list& grads, const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  size_t next = 1;
+  for (const auto& target : targets) {
+    if (!target.defined()) continue;
+    if (grads[next].defined()) target.add_(grads[next]);
+    ++next;
+  }
+  return grads[0].defined() ? grads[0] : torch::zeros_like(x);
+}
+
+/// The weights' then the biases' gradient accumulators, undefined past the given vectors.
+inline std::vector<torch::Tensor> gradient_targets(size_t layers, const std::vector<torch::Tensor>& weight_grads,
+                                                   const std::vector<torch::Tensor>& bias_grads) {
+  std::vector<torch::Tensor> targets(2 * layers);
+  for (size_t i = 0; i < layers; ++i) {
+    if (i < weight_grads.size()) targets[i] = weight_grads[i];
+    if (i < bias_grads.size()) targets[layers + i] = bias_grads[i];
+  }
+  return targets;
+}
+
 }  // namespace deepdyn::core::detail
