@@ -157,6 +157,13 @@ class NodeField {
     return script_ ? (*script_)(t, y) : mlp_->forward(t, y);
   }
   bool uses_time() const { return script_ || mlp_->options().time_input(); }
+  /// The MLP's own vector-Jacobian product (gradients without a graph per evaluation: ode::solve's
+  /// tapeless Direct sweep and Adjoint); a TorchScript field has none.
+  bool has_vjp() const { return !script_; }
+  ode::FieldVJPResult vjp(const torch::Tensor& t, const torch::Tensor& y, const torch::Tensor& v,
+                          const std::vector<torch::Tensor>& param_grads, bool with_value) {
+    return mlp_->vjp(t, y, v, param_grads, with_value);
+  }
   torch::nn::Module& module() { return script_ ? *parameters_ : static_cast<torch::nn::Module&>(*mlp_); }
   std::vector<torch::Tensor> parameters() { return module().parameters(); }
 
@@ -305,7 +312,17 @@ class NODETask : public Task {
     ode::Field field = [this, start](const torch::Tensor& s, const torch::Tensor& y) {
       return field_.uses_time() ? field_(s + start, y) : field_(s, y);
     };
-    auto solution = ode::solve(field, y0.to(setup_.options()), clock.s.to(setup_.options()), options);
+    auto with_vjp = options;
+    if (field_.has_vjp() && !options.vjp()) {
+      with_vjp.vjp([this, start](const torch::Tensor& s, const torch::Tensor& y, const torch::Tensor& v,
+                                 const std::vector<torch::Tensor>& param_grads, bool with_value) {
+        if (!field_.uses_time()) return field_.vjp(s, y, v, param_grads, with_value);
+        auto r = field_.vjp(s + start, y, v, param_grads, with_value);
+        r.t = r.t.sum();  // every row's time moves with s
+        return r;
+      });
+    }
+    auto solution = ode::solve(field, y0.to(setup_.options()), clock.s.to(setup_.options()), with_vjp);
     return {solution.ys.index({clock.at.to(setup_.device), clock.row.to(setup_.device)}), solution.stats};
   }
 
