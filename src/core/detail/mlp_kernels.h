@@ -1,41 +1,17 @@
 #pragma once
-// The elementwise passes behind core::mlp, on raw memory, in a translation unit of their own built
-// for AVX2 + FMA with Eigen (CMakeLists.txt) and called only on CPUs that have both
+// The elementwise passes behind core::mlp, on raw memory, built with Eigen in translation units of
+// their own, once for AVX2 + FMA and once for AVX-512 (mlp_kernels_impl.h, CMakeLists.txt); each
+// function here runs the widest build this CPU has, and is called only on CPUs with AVX2 and FMA
 // (core/mlp.cpp checks). No LibTorch here; the GEMMs are LibTorch's (BLAS), which measured faster
 // than Eigen's for every layer shape but the smallest, which the product_few_* kernels take.
 #include <cstdint>
+
+#include "core/detail/cpu_features.h"
 
 namespace deepdyn::core::detail {
 
 /// The elementwise activations of the fused kernels, in core::Activation's order.
 enum class KernelActivation { Tanh, Softplus, Sigmoid, Elu, Identity };
-
-/// v = act(v) in place over n values. Softplus is LibTorch's (x past 20 passes through).
-template <class T>
-void activate(KernelActivation activation, T* v, int64_t n);
-
-/// g *= act'(x) in place, the slope expressed through y = act(x) alone: tanh 1 - y^2, sigmoid
-/// y (1 - y), softplus 1 - e^-y, elu y + 1 below zero.
-template <class T>
-void multiply_slope(KernelActivation activation, const T* y, T* g, int64_t n);
-
-/// g *= act''(x) / act'(x) in place, through y = act(x) alone: tanh -2y, sigmoid 1 - 2y, softplus
-/// e^-y (1 - sigmoid(x)), elu 1 below zero and 0 above, identity 0. With the slope it gives the
-/// second-order term of a Jacobian-vector product's backward from the tangent act'(x) v that the
-/// forward kept, without dividing by a slope that may round to zero.
-template <class T>
-void multiply_curvature(KernelActivation activation, const T* y, T* g, int64_t n);
-
-/// The layer shapes that BLAS handles poorly (a field's first layer on a low-dimensional state, its
-/// last layer back to it): c = a b (+ bias, broadcast over rows, when bias is not null) for a
-/// [rows, inner], row-major, into c [rows, cols].
-/// Few inner (<= kFewInner): b row-major [inner, cols]; one pass over c.
-template <class T>
-void product_few_inner(const T* a, int64_t rows, int64_t inner, const T* b, int64_t cols, const T* bias, T* c);
-/// Few columns (<= kFewColumns): b given as its columns, bt row-major [cols, inner]; a GEMV per column.
-template <class T>
-void product_few_columns(const T* a, int64_t rows, int64_t inner, const T* bt, int64_t cols, const T* bias, T* c);
-constexpr int64_t kFewInner = 4, kFewColumns = 4;
 
 /// A narrow network, in -> width (activation) -> out with in and out at most kNarrow: the field of
 /// a low-dimensional state (torchdiffeq's ode_demo spiral, 2 -> 50 -> 2). Weights row-major
@@ -49,12 +25,86 @@ struct NarrowNet {
 };
 constexpr int64_t kNarrow = 4;
 
+constexpr int64_t kNarrowBlock = 64;
+inline int64_t narrow_hidden_size(int64_t width, int64_t rows) {
+  return (rows + kNarrowBlock - 1) / kNarrowBlock * kNarrowBlock * width;
+}
+constexpr int64_t kFewInner = 4, kFewColumns = 4;
+
+// Each instruction set's build of the kernels (mlp_kernels_impl.h, compiled by mlp_kernels_avx2.cpp
+// and mlp_kernels_avx512.cpp); the functions below run the widest one this CPU has.
+#define DEEPDYN_KERNEL_DECLARATIONS                                                                     \
+  template <class T>                                                                                    \
+  void activate(KernelActivation, T*, int64_t);                                                         \
+  template <class T>                                                                                    \
+  void multiply_slope(KernelActivation, const T*, T*, int64_t);                                         \
+  template <class T>                                                                                    \
+  void multiply_curvature(KernelActivation, const T*, T*, int64_t);                                     \
+  template <class T>                                                                                    \
+  void product_few_inner(const T*, int64_t, int64_t, const T*, int64_t, const T*, T*);                  \
+  template <class T>                                                                                    \
+  void product_few_columns(const T*, int64_t, int64_t, const T*, int64_t, const T*, T*);                \
+  template <class T>                                                                                    \
+  void narrow_forward(const NarrowNet<T>&, const T*, int64_t, T*, T*);                                  \
+  template <class T>                                                                                    \
+  void narrow_backward(const NarrowNet<T>&, const T*, const T*, const T*, int64_t, T*, T*, T*, T*, T*); \
+  template <class T>                                                                                    \
+  void cube_forward(const T*, T*, int64_t);                                                             \
+  template <class T>                                                                                    \
+  void cube_backward(const T*, const T*, T*, int64_t);
+namespace avx2 {
+DEEPDYN_KERNEL_DECLARATIONS
+}  // namespace avx2
+namespace avx512 {
+DEEPDYN_KERNEL_DECLARATIONS
+}  // namespace avx512
+#undef DEEPDYN_KERNEL_DECLARATIONS
+#define DEEPDYN_KERNEL(call) (cpu_has_avx512() ? avx512::call : avx2::call)
+
+/// v = act(v) in place over n values. Softplus is LibTorch's (x past 20 passes through).
+template <class T>
+void activate(KernelActivation activation, T* v, int64_t n) {
+  DEEPDYN_KERNEL(activate<T>(activation, v, n));
+}
+
+/// g *= act'(x) in place, the slope expressed through y = act(x) alone: tanh 1 - y^2, sigmoid
+/// y (1 - y), softplus 1 - e^-y, elu y + 1 below zero.
+template <class T>
+void multiply_slope(KernelActivation activation, const T* y, T* g, int64_t n) {
+  DEEPDYN_KERNEL(multiply_slope<T>(activation, y, g, n));
+}
+
+/// g *= act''(x) / act'(x) in place, through y = act(x) alone: tanh -2y, sigmoid 1 - 2y, softplus
+/// e^-y (1 - sigmoid(x)), elu 1 below zero and 0 above, identity 0. With the slope it gives the
+/// second-order term of a Jacobian-vector product's backward from the tangent act'(x) v that the
+/// forward kept, without dividing by a slope that may round to zero.
+template <class T>
+void multiply_curvature(KernelActivation activation, const T* y, T* g, int64_t n) {
+  DEEPDYN_KERNEL(multiply_curvature<T>(activation, y, g, n));
+}
+
+/// The layer shapes that BLAS handles poorly (a field's first layer on a low-dimensional state, its
+/// last layer back to it): c = a b (+ bias, broadcast over rows, when bias is not null) for a
+/// [rows, inner], row-major, into c [rows, cols].
+/// Few inner (<= kFewInner): b row-major [inner, cols]; one pass over c.
+template <class T>
+void product_few_inner(const T* a, int64_t rows, int64_t inner, const T* b, int64_t cols, const T* bias, T* c) {
+  DEEPDYN_KERNEL(product_few_inner<T>(a, rows, inner, b, cols, bias, c));
+}
+/// Few columns (<= kFewColumns): b given as its columns, bt row-major [cols, inner]; a GEMV per column.
+template <class T>
+void product_few_columns(const T* a, int64_t rows, int64_t inner, const T* bt, int64_t cols, const T* bias, T* c) {
+  DEEPDYN_KERNEL(product_few_columns<T>(a, rows, inner, bt, cols, bias, c));
+}
+
 /// out [rows, out] = the network at x [rows, in]. Blocks of kNarrowBlock rows run with the rows in
 /// the vector lanes (the hidden layer transposed, width x block, in L1): no sum runs across lanes,
 /// and the hidden layer reaches memory only if `hidden` is not null: then it is kept there, block
 /// after block, for narrow_backward (narrow_hidden_size values, 64-byte aligned).
 template <class T>
-void narrow_forward(const NarrowNet<T>& net, const T* x, int64_t rows, T* out, T* hidden);
+void narrow_forward(const NarrowNet<T>& net, const T* x, int64_t rows, T* out, T* hidden) {
+  DEEPDYN_KERNEL(narrow_forward<T>(net, x, rows, out, hidden));
+}
 
 /// The vector-Jacobian product of narrow_forward for g [rows, out], from the hidden layer it kept
 /// or, where `hidden` is null, recomputed block by block: gx [rows, in] (when not null) and the
@@ -62,17 +112,20 @@ void narrow_forward(const NarrowNet<T>& net, const T* x, int64_t rows, T* out, T
 /// (each may be null).
 template <class T>
 void narrow_backward(const NarrowNet<T>& net, const T* x, const T* hidden, const T* g, int64_t rows, T* gx, T* gw1,
-                     T* gb1, T* gw2, T* gb2);
-
-constexpr int64_t kNarrowBlock = 64;
-inline int64_t narrow_hidden_size(int64_t width, int64_t rows) {
-  return (rows + kNarrowBlock - 1) / kNarrowBlock * kNarrowBlock * width;
+                     T* gb1, T* gw2, T* gb2) {
+  DEEPDYN_KERNEL(narrow_backward<T>(net, x, hidden, g, rows, gx, gw1, gb1, gw2, gb2));
 }
 
 /// y = x^3, and gx = 3 x^2 gy, elementwise over n values.
 template <class T>
-void cube_forward(const T* x, T* y, int64_t n);
+void cube_forward(const T* x, T* y, int64_t n) {
+  DEEPDYN_KERNEL(cube_forward<T>(x, y, n));
+}
 template <class T>
-void cube_backward(const T* x, const T* gy, T* gx, int64_t n);
+void cube_backward(const T* x, const T* gy, T* gx, int64_t n) {
+  DEEPDYN_KERNEL(cube_backward<T>(x, gy, gx, n));
+}
+
+#undef DEEPDYN_KERNEL
 
 }  // namespace deepdyn::core::detail
