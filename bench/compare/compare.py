@@ -159,8 +159,9 @@ def main():
                "to the Gram matrix's scale); the implicit backward starts at u = dL/dz; the output is f(z*) (one "
                "more f call). Iterations = evaluations of the solver's map - 1; NFE bwd = evaluations of "
                "u -> u J + dL/dz (one VJP each).",
-        "ffjord": "deepdyn FFJORD: cnf::ODENet's forward-mode divergence (core::mlp_divergence, one node with a fused "
-                  "backward) with the problem's probe, integrate_flow by dopri5 with ode::Adjoint (full norm).",
+        "ffjord": "deepdyn FFJORD: cnf::ODENet's forward-mode divergence (core::mlp_divergence) with the problem's "
+                  "probe, integrate_flow by dopri5 with ode::Adjoint (full norm), whose backward field is the net's "
+                  "own vector-Jacobian product (ODENet::divergence_vjp: no graph per evaluation).",
     }
     notes = [deepdyn_notes[g] for g in groups] + notes
     config = {
