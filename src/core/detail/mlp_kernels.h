@@ -59,7 +59,7 @@ namespace avx512 {
 DEEPDYN_KERNEL_DECLARATIONS
 }  // namespace avx512
 #undef DEEPDYN_KERNEL_DECLARATIONS
-#define DEEPDYN_KERNEL(call) (cpu_has_avx512() ? avx512::call : avx2::call)
+#define DEEPDYN_KERNEL(call) (use_avx512_kernels() ? avx512::call : avx2::call)
 
 /// v = act(v) in place over n values. Softplus is LibTorch's (x past 20 passes through).
 template <class T>
