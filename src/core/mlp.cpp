@@ -239,7 +239,6 @@ template <class T>
 torch::Tensor fused_vjp(const torch::Tensor& x2, const std::vector<torch::Tensor>& weights,
                         const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input,
                         const torch::Tensor& g2, const std::vector<torch::Tensor>& targets, torch::Tensor* value) {
-  const size_t n = weights.size();
   if (is_narrow(x2, weights, activation)) {
     torch::Tensor hidden;
     if (value) *value = narrow_value<T>(x2, weights, biases, activation, input, &hidden);
@@ -257,11 +256,8 @@ torch::Tensor fused_vjp(const torch::Tensor& x2, const std::vector<torch::Tensor
   }
   auto layers = forward_layers<T>(x2, weights, biases, activation, input, /*hidden_only=*/value == nullptr);
   if (value) *value = layers.back();
-  std::vector<bool> needed = {true};
-  for (const auto& target : targets) needed.push_back(target.defined());
-  auto grads = backward_layers<T>(x2, layers, weights, g2, activation, input, needed);
-  for (size_t i = 0; i < 2 * n; ++i)
-    if (targets[i].defined()) targets[i].add_(grads[1 + i]);
+  auto grads = backward_layers<T>(x2, layers, weights, g2, activation, input, detail::wanted_gradients(targets));
+  detail::add_gradients(targets, grads);
   return grads[0];
 }
 

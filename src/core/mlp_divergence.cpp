@@ -167,6 +167,14 @@ MLPDivergence shaped(MLPDivergence out, const torch::Tensor& x) {
   return {out.value.view(x.sizes()), out.divergence.view(rows), out.frobenius.view(rows)};
 }
 
+/// Whether mlp_divergence and its vjp run the fused kernels: the network's are, and so is the probe.
+bool divergence_is_fused(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                         const std::vector<torch::Tensor>& biases, const torch::Tensor& probe) {
+  const bool probe_fusable = !probe.defined() || (probe.device().is_cpu() && probe.layout() == torch::kStrided &&
+                                                  probe.scalar_type() == x.scalar_type());
+  return probe_fusable && mlp_is_fused(x, weights, biases);
+}
+
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
@@ -274,9 +282,7 @@ torch::Tensor mlp_divergence_vjp(const torch::Tensor& x, const std::vector<torch
   };
   const auto g_value = flat(cotangents.value, false), g_divergence = flat(cotangents.divergence, true),
              g_frobenius = flat(cotangents.frobenius, true);
-  const bool probe_fusable = !probe.defined() || (probe.device().is_cpu() && probe.layout() == torch::kStrided &&
-                                                  probe.scalar_type() == x.scalar_type());
-  if (!mlp_is_fused(x, weights, biases) || !probe_fusable) {
+  if (!divergence_is_fused(x, weights, biases, probe)) {
     // LibTorch's autograd on detached copies: the same products, one graph per call.
     torch::AutoGradMode enable_grad(true);
     const auto leaves = detail::reference_leaves(x, weights, biases, targets);
@@ -294,16 +300,13 @@ torch::Tensor mlp_divergence_vjp(const torch::Tensor& x, const std::vector<torch
   }
   const auto x2 = x.reshape({-1, d}).contiguous();
   const auto probe2 = probe.defined() ? probe.detach().reshape({-1, d}).contiguous() : probe;
-  std::vector<bool> needed = {true};
-  for (const auto& target : targets) needed.push_back(target.defined());
   auto grads = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp_divergence_vjp", [&] {
     auto [out, layers] = fused_divergence<scalar_t>(x2, probe2, weights, biases, activation, input);
     if (value) *value = shaped(std::move(out), x);
     return stacked_backward<scalar_t>(x2, probe2, layers, weights, g_value, g_divergence, g_frobenius, activation,
-                                      input, needed);
+                                      input, detail::wanted_gradients(targets));
   });
-  for (size_t i = 0; i < 2 * n; ++i)
-    if (targets[i].defined()) targets[i].add_(grads[1 + i]);
+  detail::add_gradients(targets, grads);
   return grads[0].view(x.sizes());
 }
 
@@ -311,9 +314,7 @@ MLPDivergence mlp_divergence(const torch::Tensor& x, const std::vector<torch::Te
                              const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input,
                              const torch::Tensor& probe) {
   check_divergence_shapes(x, weights, biases, probe);
-  const bool probe_fusable = !probe.defined() || (probe.device().is_cpu() && probe.layout() == torch::kStrided &&
-                                                  probe.scalar_type() == x.scalar_type());
-  if (!mlp_is_fused(x, weights, biases) || !probe_fusable)
+  if (!divergence_is_fused(x, weights, biases, probe))
     return mlp_divergence_reference(x, weights, biases, activation, input, probe);
   const int64_t d = x.size(-1);
   const auto x2 = x.reshape({-1, d}).contiguous();

@@ -136,4 +136,17 @@ inline std::vector<torch::Tensor> gradient_targets(size_t layers, const std::vec
   return targets;
 }
 
+/// The fused backwards' `needed` flags for gradient_targets: x's always, then one per target.
+inline std::vector<bool> wanted_gradients(const std::vector<torch::Tensor>& targets) {
+  std::vector<bool> needed = {true};
+  for (const auto& target : targets) needed.push_back(target.defined());
+  return needed;
+}
+
+/// Adds a fused backward's gradients (x's first, then gradient_targets' order) into the targets.
+inline void add_gradients(const std::vector<torch::Tensor>& targets, const std::vector<torch::Tensor>& grads) {
+  for (size_t i = 0; i < targets.size(); ++i)
+    if (targets[i].defined()) targets[i].add_(grads[1 + i]);
+}
+
 }  // namespace deepdyn::core::detail
