@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "deepdyn/core/math.h"
 #include "deepdyn/io/arrays.h"
 
 namespace deepdyn::data {
@@ -101,8 +102,7 @@ LabelledImages load_labelled_images(const std::string& directory, Split split) {
               "': expected images [N, H, W] or [N, C, H, W], got shape ", images.sizes());
   if (images.dim() == 3) images = images.unsqueeze(1);
   images = images.scalar_type() == torch::kUInt8 ? images.to(torch::kFloat32).div_(255) : images.to(torch::kFloat32);
-  TORCH_CHECK(torch::isfinite(images).all().item<bool>(), "'", images_path,
-              "': the images hold a value that is not a finite number");
+  TORCH_CHECK(core::all_finite(images), "'", images_path, "': the images hold a value that is not a finite number");
   TORCH_CHECK(labels.dim() == 1 && labels.size(0) == images.size(0), "'", labels_path, "': expected ", images.size(0),
               " labels [N], one per image of '", images_path, "', got shape ", labels.sizes());
   TORCH_CHECK(!labels.is_floating_point() || labels.eq(labels.round()).all().item<bool>(), "'", labels_path,

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "data/detail/rng.h"
+#include "deepdyn/core/math.h"
 #include "deepdyn/io/arrays.h"
 
 namespace deepdyn::data {
@@ -113,7 +114,7 @@ torch::Tensor read_sequences(const std::string& path) {
               "got shape ", array.sizes());
   const bool bytes = array.scalar_type() == torch::kUInt8;
   auto sequences = bytes ? array.to(torch::kFloat32).div_(255) : array.to(torch::kFloat32);
-  TORCH_CHECK(torch::isfinite(sequences).all().item<bool>(), where, ": a value is not a finite number");
+  TORCH_CHECK(core::all_finite(sequences), where, ": a value is not a finite number");
   if (array.dim() == 5 && !bytes) {
     const double lo = sequences.min().item<double>(), hi = sequences.max().item<double>();
     TORCH_CHECK(lo >= 0 && hi <= 1, where, ": frame values lie in [", lo, ", ", hi,

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 
+#include "deepdyn/core/math.h"
 #include "deepdyn/ode/tableau.h"
 #include "ode/detail/interpolation.h"
 #include "ode/detail/runge_kutta.h"
@@ -256,7 +257,7 @@ Integration integrate_grid(CountingField& f, const ButcherTableau& tableau, cons
     const size_t written = out.ys.size();
     k0 = accept(f, tableau, dense, writer, observer, events, t, h, t1, y, step, ends_at_jump);
     y = step.y1;
-    if (check_finite && out.ys.size() > written && !torch::isfinite(y).all().item<bool>()) {  // sync: stop on NaN
+    if (check_finite && out.ys.size() > written && !core::all_finite(y)) {  // sync: stop on NaN
       out.stats.termination = core::Termination::NonFinite;
       out.ys.resize(written);
       break;

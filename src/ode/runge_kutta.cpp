@@ -1,22 +1,28 @@
 #include "ode/detail/runge_kutta.h"
 
+#include <ATen/EmptyTensor.h>
+#include <c10/util/SmallVector.h>
+
 #include <algorithm>
 #include <cmath>
 #include <optional>
 
 #include "core/detail/cpu_features.h"
-#include "ode/detail/stage_sum.h"
+#include "ode/detail/step_kernels.h"
 
 namespace deepdyn::ode::detail {
 
 namespace {
 
+// A weighted sum's nonzero weights and their terms, inline up to 16 (dopri8 has 13 stages).
+using Alphas = c10::SmallVector<double, 16>;
+using Terms = c10::SmallVector<const torch::Tensor*, 16>;
+
 /// base + sum_j alpha_j k_j by the stage_sum kernel where nothing needs a graph and every tensor is
 /// a contiguous CPU tensor of one floating dtype and size: one allocation and one pass per term,
 /// where LibTorch's operations cost a dispatch each (in a no-grad solve of a small field, most of
-/// the solver's own time).
-std::optional<torch::Tensor> stage_sum_kernel(const torch::Tensor& base, const std::vector<double>& alphas,
-                                              const std::vector<const torch::Tensor*>& terms) {
+/// the solver's own time). The output is allocated past the dispatcher, which costs as much again.
+std::optional<torch::Tensor> stage_sum_kernel(const torch::Tensor& base, const Alphas& alphas, const Terms& terms) {
   const auto& first = base.defined() ? base : *terms.front();
   auto fits = [&](const torch::Tensor& x) {
     return x.device().is_cpu() && x.scalar_type() == first.scalar_type() && x.sizes() == first.sizes() &&
@@ -26,9 +32,9 @@ std::optional<torch::Tensor> stage_sum_kernel(const torch::Tensor& base, const s
     return std::nullopt;
   if (!fits(first) || !std::all_of(terms.begin(), terms.end(), [&](const torch::Tensor* k) { return fits(*k); }))
     return std::nullopt;
-  auto out = torch::empty_like(first, at::MemoryFormat::Contiguous);
+  torch::Tensor out = at::detail::empty_cpu(first.sizes(), first.scalar_type());
   AT_DISPATCH_FLOATING_TYPES(first.scalar_type(), "weighted_sum", [&] {
-    std::vector<const scalar_t*> data;
+    c10::SmallVector<const scalar_t*, 16> data;
     for (const auto* k : terms) data.push_back(k->data_ptr<scalar_t>());
     stage_sum<scalar_t>(base.defined() ? base.data_ptr<scalar_t>() : nullptr, alphas.data(), data.data(),
                         static_cast<int64_t>(data.size()), out.numel(), out.data_ptr<scalar_t>());
@@ -40,8 +46,8 @@ std::optional<torch::Tensor> stage_sum_kernel(const torch::Tensor& base, const s
 
 torch::Tensor weighted_sum(const torch::Tensor& base, double h, const std::vector<double>& weights,
                            const std::vector<torch::Tensor>& k) {
-  std::vector<double> alphas;
-  std::vector<const torch::Tensor*> terms;
+  Alphas alphas;
+  Terms terms;
   for (size_t j = 0; j < weights.size(); ++j)
     if (weights[j] != 0.0) alphas.push_back(h * weights[j]), terms.push_back(&k[j]);
   if (terms.empty()) return base.defined() ? base.clone() : torch::zeros_like(k[0]);

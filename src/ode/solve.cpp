@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "deepdyn/core/math.h"
 #include "deepdyn/core/names.h"
 #include "deepdyn/core/tensor_tuple.h"
 #include "ode/detail/problem.h"
@@ -121,7 +122,7 @@ void check_state(const torch::Tensor& y0) {
   TORCH_CHECK(y0.defined(), "y0 is an undefined tensor");
   TORCH_CHECK(y0.is_floating_point(), "y0 must be a floating-point tensor (float32 or float64), got ", y0.scalar_type(),
               "; convert it with y0.to(torch::kFloat64)");
-  TORCH_CHECK(torch::isfinite(y0.detach()).all().item<bool>(), "y0 contains NaN or Inf");
+  TORCH_CHECK(core::all_finite(y0), "y0 contains NaN or Inf");
 }
 
 std::vector<double> scaled(std::vector<double> values, double factor) {

@@ -6,6 +6,9 @@
 #include <cmath>
 #include <optional>
 
+#include "core/detail/cpu_features.h"
+#include "ode/detail/step_kernels.h"
+
 namespace deepdyn::ode::detail {
 namespace {
 
@@ -30,8 +33,9 @@ double rms_scaled(const torch::Tensor& x, const torch::Tensor& scale, const Tole
   return std::sqrt(torch::stack(mean_squares).max().item<double>());
 }
 
-/// error_ratio with scalar tolerances on contiguous CPU tensors of one floating dtype: one pass
-/// over memory, where the general path takes seven LibTorch operations.
+/// error_ratio with scalar tolerances on contiguous CPU tensors of one floating dtype: one
+/// vectorised pass over memory (scaled_square_sum), where the general path takes seven LibTorch
+/// operations.
 std::optional<double> rms_ratio_in_one_pass(const torch::Tensor& error, const torch::Tensor& y0,
                                             const torch::Tensor& y1, const Tolerances& tol) {
   auto fits = [&](const torch::Tensor& x) {
@@ -39,22 +43,15 @@ std::optional<double> rms_ratio_in_one_pass(const torch::Tensor& error, const to
            x.is_contiguous();
   };
   const auto& mask = tol.error_mask;
-  if (tol.rtol_elements.defined() || !tol.component_numels.empty() || error.numel() == 0 ||
-      !(error.scalar_type() == at::kFloat || error.scalar_type() == at::kDouble) || !fits(error) || !fits(y0) ||
-      !fits(y1) || (mask.defined() && !fits(mask)))
+  if (!core::detail::cpu_has_avx2_fma() || tol.rtol_elements.defined() || !tol.component_numels.empty() ||
+      error.numel() == 0 || !(error.scalar_type() == at::kFloat || error.scalar_type() == at::kDouble) ||
+      !fits(error) || !fits(y0) || !fits(y1) || (mask.defined() && !fits(mask)))
     return std::nullopt;
   double sum = 0;
   AT_DISPATCH_FLOATING_TYPES(error.scalar_type(), "error_ratio", [&] {
-    const scalar_t *e = error.data_ptr<scalar_t>(), *a = y0.data_ptr<scalar_t>(), *b = y1.data_ptr<scalar_t>();
-    const scalar_t* m = mask.defined() ? mask.data_ptr<scalar_t>() : nullptr;
-    const auto rtol = static_cast<scalar_t>(tol.rtol), atol = static_cast<scalar_t>(tol.atol);
-    // The ratios in the state's dtype, as the general path (and torchdiffeq) computes them; their
-    // squares summed in float64, which is as close to the exact sum as LibTorch's pairwise one.
-    for (int64_t i = 0; i < error.numel(); ++i) {
-      scalar_t r = e[i] / (atol + rtol * std::max(std::abs(a[i]), std::abs(b[i])));
-      if (m) r *= m[i];
-      sum += static_cast<double>(r * r);
-    }
+    sum = scaled_square_sum<scalar_t>(error.data_ptr<scalar_t>(), y0.data_ptr<scalar_t>(), y1.data_ptr<scalar_t>(),
+                                      mask.defined() ? mask.data_ptr<scalar_t>() : nullptr, tol.rtol, tol.atol,
+                                      error.numel());
   });
   const auto controlled = mask.defined() ? tol.controlled_numel : error.numel();
   return std::sqrt(sum / static_cast<double>(std::max<int64_t>(controlled, 1)));

@@ -31,3 +31,20 @@ TEST(Math, StandardizationIsTheColumnsMeanAndDeviationWithOneForAConstantColumn)
   EXPECT_TRUE(torch::allclose(scale, torch::tensor({std::sqrt(2.0), 1.0}, torch::kFloat64)));
   EXPECT_THROW(dd::core::standardization(torch::zeros({1, 2})), c10::Error);
 }
+
+TEST(Math, AllFiniteFindsNaNAndInfInEveryLayoutAndDtype) {
+  for (const auto dtype : {torch::kFloat32, torch::kFloat64}) {
+    auto x = torch::randn({13, 7}, dtype);
+    EXPECT_TRUE(dd::core::all_finite(x));
+    EXPECT_TRUE(dd::core::all_finite(x.t()));  // strided: LibTorch's path
+    for (const double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+      auto y = x.clone();
+      y[12][6] = bad;  // the last element: past the kernel's loop would miss it
+      EXPECT_FALSE(dd::core::all_finite(y)) << bad;
+      EXPECT_FALSE(dd::core::all_finite(y.t())) << bad;
+      EXPECT_FALSE(dd::core::all_finite(y.requires_grad_())) << bad;
+    }
+  }
+  EXPECT_TRUE(dd::core::all_finite(torch::arange(5)));  // integers are always finite
+  EXPECT_TRUE(dd::core::all_finite(torch::empty({0}, torch::kFloat64)));
+}

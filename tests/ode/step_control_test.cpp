@@ -45,7 +45,8 @@ TEST(StepControl, TakesNoMoreStepsThanTorchdiffeqOnTheSpiralAndIsAsAccurate) {
   spiral.net->to(torch::kFloat64);
   const auto y0 = spiral.y0.to(torch::kFloat64);
   const auto sol = dd::ode::solve(spiral.net, y0, spiral.ts, spiral.options);
-  const auto reference = dd::ode::solve(spiral.net, y0, spiral.ts, SolveOptions(spiral.options).rtol(1e-10).atol(1e-12));
+  const auto reference =
+      dd::ode::solve(spiral.net, y0, spiral.ts, SolveOptions(spiral.options).rtol(1e-10).atol(1e-12));
   EXPECT_LE(sol.stats->nfe, 140);
   EXPECT_LE((sol.ys[-1] - reference.ys[-1]).abs().max().item<double>(), 3.6215e-3);
 }
@@ -61,7 +62,9 @@ TEST(StepControl, TheSpiralWithCoreTanhIsAsAccurateAsWithLibTorchsTanh) {
   const auto exact = dd::ode::solve(theirs.net, theirs.y0.to(torch::kFloat64), theirs.ts,
                                     SolveOptions(theirs.options).rtol(1e-12).atol(1e-14))
                          .ys[-1];
-  auto error = [&](const torch::Tensor& y) { return ((y.to(torch::kFloat64) - exact).norm() / exact.norm()).item<double>(); };
+  auto error = [&](const torch::Tensor& y) {
+    return ((y.to(torch::kFloat64) - exact).norm() / exact.norm()).item<double>();
+  };
   EXPECT_LE(error(a), 1.1 * error(b));
   EXPECT_LE(error(a), 5e-5);
 }
@@ -73,9 +76,11 @@ TEST(StepControl, PiAndPidGainsAreOptionsThatMeetTheTolerance) {
   const auto exact = problem.exact(ts);
   auto options = SolveOptions().rtol(1e-8).atol(1e-8);
   const auto i_only = dd::ode::solve(problem.field, exact[0], ts, options);
-  const auto pi = dd::ode::solve(problem.field, exact[0], ts, SolveOptions(options).step_control(dd::ode::StepControl().pcoeff(0.4).icoeff(0.3)));
+  const auto pi = dd::ode::solve(problem.field, exact[0], ts,
+                                 SolveOptions(options).step_control(dd::ode::StepControl().pcoeff(0.4).icoeff(0.3)));
   const auto pid =
-      dd::ode::solve(problem.field, exact[0], ts, SolveOptions(options).step_control(dd::ode::StepControl().pcoeff(0.2).icoeff(0.5).dcoeff(0.1)));
+      dd::ode::solve(problem.field, exact[0], ts,
+                     SolveOptions(options).step_control(dd::ode::StepControl().pcoeff(0.2).icoeff(0.5).dcoeff(0.1)));
   for (const auto* sol : {&i_only, &pi, &pid}) EXPECT_LT(dd::testing::max_relative_error(exact, sol->ys), 1e-6);
   EXPECT_NE(pi.stats->nfe, i_only.stats->nfe);
   EXPECT_NE(pid.stats->nfe, pi.stats->nfe);
@@ -94,7 +99,8 @@ TEST(StepControl, MaxComponentRmsNormControlsEachComponentOfATupleOnItsOwn) {
   const double exact = std::sin(50.0);
   auto options = SolveOptions().rtol(1e-6).atol(1e-6);
   const auto rms = dd::ode::solve(field, y0, ts, options);
-  const auto max_rms = dd::ode::solve(field, y0, ts, SolveOptions(options).error_norm(dd::ode::ErrorNorm::MaxComponentRms));
+  const auto max_rms =
+      dd::ode::solve(field, y0, ts, SolveOptions(options).error_norm(dd::ode::ErrorNorm::MaxComponentRms));
   EXPECT_GT(max_rms.stats->nfe, rms.stats->nfe);
   const double rms_error = std::abs(rms.ys[0][-1].item<double>() - exact);
   const double max_rms_error = std::abs(max_rms.ys[0][-1].item<double>() - exact);
@@ -102,11 +108,47 @@ TEST(StepControl, MaxComponentRmsNormControlsEachComponentOfATupleOnItsOwn) {
   EXPECT_LT(max_rms_error, rms_error);
   // On a single tensor the two norms are the same norm.
   auto single = [&](dd::ode::ErrorNorm norm) {
-    return dd::ode::solve([](const torch::Tensor& t, const torch::Tensor& y) { return torch::cos(10 * t).expand_as(y); },
-                          torch::zeros({3}, torch::kFloat64), ts, SolveOptions(options).error_norm(norm))
+    return dd::ode::solve(
+               [](const torch::Tensor& t, const torch::Tensor& y) { return torch::cos(10 * t).expand_as(y); },
+               torch::zeros({3}, torch::kFloat64), ts, SolveOptions(options).error_norm(norm))
         .stats->nfe;
   };
   EXPECT_EQ(single(dd::ode::ErrorNorm::MaxComponentRms), single(dd::ode::ErrorNorm::Rms));
+}
+
+// Scalar tolerances on a contiguous CPU state take the error norm's one-pass kernel; the same
+// tolerances given per component take LibTorch's operations. Both compute the same norm, so they
+// take the same steps, with and without an uncontrolled component (the mask), on a state whose
+// size is no multiple of the kernel's block, in either dtype. (In float32 LibTorch sums the squares
+// in float32, the kernel in float64: the step sizes differ in their last bits, the states by a
+// few dozen ulps.)
+TEST(StepControl, TheErrorNormsKernelTakesTheStepsOfLibTorchsOperations) {
+  dd::ode::TupleField field = [](const torch::Tensor& t, const std::vector<torch::Tensor>& s) {
+    // The second component oscillates fast: uncontrolled, it would no longer limit the step.
+    return std::vector<torch::Tensor>{torch::tanh(s[0].roll(1, 1)) - 0.3 * s[0], torch::cos(20 * t) * 5 + 0 * s[1]};
+  };
+  const auto ts = torch::tensor({0.0, 0.7, 3.0}, torch::kFloat64);
+  for (const auto dtype : {torch::kFloat32, torch::kFloat64}) {
+    torch::manual_seed(2);
+    const std::vector<torch::Tensor> y0{torch::randn({61, 3}, dtype), torch::zeros({5}, dtype)};
+    const double tolerance = dtype == torch::kFloat32 ? 1e-5 : 1e-12;
+    std::vector<int64_t> nfe;
+    for (const bool masked : {false, true}) {
+      auto scalar = SolveOptions().rtol(1e-6).atol(1e-8);
+      if (masked) scalar.error_control({true, false});
+      const auto per_component = SolveOptions(scalar).rtol({1e-6, 1e-6}).atol({1e-8, 1e-8});
+      const auto kernel = dd::ode::solve(field, y0, ts, scalar);
+      const auto operations = dd::ode::solve(field, y0, ts, per_component);
+      EXPECT_EQ(kernel.stats->nfe, operations.stats->nfe) << dtype << " masked " << masked;
+      nfe.push_back(kernel.stats->nfe);
+      // The uncontrolled component's large error moves with the last bits of the step sizes.
+      const size_t compared = masked ? 1 : y0.size();
+      for (size_t i = 0; i < compared; ++i)
+        EXPECT_TRUE(torch::allclose(kernel.ys[i], operations.ys[i], tolerance, tolerance))
+            << dtype << " masked " << masked << " component " << i;
+    }
+    EXPECT_LT(nfe[1], nfe[0]) << "the fast component no longer limits the step";
+  }
 }
 
 }  // namespace

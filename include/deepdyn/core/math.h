@@ -19,4 +19,9 @@ torch::Tensor diagonal_gaussian_log_density(const torch::Tensor& z, const torch:
 /// deviation 1; densities follow as log p(x) = log p(z) - sum(log scale).
 std::pair<torch::Tensor, torch::Tensor> standardization(const torch::Tensor& x);
 
+/// Whether every element of x is finite (no NaN, no Inf). A host synchronisation; one pass over
+/// memory for a contiguous float32 or float64 CPU tensor, where isfinite(x).all() costs a few
+/// LibTorch operations (tens of microseconds, a visible part of a small solve).
+bool all_finite(const torch::Tensor& x);
+
 }  // namespace deepdyn::core
