@@ -221,18 +221,19 @@ std::vector<double> fixed_grid(const SolveOptions& options, const std::vector<do
 
 /// Steps along `grid` (all steps accepted), writing the outputs ts[ys.size()..] as they are passed.
 /// With `check_finite`, the state is checked once per step that writes outputs (fixed grids
-/// have no error estimate to notice NaN).
+/// have no error estimate to notice NaN). `starts_after_jump`: the first stage is sampled just
+/// past grid.front().
 Integration integrate_grid(CountingField& f, const ButcherTableau& tableau, const torch::Tensor& y0,
                            const std::vector<double>& grid, const std::vector<double>& ts,
                            std::vector<torch::Tensor> ys, DenseOutput dense, const SolveOptions& options,
-                           const Tolerances& tol, bool check_finite, const StepObserver& observer,
-                           EventLocator* events) {
+                           const Tolerances& tol, bool check_finite, bool starts_after_jump,
+                           const StepObserver& observer, EventLocator* events) {
   Integration out;
   auto stages = stage_solver(tableau, options, tol, out.stats);
   out.ys = std::move(ys);
   OutputWriter writer(ts, out.ys);
   torch::Tensor y = y0;
-  torch::Tensor k0;
+  torch::Tensor k0 = starts_after_jump && grid.size() > 1 ? f(right_of(grid.front()), y0) : torch::Tensor();
   out.stats.initial_dt = grid.size() > 1 ? grid[1] - grid[0] : 0.0;
   for (size_t i = 0; i + 1 < grid.size(); ++i) {
     if (out.stats.steps >= options.max_steps()) {
@@ -284,7 +285,7 @@ Integration integrate(CountingField& f, const torch::Tensor& y0, const std::vect
   Integration out;
   if (fixed) {
     out = integrate_grid(f, tab, y0, fixed_grid(options, ts), ts, {y0}, dense_output_of(tab, options, false), options,
-                         tol, true, observer, events.get());
+                         tol, true, false, observer, events.get());
     out.ys.pop_back();
   } else {
     out = integrate_adaptive(f, tab, y0, ts, options, tol, observer, events.get());
@@ -296,11 +297,11 @@ Integration integrate(CountingField& f, const torch::Tensor& y0, const std::vect
 
 std::vector<torch::Tensor> replay(CountingField& f, const torch::Tensor& y0, const std::vector<double>& grid,
                                   const std::vector<double>& outputs, const SolveOptions& options,
-                                  const Tolerances& tol) {
+                                  const Tolerances& tol, bool starts_after_jump, const StepObserver& observer) {
   const auto& tab = tableau(options.method());
   const bool adaptive = tab.embedded() && !options.step_size().has_value() && options.grid().empty();
   auto out = integrate_grid(f, tab, y0, grid, outputs, {}, dense_output_of(tab, options, adaptive), options, tol, false,
-                            nullptr, nullptr);
+                            starts_after_jump, observer, nullptr);
   TORCH_CHECK(out.stats.termination == core::Termination::Success,
               "ode::solve could not re-run the step at t = ", out.t_stop,
               " for its gradient: ", core::termination_message(out.stats.termination),

@@ -322,10 +322,35 @@ double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
 
 }  // namespace
 
+// A field that jumps at t = 0.5 (jump_ts): the step after the jump samples it just past 0.5. A
+// Checkpointed segment that starts there must sample it alike when it re-runs, or its gradient is
+// that of another solve. One checkpoint per step puts a segment start on the jump.
+TEST(CheckpointedState, ASegmentThatStartsAtAJumpIsReRunPastTheJump) {
+  torch::manual_seed(9);
+  auto w = (torch::randn({3, 3}, torch::kFloat64) * 0.5).requires_grad_();
+  const dd::ode::Field field = [w](const torch::Tensor& t, const torch::Tensor& y) {
+    return torch::tanh(torch::matmul(y, w.t())) * (t.item<double>() > 0.5 ? 3.0 : 1.0);
+  };
+  const auto y0 = torch::randn({4, 3}, torch::kFloat64).requires_grad_();
+  const auto ts = torch::tensor({0.0, 1.0}, torch::kFloat64);
+  for (const auto& options : {SolveOptions().method(Method::RK4).step_size(0.125).jump_ts({0.5}),
+                              SolveOptions().method(Method::Dopri5).rtol(1e-8).atol(1e-10).jump_ts({0.5})}) {
+    std::vector<std::vector<torch::Tensor>> grads;
+    for (const dd::ode::Gradient& gradient :
+         std::vector<dd::ode::Gradient>{Direct{}, Checkpointed().checkpoints(100)}) {
+      const auto sol = dd::ode::solve(field, y0, ts, SolveOptions(options).params({w}).gradient(gradient));
+      grads.push_back(torch::autograd::grad({sol.ys.square().sum()}, {y0, w}));
+    }
+    for (size_t i = 0; i < 2; ++i)
+      EXPECT_LE(relative_difference(grads[1][i], grads[0][i]), 1e-12) << dd::ode::method_name(options.method());
+  }
+}
+
 // A module with a vjp (MLPField) takes the tapeless Direct gradient: its reverse sweep must give
 // the gradient autograd takes through the same steps (the same field as a plain callable), for
 // outputs inside steps (the method's interpolant, a fixed grid's linear one), jumps and forced
-// steps, reversed time, the output times' gradient, narrow and deep networks, both dtypes.
+// steps, reversed time, the output times' gradient, narrow and deep networks, both dtypes; and so
+// must the Checkpointed gradient's sweep over each re-run segment.
 TEST(Tapeless, DirectGradientIsAutogradsThroughTheSameSteps) {
   struct Case {
     std::string name;
@@ -376,6 +401,22 @@ TEST(Tapeless, DirectGradientIsAutogradsThroughTheSameSteps) {
         const double tol = dtype == torch::kFloat32 ? 2e-4 : 1e-10;
         for (size_t i = 0; i < ours.size(); ++i)
           EXPECT_LE(relative_difference(ours[i], theirs[i]), tol) << what << ", gradient " << i;
+        // Checkpointed re-runs each segment without a graph and sweeps it back alike: the same
+        // gradient, from a single segment to one per step (segments that start at a jump).
+        for (const int64_t checkpoints : {1, 100}) {
+          dd::ode::Solution checkpointed;
+          const auto swept = weighted_gradients(
+              [&](const torch::Tensor& y) {
+                return dd::ode::solve(field, y, ts,
+                                      SolveOptions(c.options).gradient(Checkpointed().checkpoints(checkpoints)));
+              },
+              y0, ts, field->parameters(), w, checkpointed);
+          EXPECT_EQ(checkpointed.stats->steps_backward, checkpointed.stats->steps - checkpointed.stats->rejected)
+              << what;
+          for (size_t i = 0; i < swept.size(); ++i)
+            EXPECT_LE(relative_difference(swept[i], theirs[i]), tol)
+                << what << ", checkpoints " << checkpoints << ", gradient " << i;
+        }
       }
     }
 }

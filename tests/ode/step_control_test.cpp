@@ -119,9 +119,9 @@ TEST(StepControl, MaxComponentRmsNormControlsEachComponentOfATupleOnItsOwn) {
 // Scalar tolerances on a contiguous CPU state take the error norm's one-pass kernel; the same
 // tolerances given per component take LibTorch's operations. Both compute the same norm, so they
 // take the same steps, with and without an uncontrolled component (the mask), on a state whose
-// size is no multiple of the kernel's block, in either dtype. (In float32 LibTorch sums the squares
-// in float32, the kernel in float64: the step sizes differ in their last bits, the states by a
-// few dozen ulps.)
+// size is no multiple of the kernel's block. In float32 LibTorch sums the squares in float32 (a
+// BLAS dot), the kernel in float64: the norms differ in their seventh digit, which may move a
+// few steps of hundreds, and the states by the tolerance.
 TEST(StepControl, TheErrorNormsKernelTakesTheStepsOfLibTorchsOperations) {
   dd::ode::TupleField field = [](const torch::Tensor& t, const std::vector<torch::Tensor>& s) {
     // The second component oscillates fast: uncontrolled, it would no longer limit the step.
@@ -131,7 +131,8 @@ TEST(StepControl, TheErrorNormsKernelTakesTheStepsOfLibTorchsOperations) {
   for (const auto dtype : {torch::kFloat32, torch::kFloat64}) {
     torch::manual_seed(2);
     const std::vector<torch::Tensor> y0{torch::randn({61, 3}, dtype), torch::zeros({5}, dtype)};
-    const double tolerance = dtype == torch::kFloat32 ? 1e-5 : 1e-12;
+    const bool exact = dtype == torch::kFloat64;
+    const double tolerance = exact ? 1e-12 : 1e-4;
     std::vector<int64_t> nfe;
     for (const bool masked : {false, true}) {
       auto scalar = SolveOptions().rtol(1e-6).atol(1e-8);
@@ -139,7 +140,11 @@ TEST(StepControl, TheErrorNormsKernelTakesTheStepsOfLibTorchsOperations) {
       const auto per_component = SolveOptions(scalar).rtol({1e-6, 1e-6}).atol({1e-8, 1e-8});
       const auto kernel = dd::ode::solve(field, y0, ts, scalar);
       const auto operations = dd::ode::solve(field, y0, ts, per_component);
-      EXPECT_EQ(kernel.stats->nfe, operations.stats->nfe) << dtype << " masked " << masked;
+      if (exact)
+        EXPECT_EQ(kernel.stats->nfe, operations.stats->nfe) << "masked " << masked;
+      else
+        EXPECT_LE(std::abs(kernel.stats->nfe - operations.stats->nfe), operations.stats->nfe / 50)
+            << "masked " << masked;
       nfe.push_back(kernel.stats->nfe);
       // The uncontrolled component's large error moves with the last bits of the step sizes.
       const size_t compared = masked ? 1 : y0.size();

@@ -46,9 +46,11 @@ Integration integrate(CountingField& f, const torch::Tensor& y0, const std::vect
 /// same stages, jump handling and interpolants as `integrate` used, so that the
 /// result and its autograd graph are those of the original solve. Returns the
 /// outputs at `outputs` (all within (grid.front(), grid.back()]) followed by the
-/// state at grid.back().
+/// state at grid.back(). `starts_after_jump`: the step that ended at grid.front() ended at a
+/// jump_ts time, so the first stage is sampled just past it, as the solve sampled it.
 std::vector<torch::Tensor> replay(CountingField& f, const torch::Tensor& y0, const std::vector<double>& grid,
                                   const std::vector<double>& outputs, const SolveOptions& options,
-                                  const Tolerances& tol);
+                                  const Tolerances& tol, bool starts_after_jump,
+                                  const StepObserver& observer = nullptr);
 
 }  // namespace deepdyn::ode::detail

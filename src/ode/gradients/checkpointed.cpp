@@ -3,11 +3,13 @@
 // (Griewank & Walther, "Evaluating Derivatives", ch. 12: one level of checkpoints).
 // The forward solve runs without a graph, records the accepted step times and keeps
 // the state at every stride-th step; the backward pass re-runs each segment from
-// its checkpoint with autograd, on exactly the recorded steps, and backpropagates
-// through it before moving to the segment before.
+// its checkpoint, on exactly the recorded steps, and backpropagates through it
+// before moving to the segment before: with autograd, or, for a field with its own
+// vector-Jacobian product (tapeless_applies), re-run without a graph and swept back
+// by the Direct gradient's discrete adjoint (reverse_sweep.h).
 #include <cmath>
 
-#include "ode/detail/problem.h"
+#include "ode/detail/reverse_sweep.h"
 
 namespace deepdyn::ode::detail {
 namespace {
@@ -23,12 +25,14 @@ class CheckpointLog {
 
   void start(double t0, const torch::Tensor& y0) {
     times_ = {t0};
+    ends_at_jump_ = {false};
     steps_ = {0};
     states_ = {y0};
   }
 
-  void accepted(double t1, const torch::Tensor& y1) {
+  void accepted(double t1, const torch::Tensor& y1, bool ends_at_jump) {
     times_.push_back(t1);
+    ends_at_jump_.push_back(ends_at_jump);
     const auto step = static_cast<int64_t>(times_.size()) - 1;
     if (step % stride_ != 0) return;
     steps_.push_back(step);
@@ -37,6 +41,8 @@ class CheckpointLog {
   }
 
   const std::vector<double>& times() const { return times_; }
+  /// Whether the step that ended at times()[step] ended at a jump_ts time.
+  bool ends_at_jump(int64_t step) const { return ends_at_jump_[step]; }
   const std::vector<int64_t>& steps() const { return steps_; }
   const std::vector<torch::Tensor>& states() const { return states_; }
 
@@ -58,7 +64,8 @@ class CheckpointLog {
 
   int64_t requested_;
   int64_t stride_ = 1;
-  std::vector<double> times_;  ///< every accepted step's end time (a few bytes per step)
+  std::vector<double> times_;       ///< every accepted step's end time (a few bytes per step)
+  std::vector<bool> ends_at_jump_;  ///< per step, like times_
   std::vector<int64_t> steps_;
   std::vector<torch::Tensor> states_;
 };
@@ -71,6 +78,33 @@ struct CheckpointContext : torch::CustomClassHolder {
   CheckpointLog log;
 };
 
+/// The cotangent of a segment's start state `start` by autograd through its re-run on `grid`, from
+/// `adjoint` (that of its end state) and g[begin..end) (its outputs'); the parameters' cotangents
+/// are added into param_grads (problem.params' order; `params` are the trained ones).
+torch::Tensor backprop_segment(const Problem& problem, CountingField& f, const torch::Tensor& start,
+                               const std::vector<double>& grid, size_t begin, size_t end, bool after_jump,
+                               const torch::Tensor& g, const torch::Tensor& adjoint,
+                               const std::vector<torch::Tensor>& params, std::vector<torch::Tensor>& param_grads) {
+  torch::AutoGradMode enable_grad(true);
+  const auto y = start.detach().requires_grad_(true);
+  const std::vector<double> outputs(problem.times.begin() + begin, problem.times.begin() + end);
+  auto values = replay(f, y, grid, outputs, problem.options, problem.tol, after_jump);  // outputs..., end state
+  variable_list grad_values;
+  for (size_t j = begin; j < end; ++j) grad_values.push_back(g[j]);
+  grad_values.push_back(adjoint);
+  std::vector<torch::Tensor> inputs = {y};
+  inputs.insert(inputs.end(), params.begin(), params.end());
+  auto grads = torch::autograd::grad(values, inputs, grad_values, /*retain_graph=*/false,
+                                     /*create_graph=*/false, /*allow_unused=*/true);
+  size_t next = 1;
+  for (auto& grad : param_grads) {
+    if (!grad.defined()) continue;  // not trained
+    if (grads[next].defined()) grad.add_(grads[next]);
+    ++next;
+  }
+  return grads[0].defined() ? grads[0] : torch::zeros_like(start);
+}
+
 class CheckpointedSolve : public torch::autograd::Function<CheckpointedSolve> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& y0, torch::TensorList /*params*/,
@@ -80,7 +114,7 @@ class CheckpointedSolve : public torch::autograd::Function<CheckpointedSolve> {
     log.start(problem.times.front(), y0);
     auto f = problem.counting_field(y0);
     auto r = integrate(f, y0, problem.times, problem.options, problem.tol,
-                       [&log](const AcceptedStep& s) { log.accepted(s.t1, s.step.y1); });
+                       [&log](const AcceptedStep& s) { log.accepted(s.t1, s.step.y1, s.ends_at_jump); });
     auto ys = finish(problem, r, *context->stats);
     ctx->saved_data["context"] = c10::IValue::make_capsule(context);
     return ys;
@@ -94,10 +128,12 @@ class CheckpointedSolve : public torch::autograd::Function<CheckpointedSolve> {
     const auto& outputs = problem.times;
     const auto g = grad_outputs[0];
 
+    const bool tapeless = tapeless_applies(problem);
     const auto params = trainable(problem.params);
-    std::vector<torch::Tensor> param_grads(params.size());
+    auto param_grads = zero_parameter_gradients(problem.params);  // problem.params' order
+    int64_t vjps = 0;
 
-    torch::Tensor adjoint;  // dL/d(state at the end of the current segment)
+    torch::Tensor adjoint = torch::zeros_like(g[0]);  // dL/d(state at the end of the current segment)
     auto f = problem.counting_field(g);
     size_t next_output = outputs.size();  // outputs [first, next_output) are still to be handled
     const auto segments = log.steps().size();
@@ -108,31 +144,24 @@ class CheckpointedSolve : public torch::autograd::Function<CheckpointedSolve> {
       const std::vector<double> sub_grid(grid.begin() + first, grid.begin() + last + 1);
       size_t begin = next_output;
       while (begin > 1 && outputs[begin - 1] > sub_grid.front()) --begin;
-      const std::vector<double> sub_outputs(outputs.begin() + begin, outputs.begin() + next_output);
-
-      torch::AutoGradMode enable_grad(true);
-      auto start = log.states()[seg].detach().requires_grad_(true);
-      auto values = replay(f, start, sub_grid, sub_outputs, problem.options, problem.tol);  // outputs..., end state
-      variable_list grad_values;
-      for (size_t j = begin; j < next_output; ++j) grad_values.push_back(g[j]);
-      grad_values.push_back(adjoint.defined() ? adjoint : torch::zeros_like(start));
-      std::vector<torch::Tensor> inputs = {start};
-      inputs.insert(inputs.end(), params.begin(), params.end());
-      auto grads = torch::autograd::grad(values, inputs, grad_values, /*retain_graph=*/false,
-                                         /*create_graph=*/false, /*allow_unused=*/true);
-      adjoint = grads[0].defined() ? grads[0] : torch::zeros_like(start);
-      for (size_t p = 0; p < params.size(); ++p)
-        if (grads[p + 1].defined())
-          param_grads[p] = param_grads[p].defined() ? param_grads[p] + grads[p + 1] : grads[p + 1];
+      const bool after_jump = log.ends_at_jump(first);
+      if (tapeless) {
+        torch::NoGradGuard no_grad;
+        std::vector<RecordedStep> steps;
+        replay(f, log.states()[seg], sub_grid, {}, problem.options, problem.tol, after_jump, record_into(steps));
+        adjoint = sweep_steps(problem, steps, g, begin, after_jump, adjoint, param_grads, vjps);
+      } else {
+        adjoint = backprop_segment(problem, f, log.states()[seg], sub_grid, begin, next_output, after_jump, g, adjoint,
+                                   params, param_grads);
+      }
       context->stats->steps_backward += last - first;
       next_output = begin;
     }
-    context->stats->nfe_backward += f.nfe();
+    context->stats->nfe_backward += f.nfe() + vjps;
 
-    variable_list result = {adjoint.defined() ? adjoint + g[0] : g[0]};
-    const auto grads = parameter_gradients(problem.params, param_grads);
-    result.insert(result.end(), grads.begin(), grads.end());
-    result.push_back(torch::Tensor());  // the context
+    variable_list result = {adjoint + g[0]};
+    result.insert(result.end(), param_grads.begin(), param_grads.end());  // undefined where not trained
+    result.push_back(torch::Tensor());                                    // the context
     return result;
   }
 };

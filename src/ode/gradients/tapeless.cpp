@@ -16,21 +16,13 @@
 #include <optional>
 
 #include "deepdyn/ode/tableau.h"
-#include "ode/detail/problem.h"
+#include "ode/detail/reverse_sweep.h"
 
 namespace deepdyn::ode::detail {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-/// An accepted step as the backward sweep needs it (tensor handles: nothing is copied).
-struct RecordedStep {
-  double t, h, t1;
-  torch::Tensor y;
-  std::vector<torch::Tensor> k;
-  bool ends_at_jump;
-};
 
 struct TapelessContext : torch::CustomClassHolder {
   TapelessContext(Problem p, std::shared_ptr<core::Stats> s) : problem(std::move(p)), stats(std::move(s)) {}
@@ -50,16 +42,16 @@ struct InsideOutput {
   double theta;
 };
 
-/// The outputs each step wrote, by the integrator's rule (OutputWriter): those strictly inside
-/// (t, t1) from its interpolant, one at t1 itself as y1. ts[0] is y0 itself.
+/// The outputs ts[next..] each step wrote, by the integrator's rule (OutputWriter): those strictly
+/// inside (t, t1) from its interpolant, one at t1 itself as y1.
 struct StepOutputs {
   std::vector<InsideOutput> inside;
   std::optional<size_t> at_end;
 };
 
-std::vector<StepOutputs> outputs_per_step(const std::vector<RecordedStep>& steps, const std::vector<double>& ts) {
+std::vector<StepOutputs> outputs_per_step(const std::vector<RecordedStep>& steps, const std::vector<double>& ts,
+                                          size_t next) {
   std::vector<StepOutputs> out(steps.size());
-  size_t next = 1;
   for (size_t n = 0; n < steps.size(); ++n) {
     const auto& s = steps[n];
     for (; next < ts.size() && ts[next] < s.t1; ++next) out[n].inside.push_back({next, (ts[next] - s.t) / s.h});
@@ -75,9 +67,7 @@ class TapelessSolve : public torch::autograd::Function<TapelessSolve> {
     const auto& problem = context->problem;
     auto& steps = context->steps;
     auto f = problem.counting_field(y0);
-    auto r = integrate(f, y0, problem.times, problem.options, problem.tol, [&steps](const AcceptedStep& s) {
-      steps.push_back({s.t, s.h, s.t1, s.y, s.step.k, s.ends_at_jump});
-    });
+    auto r = integrate(f, y0, problem.times, problem.options, problem.tol, record_into(steps));
     auto ys = finish(problem, r, *context->stats);
     ctx->saved_data["context"] = c10::IValue::make_capsule(context);
     return ys;
@@ -90,89 +80,97 @@ class TapelessSolve : public torch::autograd::Function<TapelessSolve> {
                 "(create_graph): solve without SolveOptions::vjp (or with SolveOptions::params set, for a module) ",
                 "to differentiate the gradient");
     const Problem& problem = context->problem;
-    const auto& tab = tableau(problem.options.method());
-    const bool method_interpolant = uses_method_interpolant(tab, problem.options);
-    const auto& steps = context->steps;
     const auto g = grad_outputs[0];
-    const auto state_options = g.options();
-
-    std::vector<torch::Tensor> param_grads;  // problem.params' order; undefined where not trained
-    for (const auto& p : problem.params)
-      param_grads.push_back(p.requires_grad() ? torch::zeros_like(p) : torch::Tensor());
+    auto param_grads = zero_parameter_gradients(problem.params);
     int64_t vjps = 0;
-    auto pullback = [&](double t, const torch::Tensor& y, const torch::Tensor& v) {
-      ++vjps;
-      return problem.vjp(torch::scalar_tensor(t, state_options), y, v, param_grads, false).y;
-    };
-
-    const auto outputs = outputs_per_step(steps, problem.times);
-    const int s = tab.stages();
-    torch::Tensor ybar = torch::zeros_like(g[0]);  // the cotangent of the current step's end state
-    torch::Tensor shared_kbar;  // the next step's first stage's cotangent, where it is this step's last
-    for (size_t n = steps.size(); n-- > 0;) {
-      const auto& step = steps[n];
-      const auto& out = outputs[n];
-      // Sources of cotangent, each a tensor with its weight in every stage's kbar (h included) and in ybar.
-      std::vector<torch::Tensor> sources;
-      std::vector<std::vector<double>> stage_weights(s);
-      std::vector<double> state_weights;
-      auto add_source = [&](const torch::Tensor& v, double state_weight, auto&& stage_weight) {
-        sources.push_back(v);
-        state_weights.push_back(state_weight);
-        for (int i = 0; i < s; ++i) stage_weights[i].push_back(stage_weight(i));
-      };
-      if (out.at_end) ybar = ybar + g[*out.at_end];
-      for (const auto& o : out.inside) {
-        if (method_interpolant) {
-          add_source(g[o.index], 1.0, [&](int i) {
-            double b = 0, power = 1;
-            for (double coefficient : tab.b_theta[i]) b += coefficient * power, power *= o.theta;
-            return step.h * b;
-          });
-        } else {  // (1 - theta) y + theta y1
-          ybar = ybar.add(g[o.index], o.theta);
-          add_source(g[o.index], 1.0 - o.theta, [](int) { return 0.0; });
-        }
-      }
-      add_source(ybar, 1.0, [&](int i) { return step.h * tab.b[i]; });
-      if (shared_kbar.defined()) add_source(shared_kbar, 0.0, [&](int i) { return i == s - 1 ? 1.0 : 0.0; });
-
-      // Stages from the last down: each Ybar_i feeds the kbar of the stages it was built from.
-      for (int i = s - 1; i >= 1; --i) {
-        if (std::all_of(stage_weights[i].begin(), stage_weights[i].end(), [](double w) { return w == 0.0; })) continue;
-        const auto kbar = weighted_sum(torch::Tensor(), 1.0, stage_weights[i], sources);
-        const auto stage_input = weighted_sum(step.y, step.h, tab.a[i], step.k);
-        add_source(pullback(stage_time(tab, i, step.t, step.h, step.ends_at_jump), stage_input, kbar), 1.0,
-                   [&](int j) { return j < i && j < static_cast<int>(tab.a[i].size()) ? step.h * tab.a[i][j] : 0.0; });
-      }
-      // The first stage: the previous step's last (first same as last), or f sampled at the start.
-      const bool shared = tab.fsal() && n > 0 && !steps[n - 1].ends_at_jump;
-      const auto kbar0 = weighted_sum(torch::Tensor(), 1.0, stage_weights[0], sources);
-      if (shared) {
-        shared_kbar = kbar0;
-      } else {
-        shared_kbar = torch::Tensor();
-        const bool after_jump = n > 0 && steps[n - 1].ends_at_jump;
-        const double t0 = after_jump ? std::nextafter(step.t, std::numeric_limits<double>::infinity()) : step.t;
-        add_source(pullback(t0, step.y, kbar0), 1.0, [](int) { return 0.0; });
-      }
-      ybar = weighted_sum(torch::Tensor(), 1.0, state_weights, sources);
-    }
+    const auto ybar = sweep_steps(problem, context->steps, g, 1, false, torch::zeros_like(g[0]), param_grads, vjps);
     context->stats->nfe_backward += vjps;
-    context->stats->steps_backward += static_cast<int64_t>(steps.size());
+    context->stats->steps_backward += static_cast<int64_t>(context->steps.size());
 
     variable_list grads = {ybar + g[0]};
-    std::vector<torch::Tensor> trained;
-    for (const auto& grad : param_grads)
-      if (grad.defined()) trained.push_back(grad);
-    const auto params = parameter_gradients(problem.params, trained);
-    grads.insert(grads.end(), params.begin(), params.end());
-    grads.push_back(torch::Tensor());  // the context
+    grads.insert(grads.end(), param_grads.begin(), param_grads.end());  // undefined where not trained
+    grads.push_back(torch::Tensor());                                   // the context
     return grads;
   }
 };
 
 }  // namespace
+
+StepObserver record_into(std::vector<RecordedStep>& steps) {
+  return [&steps](const AcceptedStep& s) { steps.push_back({s.t, s.h, s.t1, s.y, s.step.k, s.ends_at_jump}); };
+}
+
+std::vector<torch::Tensor> zero_parameter_gradients(const std::vector<torch::Tensor>& params) {
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : params) grads.push_back(p.requires_grad() ? torch::zeros_like(p) : torch::Tensor());
+  return grads;
+}
+
+torch::Tensor sweep_steps(const Problem& problem, const std::vector<RecordedStep>& steps, const torch::Tensor& g,
+                          size_t first_output, bool starts_after_jump, torch::Tensor ybar,
+                          std::vector<torch::Tensor>& param_grads, int64_t& vjps) {
+  const auto& tab = tableau(problem.options.method());
+  const bool method_interpolant = uses_method_interpolant(tab, problem.options);
+  const auto state_options = g.options();
+  auto pullback = [&](double t, const torch::Tensor& y, const torch::Tensor& v) {
+    ++vjps;
+    return problem.vjp(torch::scalar_tensor(t, state_options), y, v, param_grads, false).y;
+  };
+
+  const auto outputs = outputs_per_step(steps, problem.times, first_output);
+  const int s = tab.stages();
+  torch::Tensor shared_kbar;  // the next step's first stage's cotangent, where it is this step's last
+  for (size_t n = steps.size(); n-- > 0;) {
+    const auto& step = steps[n];
+    const auto& out = outputs[n];
+    // Sources of cotangent, each a tensor with its weight in every stage's kbar (h included) and in ybar.
+    std::vector<torch::Tensor> sources;
+    std::vector<std::vector<double>> stage_weights(s);
+    std::vector<double> state_weights;
+    auto add_source = [&](const torch::Tensor& v, double state_weight, auto&& stage_weight) {
+      sources.push_back(v);
+      state_weights.push_back(state_weight);
+      for (int i = 0; i < s; ++i) stage_weights[i].push_back(stage_weight(i));
+    };
+    if (out.at_end) ybar = ybar + g[*out.at_end];
+    for (const auto& o : out.inside) {
+      if (method_interpolant) {
+        add_source(g[o.index], 1.0, [&](int i) {
+          double b = 0, power = 1;
+          for (double coefficient : tab.b_theta[i]) b += coefficient * power, power *= o.theta;
+          return step.h * b;
+        });
+      } else {  // (1 - theta) y + theta y1
+        ybar = ybar.add(g[o.index], o.theta);
+        add_source(g[o.index], 1.0 - o.theta, [](int) { return 0.0; });
+      }
+    }
+    add_source(ybar, 1.0, [&](int i) { return step.h * tab.b[i]; });
+    if (shared_kbar.defined()) add_source(shared_kbar, 0.0, [&](int i) { return i == s - 1 ? 1.0 : 0.0; });
+
+    // Stages from the last down: each Ybar_i feeds the kbar of the stages it was built from.
+    for (int i = s - 1; i >= 1; --i) {
+      if (std::all_of(stage_weights[i].begin(), stage_weights[i].end(), [](double w) { return w == 0.0; })) continue;
+      const auto kbar = weighted_sum(torch::Tensor(), 1.0, stage_weights[i], sources);
+      const auto stage_input = weighted_sum(step.y, step.h, tab.a[i], step.k);
+      add_source(pullback(stage_time(tab, i, step.t, step.h, step.ends_at_jump), stage_input, kbar), 1.0,
+                 [&](int j) { return j < i && j < static_cast<int>(tab.a[i].size()) ? step.h * tab.a[i][j] : 0.0; });
+    }
+    // The first stage: the previous step's last (first same as last), or f sampled at the start.
+    const bool shared = tab.fsal() && n > 0 && !steps[n - 1].ends_at_jump;
+    const auto kbar0 = weighted_sum(torch::Tensor(), 1.0, stage_weights[0], sources);
+    if (shared) {
+      shared_kbar = kbar0;
+    } else {
+      shared_kbar = torch::Tensor();
+      const bool after_jump = n > 0 ? steps[n - 1].ends_at_jump : starts_after_jump;
+      const double t0 = after_jump ? std::nextafter(step.t, std::numeric_limits<double>::infinity()) : step.t;
+      add_source(pullback(t0, step.y, kbar0), 1.0, [](int) { return 0.0; });
+    }
+    ybar = weighted_sum(torch::Tensor(), 1.0, state_weights, sources);
+  }
+  return ybar;
+}
 
 bool tapeless_applies(const Problem& problem) {
   const auto& tab = tableau(problem.options.method());
