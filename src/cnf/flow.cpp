@@ -13,35 +13,38 @@ namespace {
 /// records one, i.e. when they will be differentiated. frobenius from the same products
 /// (||e^T df/dz||^2) when asked.
 DivergenceField autograd_divergence(ode::Field f, bool frobenius_too) {
-  return DivergenceField{[f = std::move(f), frobenius_too](const torch::Tensor& t, const torch::Tensor& state,
-                                                           const torch::Tensor& probe) {
-    const bool differentiable = torch::GradMode::is_enabled();
-    torch::AutoGradMode enable_grad(true);
-    // Outside a recorded graph z becomes a fresh leaf: only d f / d z at this point is needed.
-    auto z = differentiable && state.requires_grad() ? state : state.detach().requires_grad_(true);
-    auto dz = f(t, z);
-    TORCH_CHECK(dz.sizes() == z.sizes(), "the CNF field must return z's shape ", z.sizes(), ", got ", dz.sizes());
-    torch::Tensor trace, frobenius;
-    if (!probe.defined()) {
-      // Row i of df/dz is the gradient of sum_b f_i(z_b): rows of different samples do not mix.
-      trace = torch::zeros({z.size(0)}, z.options());
-      if (frobenius_too) frobenius = torch::zeros_like(trace);
-      for (int64_t i = 0; i < z.size(1); ++i) {
-        auto row = torch::autograd::grad({dz.select(1, i).sum()}, {z}, {}, /*retain_graph=*/true, differentiable)[0];
-        trace = trace + row.select(1, i);
-        if (frobenius_too) frobenius = frobenius + core::squared_row_norm(row);
-      }
-    } else {
-      auto vjp = torch::autograd::grad({dz}, {z}, {probe}, /*retain_graph=*/true, differentiable)[0];
-      trace = (vjp * probe).sum(1);
-      if (frobenius_too) frobenius = core::squared_row_norm(vjp);
-    }
-    core::MLPDivergence out{dz, trace, frobenius};  // frobenius undefined unless asked for
-    if (!differentiable)
-      for (auto* d : {&out.value, &out.divergence, &out.frobenius})
-        if (d->defined()) *d = d->detach();
-    return out;
-  }};
+  return DivergenceField{
+      [f = std::move(f), frobenius_too](const torch::Tensor& t, const torch::Tensor& state,
+                                        const torch::Tensor& probe) {
+        const bool differentiable = torch::GradMode::is_enabled();
+        torch::AutoGradMode enable_grad(true);
+        // Outside a recorded graph z becomes a fresh leaf: only d f / d z at this point is needed.
+        auto z = differentiable && state.requires_grad() ? state : state.detach().requires_grad_(true);
+        auto dz = f(t, z);
+        TORCH_CHECK(dz.sizes() == z.sizes(), "the CNF field must return z's shape ", z.sizes(), ", got ", dz.sizes());
+        torch::Tensor trace, frobenius;
+        if (!probe.defined()) {
+          // Row i of df/dz is the gradient of sum_b f_i(z_b): rows of different samples do not mix.
+          trace = torch::zeros({z.size(0)}, z.options());
+          if (frobenius_too) frobenius = torch::zeros_like(trace);
+          for (int64_t i = 0; i < z.size(1); ++i) {
+            auto row =
+                torch::autograd::grad({dz.select(1, i).sum()}, {z}, {}, /*retain_graph=*/true, differentiable)[0];
+            trace = trace + row.select(1, i);
+            if (frobenius_too) frobenius = frobenius + core::squared_row_norm(row);
+          }
+        } else {
+          auto vjp = torch::autograd::grad({dz}, {z}, {probe}, /*retain_graph=*/true, differentiable)[0];
+          trace = (vjp * probe).sum(1);
+          if (frobenius_too) frobenius = core::squared_row_norm(vjp);
+        }
+        core::MLPDivergence out{dz, trace, frobenius};  // frobenius undefined unless asked for
+        if (!differentiable)
+          for (auto* d : {&out.value, &out.divergence, &out.frobenius})
+            if (d->defined()) *d = d->detach();
+        return out;
+      },
+      /*vjp=*/nullptr, /*parameters=*/{}};
 }
 
 /// The augmented field on [z, delta_logp(, E_K, E_J)]; the probe is undefined for the exact trace.
