@@ -1,5 +1,11 @@
 #include "deepdyn/cnf/cnf.h"
 
+#include <ATen/Dispatch.h>
+#include <ATen/EmptyTensor.h>
+
+#include <algorithm>
+#include <cmath>
+
 namespace deepdyn::cnf {
 
 ConcatSquashLinearImpl::ConcatSquashLinearImpl(int64_t in, int64_t out) {
@@ -41,7 +47,52 @@ torch::Tensor gate_at(const torch::Tensor& t, torch::TensorList params, size_t l
   return torch::sigmoid(torch::addcmul(params[kPerLayer * layer + 3], params[kPerLayer * layer + 2].view(-1), t));
 }
 
+/// Whether the at-time layers are computed by the loops below: t and the parameters are CPU
+/// tensors of one floating dtype, the parameters contiguous. Per layer the LibTorch operations
+/// cost a dispatch each on vectors of the layer's width: more than the arithmetic, in every
+/// evaluation of the field.
+bool at_time_by_loops(const torch::Tensor& t, torch::TensorList params) {
+  const auto dtype = t.scalar_type();
+  if (!t.device().is_cpu() || !(dtype == at::kFloat || dtype == at::kDouble)) return false;
+  return std::all_of(params.begin(), params.end(), [&](const torch::Tensor& p) {
+    return p.device().is_cpu() && p.scalar_type() == dtype && p.is_contiguous();
+  });
+}
+
+template <class T>
+T sigmoid(T x) {
+  return T(1) / (T(1) + std::exp(-x));
+}
+
+template <class T>
+std::vector<torch::Tensor> layers_at_time_by_loops(T t, torch::TensorList params) {
+  const size_t n = params.size() / kPerLayer;
+  std::vector<torch::Tensor> weights, biases;
+  for (size_t i = 0; i < n; ++i) {
+    const auto& w = params[kPerLayer * i];
+    const int64_t out = w.size(0), in = w.size(1);
+    torch::Tensor w_t = at::detail::empty_cpu(w.sizes(), w.scalar_type());
+    torch::Tensor b_t = at::detail::empty_cpu({out}, w.scalar_type());
+    const T *W = w.data_ptr<T>(), *b = params[kPerLayer * i + 1].data_ptr<T>(),
+            *g = params[kPerLayer * i + 2].data_ptr<T>(), *c = params[kPerLayer * i + 3].data_ptr<T>(),
+            *h = params[kPerLayer * i + 4].data_ptr<T>();
+    T *Wt = w_t.data_ptr<T>(), *bt = b_t.data_ptr<T>();
+    for (int64_t j = 0; j < out; ++j) {
+      const T gate = sigmoid(c[j] + g[j] * t);
+      for (int64_t k = 0; k < in; ++k) Wt[j * in + k] = W[j * in + k] * gate;
+      bt[j] = b[j] * gate + h[j] * t;
+    }
+    weights.push_back(w_t);
+    biases.push_back(b_t);
+  }
+  weights.insert(weights.end(), biases.begin(), biases.end());
+  return weights;
+}
+
 std::vector<torch::Tensor> layers_at_time(const torch::Tensor& t, torch::TensorList params) {
+  if (at_time_by_loops(t, params))
+    return AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "layers_at_time",
+                                      [&] { return layers_at_time_by_loops<scalar_t>(t.item<scalar_t>(), params); });
   const size_t n = params.size() / kPerLayer;
   std::vector<torch::Tensor> weights, biases;
   for (size_t i = 0; i < n; ++i) {
@@ -53,13 +104,63 @@ std::vector<torch::Tensor> layers_at_time(const torch::Tensor& t, torch::TensorL
   return weights;
 }
 
+/// layers_at_time's vector-Jacobian product by the loops, added into `grads` (t's first, then
+/// every parameter's; an undefined one is not wanted) from the cotangents of every W_t then every
+/// b_t (undefined: zero). The math of layers_at_time_backward's.
+template <class T>
+void add_layers_at_time_gradients_by_loops(T t, torch::TensorList params,
+                                           const std::vector<torch::Tensor>& grad_outputs,
+                                           const std::vector<torch::Tensor>& grads) {
+  const size_t n = params.size() / kPerLayer;
+  T t_grad = 0;
+  auto data = [&](size_t i) { return grads[i].defined() ? grads[i].data_ptr<T>() : nullptr; };
+  for (size_t i = 0; i < n; ++i) {
+    const auto& w = params[kPerLayer * i];
+    const int64_t out = w.size(0), in = w.size(1);
+    const auto &w_bar = grad_outputs[i], &b_bar = grad_outputs[n + i];
+    if (!w_bar.defined() && !b_bar.defined()) continue;
+    const auto W_bar = w_bar.defined() ? w_bar.contiguous() : w_bar,
+               B_bar = b_bar.defined() ? b_bar.contiguous() : b_bar;
+    const T *W = w.data_ptr<T>(), *b = params[kPerLayer * i + 1].data_ptr<T>(),
+            *g = params[kPerLayer * i + 2].data_ptr<T>(), *c = params[kPerLayer * i + 3].data_ptr<T>(),
+            *h = params[kPerLayer * i + 4].data_ptr<T>();
+    const T* Wb = W_bar.defined() ? W_bar.data_ptr<T>() : nullptr;
+    const T* bb = B_bar.defined() ? B_bar.data_ptr<T>() : nullptr;
+    T *dW = data(1 + kPerLayer * i), *db = data(2 + kPerLayer * i), *dg = data(3 + kPerLayer * i),
+      *dc = data(4 + kPerLayer * i), *dh = data(5 + kPerLayer * i);
+    for (int64_t j = 0; j < out; ++j) {
+      const T gate = sigmoid(c[j] + g[j] * t), b_cot = bb ? bb[j] : T(0);
+      // d/ds of sum W_bar * diag(s) W + b_bar . (s * b), through sigmoid's slope s (1 - s).
+      T dot = b_cot * b[j];
+      for (int64_t k = 0; Wb && k < in; ++k) dot += Wb[j * in + k] * W[j * in + k];
+      const T pre = dot * gate * (1 - gate);
+      for (int64_t k = 0; dW && Wb && k < in; ++k) dW[j * in + k] += Wb[j * in + k] * gate;
+      if (db) db[j] += b_cot * gate;
+      if (dg) dg[j] += pre * t;
+      if (dc) dc[j] += pre;
+      if (dh) dh[j] += b_cot * t;
+      t_grad += pre * g[j] + b_cot * h[j];
+    }
+  }
+  if (grads[0].defined()) grads[0].add_(t_grad);
+}
+
 /// layers_at_time's vector-Jacobian product: from the cotangents of every W_t then every b_t
-/// (undefined: zero), the cotangents of t then of every parameter. s is recomputed from the inputs
-/// with differentiable operations, so the result can be differentiated again.
+/// (undefined: zero), the cotangents of t then of every parameter. Recorded by autograd (grad
+/// mode on: a backward differentiated again), s is recomputed from the inputs with differentiable
+/// operations.
 std::vector<torch::Tensor> layers_at_time_backward(const torch::Tensor& t, torch::TensorList params,
                                                    const std::vector<torch::Tensor>& grad_outputs) {
   const size_t n = params.size() / kPerLayer;
   std::vector<torch::Tensor> grads(1 + params.size());
+  if (!torch::GradMode::is_enabled() && at_time_by_loops(t, params)) {
+    grads[0] = torch::zeros_like(t);
+    for (size_t i = 0; i < params.size(); ++i) grads[1 + i] = torch::zeros_like(params[i]);
+    AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "layers_at_time_backward", [&] {
+      add_layers_at_time_gradients_by_loops<scalar_t>(t.item<scalar_t>(), params, grad_outputs, grads);
+    });
+    return grads;
+  }
   torch::Tensor t_grad = torch::zeros_like(t);
   for (size_t i = 0; i < n; ++i) {
     const auto &w = params[kPerLayer * i], &b = params[kPerLayer * i + 1], &g = params[kPerLayer * i + 2],
@@ -156,6 +257,21 @@ DivergenceVJP ODENetImpl::divergence_vjp(const torch::Tensor& t, const torch::Te
   out.z = core::mlp_divergence_vjp(z, weights, biases, activation, core::MLPInput::Identity, probe, {v, w, {}},
                                    {affine_grads.begin(), affine_grads.begin() + n},
                                    {affine_grads.begin() + n, affine_grads.end()}, with_value ? &out.value : nullptr);
+  const bool accumulate_by_loops =
+      at_time_by_loops(time, params) &&
+      std::all_of(param_grads.begin(), param_grads.end(), [&](const torch::Tensor& g) {
+        return !g.defined() || (g.device().is_cpu() && g.scalar_type() == time.scalar_type() && g.is_contiguous());
+      });
+  if (accumulate_by_loops) {  // straight into param_grads
+    std::vector<torch::Tensor> grads = {torch::zeros_like(time)};
+    grads.insert(grads.end(), param_grads.begin(), param_grads.end());
+    grads.resize(1 + params.size());
+    AT_DISPATCH_FLOATING_TYPES(time.scalar_type(), "divergence_vjp", [&] {
+      add_layers_at_time_gradients_by_loops<scalar_t>(time.item<scalar_t>(), params, affine_grads, grads);
+    });
+    out.t = grads[0];
+    return out;
+  }
   const auto grads = layers_at_time_backward(time, params, affine_grads);
   out.t = grads[0];
   for (size_t i = 0; i < param_grads.size() && i + 1 < grads.size(); ++i)

@@ -98,9 +98,9 @@ TEST(Flow, HutchinsonAgreesWithTheExactTraceInExpectation) {
 }
 
 TEST(Flow, ConcatSquashNetAtOneTimeIsTheLayersComposed) {
-  // ODENet runs its layers as core::mlp's affine maps at time t (one node builds them); the
-  // layers' own forward composed by autograd is the reference, for the value and for the
-  // gradients to every parameter and to t, first and second order.
+  // ODENet runs its layers as core::mlp's affine maps at time t (one node builds them, by loops
+  // over the parameters); the layers' own forward composed by autograd is the reference, for the
+  // value and for the gradients to every parameter and to t, first and second order.
   auto flow = random_flow(3, {6, 5}, 8);
   auto& net = flow->blocks[0];
   const auto t = torch::tensor(0.37, torch::kFloat64).requires_grad_();
@@ -120,8 +120,12 @@ TEST(Flow, ConcatSquashNetAtOneTimeIsTheLayersComposed) {
   const auto weights = torch::randn_like(ours);
   const auto g_ours = torch::autograd::grad({ours}, inputs, {weights}, true, true);
   const auto g_theirs = torch::autograd::grad({theirs}, inputs, {weights}, true, true);
-  for (size_t i = 0; i < inputs.size(); ++i)
+  // Without create_graph the node's backward runs its loops, with it LibTorch's operations.
+  const auto g_by_loops = torch::autograd::grad({ours}, inputs, {weights}, true, false);
+  for (size_t i = 0; i < inputs.size(); ++i) {
     EXPECT_TRUE(torch::allclose(g_ours[i], g_theirs[i], 1e-12, 1e-13)) << "gradient " << i;
+    EXPECT_TRUE(torch::allclose(g_by_loops[i], g_theirs[i], 1e-12, 1e-13)) << "gradient by the loops " << i;
+  }
   // d/dt of the gradient's norm: through the node's backward, differentiated again.
   auto squared = [](const torch::autograd::variable_list& g) {
     auto total = torch::zeros({}, torch::kFloat64);
