@@ -130,14 +130,9 @@ std::vector<torch::Tensor> stacked_backward(const torch::Tensor& x2, const torch
     const auto kind = i > 0 ? detail::kernel_activation(activation, i - 1, n) : KernelActivation::Identity;
     if (kind == KernelActivation::Identity) continue;
     const auto& s = layers[i];  // act(a) and the tangents t_k = act'(a) ta_k
-    const int64_t width = s.size(1), block = rows * width;
-    // sum_k t_bar_k t_k (one direction: the product itself, no reduction pass).
-    const auto products = tangent_grads(width) * s.narrow(0, rows, m * rows).view({m, rows, width});
-    torch::Tensor curvature = m == 1 ? products[0] : products.sum(0);
-    detail::multiply_curvature<T>(kind, s.data_ptr<T>(), curvature.data_ptr<T>(), block);
-    for (int64_t k = 0; k <= m; ++k)
-      detail::multiply_slope<T>(kind, s.data_ptr<T>(), g.data_ptr<T>() + k * block, block);
-    g.narrow(0, 0, rows).add_(curvature);
+    const int64_t block = rows * s.size(1);
+    detail::stacked_activation_backward<T>(kind, s.data_ptr<T>(), s.data_ptr<T>() + block, g.data_ptr<T>(),
+                                           g.data_ptr<T>() + block, m, block);
   }
   if (!needed[0]) return grads;
 

@@ -1,5 +1,11 @@
 #include "deepdyn/core/tensor_tuple.h"
 
+#include <ATen/EmptyTensor.h>
+#include <c10/util/strides.h>
+
+#include <algorithm>
+#include <cstring>
+
 namespace deepdyn::core {
 
 TupleLayout TupleLayout::of(const std::vector<torch::Tensor>& tensors) {
@@ -28,16 +34,48 @@ torch::Tensor flatten(const std::vector<torch::Tensor>& tensors) {
     TORCH_CHECK(tensors[i].device() == tensors[0].device(),
                 "all components of a state tuple must live on one device: component 0 is on ", tensors[0].device(),
                 ", component ", i, " is on ", tensors[i].device());
-    flat.push_back(tensors[i].reshape(-1));
   }
-  return flat.size() == 1 ? flat[0] : torch::cat(flat);
+  if (tensors.size() == 1) return tensors[0].reshape(-1);
+  const bool recorded =
+      torch::GradMode::is_enabled() &&
+      std::any_of(tensors.begin(), tensors.end(), [](const torch::Tensor& t) { return t.requires_grad(); });
+  const bool copyable =
+      tensors[0].device().is_cpu() && std::all_of(tensors.begin(), tensors.end(), [](const torch::Tensor& t) {
+        return t.is_contiguous() && !t.is_conj() && !t.is_neg();
+      });
+  if (recorded || !copyable) {
+    for (const auto& t : tensors) flat.push_back(t.reshape(-1));
+    return torch::cat(flat);
+  }
+  // One allocation past the dispatcher and a copy per component: on the small states of a
+  // solver's every evaluation, cat's reshapes and dispatch cost more than the bytes.
+  int64_t total = 0;
+  for (const auto& t : tensors) total += t.numel();
+  torch::Tensor out = at::detail::empty_cpu({total}, tensors[0].scalar_type());
+  auto* dst = static_cast<char*>(out.data_ptr());
+  for (const auto& t : tensors) {
+    const auto bytes = static_cast<size_t>(t.numel()) * t.element_size();
+    if (bytes > 0) std::memcpy(dst, t.data_ptr(), bytes);
+    dst += bytes;
+  }
+  return out;
 }
 
 std::vector<torch::Tensor> unflatten(const torch::Tensor& flat, const TupleLayout& layout) {
   std::vector<torch::Tensor> parts;
   parts.reserve(layout.size());
-  const auto lead = flat.sizes().slice(0, flat.dim() - 1).vec();
   int64_t offset = 0;
+  // One view per component, not a narrow and a reshape (where autograd records, narrow's backward
+  // is the cheaper one).
+  if (flat.dim() == 1 && flat.is_contiguous() && !(torch::GradMode::is_enabled() && flat.requires_grad())) {
+    for (size_t i = 0; i < layout.size(); ++i) {
+      parts.push_back(
+          flat.as_strided(layout.shapes[i], c10::contiguous_strides(layout.shapes[i]), flat.storage_offset() + offset));
+      offset += layout.numels[i];
+    }
+    return parts;
+  }
+  const auto lead = flat.sizes().slice(0, flat.dim() - 1).vec();
   for (size_t i = 0; i < layout.size(); ++i) {
     auto shape = lead;
     shape.insert(shape.end(), layout.shapes[i].begin(), layout.shapes[i].end());

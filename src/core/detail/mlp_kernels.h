@@ -39,7 +39,7 @@ constexpr int64_t kFewInner = 4, kFewColumns = 4;
   template <class T>                                                                                    \
   void multiply_slope(KernelActivation, const T*, T*, int64_t);                                         \
   template <class T>                                                                                    \
-  void multiply_curvature(KernelActivation, const T*, T*, int64_t);                                     \
+  void stacked_activation_backward(KernelActivation, const T*, const T*, T*, T*, int64_t, int64_t);     \
   template <class T>                                                                                    \
   void product_few_inner(const T*, int64_t, int64_t, const T*, int64_t, const T*, T*);                  \
   template <class T>                                                                                    \
@@ -74,13 +74,17 @@ void multiply_slope(KernelActivation activation, const T* y, T* g, int64_t n) {
   DEEPDYN_KERNEL(multiply_slope<T>(activation, y, g, n));
 }
 
-/// g *= act''(x) / act'(x) in place, through y = act(x) alone: tanh -2y, sigmoid 1 - 2y, softplus
-/// e^-y (1 - sigmoid(x)), elu 1 below zero and 0 above, identity 0. With the slope it gives the
-/// second-order term of a Jacobian-vector product's backward from the tangent act'(x) v that the
-/// forward kept, without dividing by a slope that may round to zero.
+/// The backward of a hidden layer's activation in core::mlp_divergence's stacked layout, in place:
+/// y = act(x) [n] and the forward's tangents t_k = act'(x) v_k (`directions` blocks of n) give,
+/// from the cotangents of y (g_value) and of every t_k (g_tangents),
+///   v_bar_k = act'(x) t_bar_k,   x_bar = act'(x) y_bar + (act''(x) / act'(x)) sum_k t_bar_k t_k,
+/// the curvature act''/act' through y alone (tanh -2y, sigmoid 1 - 2y, softplus e^-y, elu 1 below
+/// zero and 0 above, identity 0): the tangents the forward kept need no division by a slope that
+/// may round to zero.
 template <class T>
-void multiply_curvature(KernelActivation activation, const T* y, T* g, int64_t n) {
-  DEEPDYN_KERNEL(multiply_curvature<T>(activation, y, g, n));
+void stacked_activation_backward(KernelActivation activation, const T* y, const T* tangents, T* g_value,
+                                 T* g_tangents, int64_t directions, int64_t n) {
+  DEEPDYN_KERNEL(stacked_activation_backward<T>(activation, y, tangents, g_value, g_tangents, directions, n));
 }
 
 /// The layer shapes that BLAS handles poorly (a field's first layer on a low-dimensional state, its
