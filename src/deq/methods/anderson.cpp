@@ -34,25 +34,33 @@ class AndersonIteration : public Iteration {
     if (depth_ > 0) {  // memory 1 keeps no differences: the plain (damped) step
       remember(current.z, g);
       auto gamma = least_squares(g);  // [batch, depth]
-      z = z - torch::bmm(gamma.unsqueeze(1), dz_ + beta * dg_).squeeze(1);
+      z = z - (gamma.unsqueeze(2) * (dz_ + beta * dg_)).sum(1);
     }
     return {z, f_(z)};
   }
 
  private:
-  // Stores z_k - z_{k-1} and g_k - g_{k-1} in the oldest slot, then clears the history of every
-  // sample whose residual grew (the safeguard above).
+  // Stores z_k - z_{k-1} and g_k - g_{k-1} in the oldest slot and updates the Gram matrix dG dG^T
+  // in that slot's row and column, then clears the history of every sample whose residual grew
+  // (the safeguard above). Products of [batch, depth, n] by a broadcast row, not batched GEMMs:
+  // BLAS would be called once per sample on a depth x n block.
   void remember(const torch::Tensor& z, const torch::Tensor& g) {
     if (!dz_.defined()) {
       dz_ = torch::zeros({z.size(0), depth_, z.size(1)}, z.options());
       dg_ = torch::zeros_like(dz_);
+      gram_ = torch::zeros({z.size(0), depth_, depth_}, z.options());
     } else {
       const int64_t slot = count_++ % depth_;
       dz_.select(1, slot).copy_(z - previous_z_);
-      dg_.select(1, slot).copy_(g - previous_g_);
+      auto latest = dg_.select(1, slot);
+      latest.copy_(g - previous_g_);
+      const auto row = (dg_ * latest.unsqueeze(1)).sum(2);  // [batch, depth]
+      gram_.select(1, slot).copy_(row);
+      gram_.select(2, slot).copy_(row);
       auto kept = (row_norm(g) <= row_norm(previous_g_)).to(z.scalar_type()).view({-1, 1, 1});
       dz_.mul_(kept);
       dg_.mul_(kept);
+      gram_.mul_(kept);
     }
     previous_z_ = z;
     previous_g_ = g;
@@ -62,12 +70,11 @@ class AndersonIteration : public Iteration {
   // gamma = 0.
   torch::Tensor least_squares(const torch::Tensor& g) const {
     const int64_t batch = g.size(0);
-    auto gram = torch::bmm(dg_, dg_.transpose(1, 2));  // [batch, depth, depth]
-    auto mu2 = options_.lambda() * gram.diagonal(0, 1, 2).mean(1);
-    gram = gram + mu2.view({batch, 1, 1}) * torch::eye(depth_, g.options());
+    auto mu2 = options_.lambda() * gram_.diagonal(0, 1, 2).mean(1);
+    auto gram = gram_ + mu2.view({batch, 1, 1}) * torch::eye(depth_, g.options());
     const double eps = g.scalar_type() == torch::kDouble ? std::numeric_limits<double>::epsilon()
                                                          : std::numeric_limits<float>::epsilon();
-    auto projection = torch::bmm(dg_, g.unsqueeze(2));  // dG^T g, [batch, depth, 1]
+    auto projection = (dg_ * g.unsqueeze(1)).sum(2, /*keepdim=*/false).unsqueeze(2);  // dG^T g, [batch, depth, 1]
     return torch::matmul(at::linalg_pinv(gram, /*rcond=*/100 * eps, /*hermitian=*/true), projection).squeeze(2);
   }
 
@@ -75,6 +82,7 @@ class AndersonIteration : public Iteration {
   int64_t depth_;  // differences kept: memory - 1
   FlatMap f_;
   torch::Tensor dz_, dg_;  // [batch, depth, n] ring buffers of differences (zero where unused)
+  torch::Tensor gram_;     // [batch, depth, depth]: dG dG^T, kept up to date slot by slot
   torch::Tensor previous_z_, previous_g_;
   int64_t count_ = 0;
 };
