@@ -82,8 +82,8 @@ void multiply_slope(KernelActivation activation, const T* y, T* g, int64_t n) {
 /// zero and 0 above, identity 0): the tangents the forward kept need no division by a slope that
 /// may round to zero.
 template <class T>
-void stacked_activation_backward(KernelActivation activation, const T* y, const T* tangents, T* g_value,
-                                 T* g_tangents, int64_t directions, int64_t n) {
+void stacked_activation_backward(KernelActivation activation, const T* y, const T* tangents, T* g_value, T* g_tangents,
+                                 int64_t directions, int64_t n) {
   DEEPDYN_KERNEL(stacked_activation_backward<T>(activation, y, tangents, g_value, g_tangents, directions, n));
 }
 

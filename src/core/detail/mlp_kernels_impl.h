@@ -105,14 +105,13 @@ void multiply_curvature(KernelActivation activation, const T* output, T* gradien
 }
 
 template <class T>
-void stacked_activation_backward(KernelActivation activation, const T* y, const T* tangents, T* g_value,
-                                 T* g_tangents, int64_t directions, int64_t n) {
+void stacked_activation_backward(KernelActivation activation, const T* y, const T* tangents, T* g_value, T* g_tangents,
+                                 int64_t directions, int64_t n) {
   Eigen::Array<T, Eigen::Dynamic, 1> curvature = ConstArrayMap<T>(g_tangents, n) * ConstArrayMap<T>(tangents, n);
   for (int64_t k = 1; k < directions; ++k)
     curvature += ConstArrayMap<T>(g_tangents + k * n, n) * ConstArrayMap<T>(tangents + k * n, n);
   DEEPDYN_KERNEL_ISA::multiply_curvature<T>(activation, y, curvature.data(), n);
-  for (int64_t k = 0; k < directions; ++k)
-    DEEPDYN_KERNEL_ISA::multiply_slope<T>(activation, y, g_tangents + k * n, n);
+  for (int64_t k = 0; k < directions; ++k) DEEPDYN_KERNEL_ISA::multiply_slope<T>(activation, y, g_tangents + k * n, n);
   DEEPDYN_KERNEL_ISA::multiply_slope<T>(activation, y, g_value, n);
   ArrayMap<T>(g_value, n) += curvature;
 }
@@ -335,15 +334,15 @@ void cube_backward(const T* x, const T* gy, T* gx, int64_t n) {
   ArrayMap<T>(gx, n) = T(3) * ConstArrayMap<T>(x, n).square() * ConstArrayMap<T>(gy, n);
 }
 
-#define DEEPDYN_MLP_KERNELS(T)                                                                       \
-  template void product_few_inner<T>(const T*, int64_t, int64_t, const T*, int64_t, const T*, T*);   \
-  template void product_few_columns<T>(const T*, int64_t, int64_t, const T*, int64_t, const T*, T*); \
-  template void activate<T>(KernelActivation, T*, int64_t);                                          \
-  template void multiply_slope<T>(KernelActivation, const T*, T*, int64_t);                          \
+#define DEEPDYN_MLP_KERNELS(T)                                                                                  \
+  template void product_few_inner<T>(const T*, int64_t, int64_t, const T*, int64_t, const T*, T*);              \
+  template void product_few_columns<T>(const T*, int64_t, int64_t, const T*, int64_t, const T*, T*);            \
+  template void activate<T>(KernelActivation, T*, int64_t);                                                     \
+  template void multiply_slope<T>(KernelActivation, const T*, T*, int64_t);                                     \
   template void stacked_activation_backward<T>(KernelActivation, const T*, const T*, T*, T*, int64_t, int64_t); \
-  template void cube_forward<T>(const T*, T*, int64_t);                                              \
-  template void cube_backward<T>(const T*, const T*, T*, int64_t);                                   \
-  template void narrow_forward<T>(const NarrowNet<T>&, const T*, int64_t, T*, T*);                   \
+  template void cube_forward<T>(const T*, T*, int64_t);                                                         \
+  template void cube_backward<T>(const T*, const T*, T*, int64_t);                                              \
+  template void narrow_forward<T>(const NarrowNet<T>&, const T*, int64_t, T*, T*);                              \
   template void narrow_backward<T>(const NarrowNet<T>&, const T*, const T*, const T*, int64_t, T*, T*, T*, T*, T*);
 DEEPDYN_MLP_KERNELS(float)
 DEEPDYN_MLP_KERNELS(double)
