@@ -154,6 +154,7 @@ struct Spiral {
 // z = tanh(W z + U x + b), solved for z* over the batch.
 struct Equilibrium {
   Params p;
+  dd::deq::TanhCell cell{nullptr};  ///< f(z, u) = tanh(W z + u), holding W (p["W"] is its weight)
   torch::Tensor x, z0;
   dd::deq::FixedPointOptions forward, backward;
   int64_t broyden_memory, anderson_memory;
@@ -165,6 +166,12 @@ struct Equilibrium {
         z0(torch::zeros({x.size(0), p.at("W").size(0)})),
         broyden_memory(j.at("broyden_memory").get<int64_t>()),
         anderson_memory(j.at("anderson_memory").get<int64_t>()) {
+    cell = dd::deq::TanhCell(p.at("W").size(0));
+    {
+      torch::NoGradGuard no_grad;
+      cell->weight.copy_(p.at("W"));
+    }
+    p["W"] = cell->weight;
     const auto& f = j.at("forward");
     const auto& b = j.at("backward");
     // Relative residual ||f(z) - z|| / ||f(z)|| per sample, every sample at or below tol: torchdeq's "rel".
@@ -186,15 +193,21 @@ struct Equilibrium {
       TORCH_CHECK(method == "anderson", "unknown DEQ method '", method, "'");
       m = dd::deq::Anderson().memory(anderson_memory);
     }
+    // The fused cell on the injection u = U x + b, computed once per solve, and the cell's own VJP
+    // for the implicit backward's linear system.
     auto opts = dd::deq::DEQOptions()
                     .forward(dd::deq::FixedPointOptions(forward).method(m))
-                    .backward(dd::deq::Implicit(dd::deq::FixedPointOptions(backward).method(m)));
+                    .backward(dd::deq::Implicit(dd::deq::FixedPointOptions(backward).method(m)))
+                    .vjp([this](const torch::Tensor& z, const torch::Tensor& fz, const torch::Tensor& v) {
+                      return cell->vjp(z, fz, v);
+                    });
     dd::deq::DEQ deq(
-        [this](const torch::Tensor& z, const torch::Tensor& x) {
+        [this](const torch::Tensor& z, const torch::Tensor& u) {
           ++calls;
-          return dd::core::tanh(at::linear(z, p.at("W")) + at::linear(x, p.at("U"), p.at("b")));
+          return cell(z, u);
         },
         opts);
+    auto solve = [&] { return deq(at::linear(x, p.at("U"), p.at("b")), z0); };
     zero_grads(p);
     calls = 0;
     int64_t nfe = 0;
@@ -202,12 +215,12 @@ struct Equilibrium {
     double s;
     if (mode == "forward") {
       torch::NoGradGuard no_grad;
-      s = seconds([&] { out = deq(x, z0); });
+      s = seconds([&] { out = solve(); });
       nfe = calls;
     } else {
       TORCH_CHECK(mode == "train", "unknown DEQ case '", mode, "'");
       s = seconds([&] {
-        out = deq(x, z0);
+        out = solve();
         nfe = calls;
         out.z.pow(2).mean().backward();
       });

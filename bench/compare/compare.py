@@ -154,7 +154,9 @@ def main():
                   "(SolveOptions::vjp), so direct is the tapeless sweep over the stored stages (NFE bwd = its VJPs; "
                   "deepdyn_ops: autograd's tape) and adjoint = ode::Adjoint with a backward field that records no "
                   "graph, full norm (every adjoint component controlled).",
-        "deq": "deepdyn DEQ: stops when every sample's ||f(z) - z|| / ||f(z)|| <= tol (ResidualNorm::Relative); "
+        "deq": "deepdyn DEQ: the fused cell deq::TanhCell, tanh(W z + u) on the injection u = U x + b computed "
+               "once per solve, with its own VJP for the implicit backward (DEQOptions::vjp: no graph per "
+               "iteration); stops when every sample's ||f(z) - z|| / ||f(z)|| <= tol (ResidualNorm::Relative); "
                f"Broyden memory {p['broyden_memory']}, Anderson memory {p['anderson_memory']} (lambda 1e-4 relative "
                "to the Gram matrix's scale); the implicit backward starts at u = dL/dz; the output is f(z*) (one "
                "more f call). Iterations = evaluations of the solver's map - 1; NFE bwd = evaluations of "

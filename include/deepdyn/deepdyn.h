@@ -20,6 +20,7 @@
 #include "deepdyn/ode/solution.h"
 #include "deepdyn/ode/solve.h"
 #include "deepdyn/ode/tableau.h"
+#include "deepdyn/deq/cell.h"
 #include "deepdyn/deq/deq.h"
 #include "deepdyn/deq/jacobian.h"
 #include "deepdyn/deq/solver.h"

@@ -37,15 +37,18 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 struct ImplicitContext : torch::CustomClassHolder {
-  ImplicitContext(DEQFunction f, torch::Tensor z_star, torch::Tensor x, FixedPointOptions solver,
-                  std::shared_ptr<core::Stats> stats)
+  ImplicitContext(DEQFunction f, DEQVJP vjp, torch::Tensor z_star, torch::Tensor fz_star, torch::Tensor x,
+                  FixedPointOptions solver, std::shared_ptr<core::Stats> stats)
       : f(std::move(f)),
+        vjp(std::move(vjp)),
         z_star(std::move(z_star)),
+        fz_star(std::move(fz_star)),
         x(std::move(x)),
         solver(std::move(solver)),
         stats(std::move(stats)) {}
   DEQFunction f;
-  torch::Tensor z_star, x;  // detached
+  DEQVJP vjp;
+  torch::Tensor z_star, fz_star, x;  // detached
   FixedPointOptions solver;
   std::shared_ptr<core::Stats> stats;
 };
@@ -65,13 +68,21 @@ class ImplicitGradient : public torch::autograd::Function<ImplicitGradient> {
     auto context = c10::static_intrusive_pointer_cast<ImplicitContext>(ctx->saved_data["context"].toCapsule());
     const auto& grad = grad_outputs[0];
     if (!grad.defined()) return {torch::Tensor(), torch::Tensor()};
-    torch::AutoGradMode enable_grad(true);
-    auto z = context->z_star.detach().requires_grad_(true);
-    auto fz = context->f(z, context->x);
-    // u = u J + grad: each evaluation of the map is one vector-Jacobian product through f.
-    auto linear_map = [&](const torch::Tensor& u) {
-      return torch::autograd::grad({fz}, {z}, {u}, /*retain_graph=*/true)[0] + grad;
-    };
+    // u = u J + grad: each evaluation of the map is one vector-Jacobian product through f, by f's
+    // own vjp or through a graph of f at z*.
+    FixedPointMap linear_map;
+    torch::Tensor z, fz;
+    if (context->vjp) {
+      linear_map = [&](const torch::Tensor& u) { return context->vjp(context->z_star, context->fz_star, u) + grad; };
+    } else {
+      torch::AutoGradMode enable_grad(true);
+      z = context->z_star.detach().requires_grad_(true);
+      fz = context->f(z, context->x);
+      linear_map = [&](const torch::Tensor& u) {
+        torch::AutoGradMode enable_grad(true);
+        return torch::autograd::grad({fz}, {z}, {u}, /*retain_graph=*/true)[0] + grad;
+      };
+    }
     auto result = solve_fixed_point(linear_map, grad, context->solver);
     auto& stats = *context->stats;
     stats.nfe_backward = result.stats.nfe;
@@ -113,7 +124,8 @@ DEQOutput DEQImpl::forward(const torch::Tensor& x, const torch::Tensor& z0) {
       [&](const auto& mode) {
         using B = std::decay_t<decltype(mode)>;
         if constexpr (std::is_same_v<B, Implicit>) {
-          auto context = c10::make_intrusive<ImplicitContext>(f_, z_star, x.detach(), mode.solver(), out.stats);
+          auto context = c10::make_intrusive<ImplicitContext>(f_, options_.vjp(), z_star, fz.detach(), x.detach(),
+                                                              mode.solver(), out.stats);
           out.z = ImplicitGradient::apply(fz, context);
         } else if constexpr (std::is_same_v<B, JacobianFree>) {
           out.z = fz;

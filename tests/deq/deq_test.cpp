@@ -114,10 +114,12 @@ TEST(DEQ, EveryBackwardSolverGivesTheSameImplicitGradient) {
   Problem problem;
   auto reference = problem.gradients(tight_options());
   for (dd::deq::Method method : {dd::deq::Method(dd::deq::Picard()), dd::deq::Method(dd::deq::Anderson())}) {
-    auto options = tight_options().backward(dd::deq::Implicit(FixedPointOptions(method).tol(1e-12).max_iterations(500)));
+    auto options =
+        tight_options().backward(dd::deq::Implicit(FixedPointOptions(method).tol(1e-12).max_iterations(500)));
     dd::deq::DEQOutput out;
     auto grads = problem.gradients(options, &out);
-    EXPECT_EQ(out.stats->termination_backward, dd::core::Termination::Success) << dd::deq::method_name(method) << ": " << out.stats->message_backward;
+    EXPECT_EQ(out.stats->termination_backward, dd::core::Termination::Success)
+        << dd::deq::method_name(method) << ": " << out.stats->message_backward;
     for (size_t i = 0; i < grads.size(); ++i) EXPECT_LT(relative_error(grads[i], reference[i]), 1e-9);
   }
 }
@@ -152,7 +154,8 @@ TEST(DEQ, RefusesInconsistentOptions) {
   EXPECT_THROW(DEQ(problem.function(), DEQOptions().backward(dd::deq::Phantom().tau(0))), c10::Error);
   EXPECT_THROW(DEQ(problem.function(), DEQOptions().backward(dd::deq::Phantom().steps(0))), c10::Error);
   EXPECT_THROW(DEQ(problem.function(), DEQOptions().jacobian_probes(-1)), c10::Error);
-  EXPECT_THROW(DEQ(problem.function(), DEQOptions().backward(dd::deq::Implicit(FixedPointOptions().tol(-1)))), c10::Error);
+  EXPECT_THROW(DEQ(problem.function(), DEQOptions().backward(dd::deq::Implicit(FixedPointOptions().tol(-1)))),
+               c10::Error);
   EXPECT_THROW(dd::deq::parse_backward("implict"), c10::Error);
   EXPECT_EQ(dd::deq::backward_name(dd::deq::parse_backward("phantom")), "phantom");
   EXPECT_TRUE(std::holds_alternative<dd::deq::JacobianFree>(dd::deq::parse_backward("jacobian_free")));
@@ -192,4 +195,40 @@ TEST(DEQ, JacobianRegularizerIsReturnedForTheLoss) {
   EXPECT_EQ(out.jacobian_frobenius.size(0), kBatch);
   auto grads = torch::autograd::grad({out.jacobian_frobenius.mean()}, {problem.cell->w});
   EXPECT_GT(grads[0].norm().item<double>(), 0);
+}
+
+// deq::TanhCell gives its own vector-Jacobian product, which DEQ takes for the implicit backward's
+// linear system: the same fixed point and the same gradients (to x's injection and to W) as the
+// same cell through autograd.
+TEST(DEQ, TheFusedCellsVJPGivesAutogradsImplicitGradient) {
+  torch::manual_seed(3);
+  dd::deq::TanhCell cell(16);
+  cell->to(torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;
+    cell->weight.mul_(0.8);
+  }
+  const auto z = torch::randn({kBatch, 16}, torch::kFloat64).requires_grad_();
+  const auto injection = torch::randn({kBatch, 16}, torch::kFloat64);
+  const auto fz = cell(z, injection);
+  EXPECT_TRUE(torch::allclose(fz, torch::tanh(torch::matmul(z, cell->weight.t()) + injection), 1e-15, 1e-15));
+  const auto v = torch::randn_like(fz);
+  const auto by_autograd = torch::autograd::grad({fz}, {z}, {v})[0];
+  EXPECT_TRUE(torch::allclose(cell->vjp(z.detach(), fz.detach(), v), by_autograd, 1e-13, 1e-14));
+
+  DEQ fused(cell, tight_options());
+  ASSERT_TRUE(static_cast<bool>(fused->options().vjp())) << "the cell's vjp was not taken";
+  DEQ plain([&](const torch::Tensor& state, const torch::Tensor& u) { return cell(state, u); }, tight_options());
+  const auto w = torch::randn({kBatch, 16}, torch::kFloat64);
+  auto gradients = [&](DEQ& deq) {
+    const auto u = injection.clone().requires_grad_();
+    const auto out = deq(u, torch::zeros({kBatch, 16}, torch::kFloat64));
+    auto grads = torch::autograd::grad({(out.z * w).sum()}, {u, cell->weight});
+    grads.insert(grads.begin(), out.z.detach());
+    return grads;
+  };
+  const auto ours = gradients(fused), theirs = gradients(plain);
+  for (size_t i = 0; i < ours.size(); ++i)
+    EXPECT_TRUE(torch::allclose(ours[i], theirs[i], 1e-10, 1e-12))
+        << "result " << i << ": largest difference " << (ours[i] - theirs[i]).abs().max().item<double>();
 }

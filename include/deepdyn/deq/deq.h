@@ -4,6 +4,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -11,8 +13,21 @@
 
 namespace deepdyn::deq {
 
+namespace detail {
+/// Whether a module has `Tensor vjp(z, fz, v)` (DEQOptions::vjp).
+template <class Impl, class = void>
+struct has_vjp : std::false_type {};
+template <class Impl>
+struct has_vjp<Impl, std::void_t<decltype(std::declval<Impl&>().vjp(
+                         std::declval<const torch::Tensor&>(), std::declval<const torch::Tensor&>(),
+                         std::declval<const torch::Tensor&>()))>> : std::true_type {};
+}  // namespace detail
+
 /// The weight-tied function of a DEQ: z_{k+1} = f(z_k, x).
 using DEQFunction = std::function<torch::Tensor(const torch::Tensor& z, const torch::Tensor& x)>;
+
+/// f's vector-Jacobian product in z without autograd: v^T df/dz at z, where fz = f(z, x) (DEQOptions::vjp).
+using DEQVJP = std::function<torch::Tensor(const torch::Tensor& z, const torch::Tensor& fz, const torch::Tensor& v)>;
 
 /// Implicit differentiation (Bai, Kolter & Koltun 2019, eq. 8): dL/dz* (I - J_f)^{-1} is the
 /// fixed point u = u J_f(z*) + dL/dz*, found by `solver` from vector-Jacobian products alone.
@@ -49,6 +64,11 @@ struct DEQOptions {
   TORCH_ARG(Backward, backward) = Implicit{};
   /// Hutchinson probes of ||J_f(z*)||_F^2 computed in forward for the loss (0: none).
   TORCH_ARG(int64_t, jacobian_probes) = 0;
+  /// Optional: f's own vector-Jacobian product in z, for the Implicit backward's linear system
+  /// u = u J_f(z*) + dL/dz* (one call per iteration, no graph); the gradients of x and f's
+  /// parameters still flow through f's graph at z*. A module with a matching `vjp` member (TanhCell)
+  /// sets it when it is not set.
+  TORCH_ARG(DEQVJP, vjp) = nullptr;
 
   // (TORCH_ARG leaves the access private.)
  public:
@@ -61,7 +81,7 @@ struct DEQOutput {
   /// The forward solve's iterations (steps), evaluations and termination; the implicit backward adds
   /// its linear system's (steps_backward, nfe_backward, termination_backward) when it runs.
   std::shared_ptr<core::Stats> stats = std::make_shared<core::Stats>();
-  Residuals residuals;  ///< of the forward solve
+  Residuals residuals;               ///< of the forward solve
   torch::Tensor jacobian_frobenius;  ///< [batch] Hutchinson estimate at z*, when jacobian_probes > 0
 };
 
@@ -72,11 +92,11 @@ class DEQImpl : public torch::nn::Module {
  public:
   explicit DEQImpl(DEQFunction f, DEQOptions options = {});
   /// A module with forward(z, x) as f; registered as the submodule "f" so its parameters are this
-  /// layer's.
+  /// layer's. Its `vjp(z, fz, v)`, where it has one, becomes DEQOptions::vjp unless that is set.
   template <class M>
   explicit DEQImpl(torch::nn::ModuleHolder<M> f, DEQOptions options = {})
       : DEQImpl([f](const torch::Tensor& z, const torch::Tensor& x) mutable { return f->forward(z, x); },
-                std::move(options)) {
+                with_module_vjp(f, std::move(options))) {
     register_module("f", f);
   }
 
@@ -87,6 +107,17 @@ class DEQImpl : public torch::nn::Module {
   const DEQFunction& function() const { return f_; }
 
  private:
+  template <class M>
+  static DEQOptions with_module_vjp(torch::nn::ModuleHolder<M> f, DEQOptions options) {
+    if constexpr (detail::has_vjp<M>::value) {
+      if (!options.vjp())
+        options.vjp([f](const torch::Tensor& z, const torch::Tensor& fz, const torch::Tensor& v) mutable {
+          return f->vjp(z, fz, v);
+        });
+    }
+    return options;
+  }
+
   DEQFunction f_;
   DEQOptions options_;
 };
