@@ -43,33 +43,31 @@ std::vector<torch::Tensor> forward_layers(const torch::Tensor& x2, const std::ve
   return layers;
 }
 
-/// Gradients for x2, every weight and every bias from the output's gradient g [rows, out], given
-/// each layer's input and the hidden layers' outputs (forward_layers' tensors but the last): per
-/// layer one pass for the activation's slope and two GEMMs. needed[i] says whether gradient i
-/// (x2, then the weights, then the biases) is asked for; the others are left undefined.
+/// x2's gradient (when x_grad) from the output's gradient g [rows, out], and every wanted weight's
+/// and bias's gradient added into `targets` (the weights', then the biases'; undefined: not
+/// wanted), given each layer's input and the hidden layers' outputs (forward_layers' tensors but
+/// the last): per layer one pass for the activation's slope and two GEMMs.
 template <class T>
-std::vector<torch::Tensor> backward_layers(const torch::Tensor& x2, const std::vector<torch::Tensor>& layers,
-                                           const std::vector<torch::Tensor>& weights, torch::Tensor g,
-                                           Activation activation, MLPInput input, const std::vector<bool>& needed) {
+torch::Tensor backward_layers(const torch::Tensor& x2, const std::vector<torch::Tensor>& layers,
+                              const std::vector<torch::Tensor>& weights, torch::Tensor g, Activation activation,
+                              MLPInput input, const std::vector<torch::Tensor>& targets, bool x_grad) {
   const size_t n = weights.size();
-  const bool x_grad = needed[0];
-  std::vector<torch::Tensor> grads(1 + 2 * n);
   g = g.contiguous().clone();  // the slope is applied in place
   for (size_t i = n; i-- > 0;) {
     const auto kind = kernel_activation(activation, i, n);
     if (kind != KernelActivation::Identity)  // the last layer has none
       detail::multiply_slope<T>(kind, layers[i + 1].data_ptr<T>(), g.data_ptr<T>(), g.numel());
-    if (needed[1 + i]) grads[1 + i] = at::mm(g.t(), layers[i]);
-    if (needed[1 + n + i]) grads[1 + n + i] = g.sum(0);
-    g = i > 0 || x_grad ? product_transposed<T>(g, weights[i].t(), torch::Tensor()) : torch::Tensor();
+    if (targets[i].defined()) detail::add_weight_gradient<T>(targets[i], g, layers[i]);
+    if (targets[n + i].defined()) detail::add_bias_gradient<T>(targets[n + i], g, g.size(0));
+    if (i == 0 && !x_grad) return torch::Tensor();
+    g = product_transposed<T>(g, weights[i].t(), torch::Tensor());
   }
-  if (x_grad && input == MLPInput::Cube) {
+  if (input == MLPInput::Cube) {
     auto gx = torch::empty_like(x2);
     detail::cube_backward<T>(x2.data_ptr<T>(), g.data_ptr<T>(), gx.data_ptr<T>(), x2.numel());
-    g = gx;
+    return gx;
   }
-  grads[0] = x_grad ? g : torch::Tensor();
-  return grads;
+  return g;
 }
 
 /// Whether the network is narrow (one hidden layer between at most kNarrow inputs and outputs),
@@ -204,7 +202,11 @@ class FusedMLP : public torch::autograd::Function<FusedMLP> {
                                             activation, input, needed);
         if (layers.empty())  // recomputed: the same kernels on the same input give the same values
           layers = forward_layers<scalar_t>(x2, weights, biases, activation, input, /*hidden_only=*/true);
-        return backward_layers<scalar_t>(x2, layers, weights, g, activation, input, needed);
+        auto targets = detail::zero_targets(weights, biases, needed);
+        std::vector<torch::Tensor> all = {
+            backward_layers<scalar_t>(x2, layers, weights, g, activation, input, targets, needed[0])};
+        all.insert(all.end(), targets.begin(), targets.end());
+        return all;
       });
       if (grads[0].defined()) grads[0] = grads[0].view(x.sizes());
     }
@@ -256,9 +258,7 @@ torch::Tensor fused_vjp(const torch::Tensor& x2, const std::vector<torch::Tensor
   }
   auto layers = forward_layers<T>(x2, weights, biases, activation, input, /*hidden_only=*/value == nullptr);
   if (value) *value = layers.back();
-  auto grads = backward_layers<T>(x2, layers, weights, g2, activation, input, detail::wanted_gradients(targets));
-  detail::add_gradients(targets, grads);
-  return grads[0];
+  return backward_layers<T>(x2, layers, weights, g2, activation, input, targets, /*x_grad=*/true);
 }
 
 }  // namespace

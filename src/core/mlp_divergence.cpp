@@ -49,19 +49,26 @@ int64_t direction_count(const torch::Tensor& x2, const torch::Tensor& probe2) {
   return probe2.defined() ? 1 : x2.size(1);
 }
 
-/// The first layer's input rows [T(x); T'(x) v_1; ...; T'(x) v_m].
+/// The first layer's input rows [T(x); T'(x) v_1; ...; T'(x) v_m], written in place.
 template <class T>
 torch::Tensor stacked_input(const torch::Tensor& x2, const torch::Tensor& probe2, MLPInput input) {
-  const int64_t rows = x2.size(0), d = x2.size(1), m = direction_count(x2, probe2);
-  auto s = torch::empty({(1 + m) * rows, d}, x2.options());
-  auto value = s.narrow(0, 0, rows);
-  auto tangents = s.narrow(0, rows, m * rows).view({m, rows, d});
-  tangents.copy_(directions(probe2, rows, d, x2.options()));
+  const int64_t rows = x2.size(0), d = x2.size(1), m = direction_count(x2, probe2), n = rows * d;
+  torch::Tensor s = at::detail::empty_cpu({(1 + m) * rows, d}, x2.scalar_type());
+  const T* x = x2.data_ptr<T>();
+  T *value = s.data_ptr<T>(), *tangents = value + n;
+  if (probe2.defined()) {
+    std::copy_n(probe2.data_ptr<T>(), n, tangents);
+  } else {  // v_k = e_k in every row
+    std::fill_n(tangents, m * n, T(0));
+    for (int64_t k = 0; k < m; ++k)
+      for (int64_t r = 0; r < rows; ++r) tangents[k * n + r * d + k] = T(1);
+  }
   if (input == MLPInput::Cube) {
-    detail::cube_forward<T>(x2.data_ptr<T>(), value.data_ptr<T>(), x2.numel());
-    tangents.mul_(3 * x2.square());
+    detail::cube_forward<T>(x, value, n);
+    for (int64_t k = 0; k < m; ++k)
+      for (int64_t i = 0; i < n; ++i) tangents[k * n + i] *= 3 * x[i] * x[i];
   } else {
-    value.copy_(x2);
+    std::copy_n(x, n, value);
   }
   return s;
 }
@@ -75,57 +82,91 @@ std::vector<torch::Tensor> stacked_layers(const torch::Tensor& s0, int64_t rows,
   std::vector<torch::Tensor> layers = {s0};
   for (size_t i = 0; i < n; ++i) {
     torch::Tensor a = detail::product_transposed<T>(layers.back(), weights[i], torch::Tensor());
-    torch::Tensor value = a.narrow(0, 0, rows);
-    value.add_(biases[i]);
-    const auto kind = detail::kernel_activation(activation, i, n);
-    if (kind != KernelActivation::Identity) {
-      detail::activate_in_place<T>(kind, value);
-      const int64_t block = value.numel();
-      for (int64_t k = 1; k * rows < a.size(0); ++k)
-        detail::multiply_slope<T>(kind, value.data_ptr<T>(), a.data_ptr<T>() + k * block, block);
-    }
+    detail::activate_layer<T>(detail::kernel_activation(activation, i, n), biases[i], a, rows);
     layers.push_back(a);
   }
   return layers;
 }
 
-/// value, divergence and Frobenius estimate from the stacked output [value; tangents].
+/// value, divergence and Frobenius estimate from the stacked output [value; tangents]: the
+/// divergence sum_k u_k . t_k per row (u_k = v_k, the directions), the estimate sum_k |t_k|^2.
+template <class T>
 MLPDivergence split_output(const torch::Tensor& out, const torch::Tensor& x2, const torch::Tensor& probe2) {
-  const int64_t rows = x2.size(0), d = x2.size(1), m = direction_count(x2, probe2);
-  const auto tangents = out.narrow(0, rows, m * rows).view({m, rows, d});
-  return {out.narrow(0, 0, rows).clone(), readout(tangents, probe2), tangents.square().sum(torch::IntArrayRef{0, 2})};
+  const int64_t rows = x2.size(0), d = x2.size(1), m = direction_count(x2, probe2), n = rows * d;
+  torch::Tensor divergence = at::detail::empty_cpu({rows}, x2.scalar_type());
+  torch::Tensor frobenius = at::detail::empty_cpu({rows}, x2.scalar_type());
+  const T* tangents = out.data_ptr<T>() + n;
+  const T* probe = probe2.defined() ? probe2.data_ptr<T>() : nullptr;
+  T *div = divergence.data_ptr<T>(), *frob = frobenius.data_ptr<T>();
+  for (int64_t r = 0; r < rows; ++r) {
+    T trace = 0, square = 0;
+    for (int64_t k = 0; k < m; ++k) {
+      const T* t = tangents + k * n + r * d;
+      if (probe)
+        for (int64_t j = 0; j < d; ++j) trace += probe[r * d + j] * t[j];
+      else
+        trace += t[k];
+      for (int64_t j = 0; j < d; ++j) square += t[j] * t[j];
+    }
+    div[r] = trace;
+    frob[r] = square;
+  }
+  return {out.narrow(0, 0, rows).clone(), divergence, frobenius};
 }
 
-/// Gradients for x2, every weight and every bias (needed[i] says which are asked for) from the
-/// gradients of value [rows, d], divergence and frobenius [rows] (each may be undefined: zero).
+/// The cotangent of the stacked output [value; tangents] from those of the value [rows, d], the
+/// divergence and the Frobenius estimate [rows] (each may be undefined: zero).
 template <class T>
-std::vector<torch::Tensor> stacked_backward(const torch::Tensor& x2, const torch::Tensor& probe2,
-                                            const std::vector<torch::Tensor>& layers,
-                                            const std::vector<torch::Tensor>& weights, const torch::Tensor& g_value,
-                                            const torch::Tensor& g_divergence, const torch::Tensor& g_frobenius,
-                                            Activation activation, MLPInput input, const std::vector<bool>& needed) {
+torch::Tensor stacked_output_cotangent(const torch::Tensor& x2, const torch::Tensor& probe2, const torch::Tensor& out,
+                                       const torch::Tensor& g_value, const torch::Tensor& g_divergence,
+                                       const torch::Tensor& g_frobenius) {
+  const int64_t rows = x2.size(0), d = x2.size(1), m = direction_count(x2, probe2), n = rows * d;
+  torch::Tensor g = at::detail::empty_cpu({(1 + m) * rows, d}, x2.scalar_type());
+  T *value = g.data_ptr<T>(), *tangents = value + n;
+  if (g_value.defined())
+    std::copy_n(g_value.contiguous().data_ptr<T>(), n, value);
+  else
+    std::fill_n(value, n, T(0));
+  std::fill_n(tangents, m * n, T(0));
+  if (g_divergence.defined()) {  // d divergence / d t_k = u_k
+    const auto gd_tensor = g_divergence.contiguous();
+    const T* gd = gd_tensor.data_ptr<T>();
+    const T* probe = probe2.defined() ? probe2.data_ptr<T>() : nullptr;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < m; ++k) {
+        T* t = tangents + k * n + r * d;
+        if (probe)
+          for (int64_t j = 0; j < d; ++j) t[j] += probe[r * d + j] * gd[r];
+        else
+          t[k] += gd[r];
+      }
+  }
+  if (g_frobenius.defined()) {  // d |t_k|^2 / d t_k = 2 t_k
+    const auto gf_tensor = g_frobenius.contiguous();
+    const T* gf = gf_tensor.data_ptr<T>();
+    const T* t_out = out.data_ptr<T>() + n;
+    for (int64_t k = 0; k < m; ++k)
+      for (int64_t i = 0; i < n; ++i) tangents[k * n + i] += t_out[k * n + i] * (2 * gf[i / d]);
+  }
+  return g;
+}
+
+/// x2's gradient (when x_grad), and every wanted weight's and bias's gradient added into `targets`
+/// (the weights', then the biases'; undefined: not wanted), from the gradients of value [rows, d],
+/// divergence and frobenius [rows] (each may be undefined: zero).
+template <class T>
+torch::Tensor stacked_backward(const torch::Tensor& x2, const torch::Tensor& probe2,
+                               const std::vector<torch::Tensor>& layers, const std::vector<torch::Tensor>& weights,
+                               const torch::Tensor& g_value, const torch::Tensor& g_divergence,
+                               const torch::Tensor& g_frobenius, Activation activation, MLPInput input,
+                               const std::vector<torch::Tensor>& targets, bool x_grad) {
   const size_t n = weights.size();
   const int64_t rows = x2.size(0), d = x2.size(1), m = direction_count(x2, probe2);
-  std::vector<torch::Tensor> grads(1 + 2 * n);
-
-  auto g = torch::zeros({(1 + m) * rows, d}, x2.options());
-  auto tangent_grads = [&](int64_t width) { return g.narrow(0, rows, m * rows).view({m, rows, width}); };
-  if (g_value.defined()) g.narrow(0, 0, rows).copy_(g_value);
-  if (g_divergence.defined()) {
-    const auto gd = g_divergence.reshape({rows, 1});
-    if (probe2.defined())
-      tangent_grads(d)[0].add_(probe2 * gd);
-    else
-      torch::diagonal(tangent_grads(d), 0, 0, 2).add_(gd);
-  }
-  if (g_frobenius.defined())
-    tangent_grads(d).add_(layers.back().narrow(0, rows, m * rows).view({m, rows, d}) *
-                          (2 * g_frobenius.reshape({1, rows, 1})));
-
+  torch::Tensor g = stacked_output_cotangent<T>(x2, probe2, layers.back(), g_value, g_divergence, g_frobenius);
   for (size_t i = n; i-- > 0;) {
-    if (needed[1 + i]) grads[1 + i] = at::mm(g.t(), layers[i]);
-    if (needed[1 + n + i]) grads[1 + n + i] = g.narrow(0, 0, rows).sum(0);
-    if (i == 0 && !needed[0]) break;
+    if (targets[i].defined()) detail::add_weight_gradient<T>(targets[i], g, layers[i]);
+    if (targets[n + i].defined()) detail::add_bias_gradient<T>(targets[n + i], g, rows);  // value rows only
+    if (i == 0 && !x_grad) return torch::Tensor();
     g = detail::product_transposed<T>(g, weights[i].t(), torch::Tensor());
     const auto kind = i > 0 ? detail::kernel_activation(activation, i - 1, n) : KernelActivation::Identity;
     if (kind == KernelActivation::Identity) continue;
@@ -134,16 +175,13 @@ std::vector<torch::Tensor> stacked_backward(const torch::Tensor& x2, const torch
     detail::stacked_activation_backward<T>(kind, s.data_ptr<T>(), s.data_ptr<T>() + block, g.data_ptr<T>(),
                                            g.data_ptr<T>() + block, m, block);
   }
-  if (!needed[0]) return grads;
-
   auto gx = g.narrow(0, 0, rows);
   if (input == MLPInput::Cube) {  // T(x) = x^3, T'(x) v_k = 3 x^2 v_k
-    const auto g_directions =
-        probe2.defined() ? probe2 * tangent_grads(d)[0] : torch::diagonal(tangent_grads(d), 0, 0, 2);
+    const auto tangent_grads = g.narrow(0, rows, m * rows).view({m, rows, d});
+    const auto g_directions = probe2.defined() ? probe2 * tangent_grads[0] : torch::diagonal(tangent_grads, 0, 0, 2);
     gx = 3 * x2.square() * gx + 6 * x2 * g_directions;
   }
-  grads[0] = gx.contiguous();
-  return grads;
+  return gx.contiguous();
 }
 
 template <class T>
@@ -153,7 +191,7 @@ std::pair<MLPDivergence, std::vector<torch::Tensor>> fused_divergence(const torc
                                                                       const std::vector<torch::Tensor>& biases,
                                                                       Activation activation, MLPInput input) {
   auto layers = stacked_layers<T>(stacked_input<T>(x2, probe2, input), x2.size(0), weights, biases, activation);
-  auto out = split_output(layers.back(), x2, probe2);
+  auto out = split_output<T>(layers.back(), x2, probe2);
   return {std::move(out), std::move(layers)};
 }
 
@@ -225,10 +263,12 @@ class FusedMLPDivergence : public torch::autograd::Function<FusedMLPDivergence> 
       std::vector<bool> needed(1 + 2 * n);
       needed[0] = ctx->needs_input_grad(0);
       for (size_t i = 0; i < 2 * n; ++i) needed[1 + i] = ctx->needs_input_grad(1 + probes + i);
-      grads = AT_DISPATCH_FLOATING_TYPES(x2.scalar_type(), "core::mlp_divergence backward", [&] {
+      auto targets = detail::zero_targets(weights, biases, needed);
+      grads = {AT_DISPATCH_FLOATING_TYPES(x2.scalar_type(), "core::mlp_divergence backward", [&] {
         return stacked_backward<scalar_t>(x2, probe2, layers, weights, grad_outputs[0], grad_outputs[1],
-                                          grad_outputs[2], activation, input, needed);
-      });
+                                          grad_outputs[2], activation, input, targets, needed[0]);
+      })};
+      grads.insert(grads.end(), targets.begin(), targets.end());
     }
     grads.insert(grads.begin() + 1, probes, torch::Tensor());  // the probe is a constant
     grads.push_back(torch::Tensor());                          // activation
@@ -295,14 +335,13 @@ torch::Tensor mlp_divergence_vjp(const torch::Tensor& x, const std::vector<torch
   }
   const auto x2 = x.reshape({-1, d}).contiguous();
   const auto probe2 = probe.defined() ? probe.detach().reshape({-1, d}).contiguous() : probe;
-  auto grads = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp_divergence_vjp", [&] {
+  const auto gx = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp_divergence_vjp", [&] {
     auto [out, layers] = fused_divergence<scalar_t>(x2, probe2, weights, biases, activation, input);
     if (value) *value = shaped(std::move(out), x);
     return stacked_backward<scalar_t>(x2, probe2, layers, weights, g_value, g_divergence, g_frobenius, activation,
-                                      input, detail::wanted_gradients(targets));
+                                      input, targets, /*x_grad=*/true);
   });
-  detail::add_gradients(targets, grads);
-  return grads[0].view(x.sizes());
+  return gx.view(x.sizes());
 }
 
 MLPDivergence mlp_divergence(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,

@@ -277,6 +277,9 @@ TEST(FusedMLPDivergence, VJPWithoutAutogradIsTheNodesBackward) {
       std::vector<torch::Tensor> weight_sums, bias_sums;
       for (const auto& w : net.weights) weight_sums.push_back(torch::zeros_like(w).detach());
       for (const auto& b : net.biases) bias_sums.push_back(torch::zeros_like(b).detach());
+      // Accumulators the kernels cannot add into directly: a transposed view, a strided slice.
+      weight_sums[0] = torch::zeros({net.weights[0].size(1), net.weights[0].size(0)}, dtype).t();
+      bias_sums[0] = torch::zeros({2 * net.biases[0].size(0)}, dtype).slice(0, 0, c10::nullopt, 2);
       core::MLPDivergence value;
       const auto gx =
           core::mlp_divergence_vjp(x, net.weights, net.biases, core::Activation::Tanh, core::MLPInput::Identity, probe,

@@ -41,6 +41,10 @@ constexpr int64_t kFewInner = 4, kFewColumns = 4;
   template <class T>                                                                                    \
   void stacked_activation_backward(KernelActivation, const T*, const T*, T*, T*, int64_t, int64_t);     \
   template <class T>                                                                                    \
+  void activate_stacked(KernelActivation, const T*, T*, int64_t, int64_t, int64_t);                     \
+  template <class T>                                                                                    \
+  void add_column_sums(const T*, int64_t, int64_t, T*);                                                 \
+  template <class T>                                                                                    \
   void product_few_inner(const T*, int64_t, int64_t, const T*, int64_t, const T*, T*);                  \
   template <class T>                                                                                    \
   void product_few_columns(const T*, int64_t, int64_t, const T*, int64_t, const T*, T*);                \
@@ -85,6 +89,22 @@ template <class T>
 void stacked_activation_backward(KernelActivation activation, const T* y, const T* tangents, T* g_value, T* g_tangents,
                                  int64_t directions, int64_t n) {
   DEEPDYN_KERNEL(stacked_activation_backward<T>(activation, y, tangents, g_value, g_tangents, directions, n));
+}
+
+/// A hidden layer's activation pass in core::mlp_divergence's stacked layout [value; tangent 1;
+/// ...], in place: the value rows [rows, width] become act(a + bias) (bias [width], or none), and
+/// every tangent block is multiplied by the slope act'(a + bias) (multiply_slope). Identity: the
+/// bias alone.
+template <class T>
+void activate_stacked(KernelActivation activation, const T* bias, T* stacked, int64_t rows, int64_t width,
+                      int64_t directions) {
+  DEEPDYN_KERNEL(activate_stacked<T>(activation, bias, stacked, rows, width, directions));
+}
+
+/// sums [width] += the column sums of g [rows, width] (row-major): a bias's gradient.
+template <class T>
+void add_column_sums(const T* g, int64_t rows, int64_t width, T* sums) {
+  DEEPDYN_KERNEL(add_column_sums<T>(g, rows, width, sums));
 }
 
 /// The layer shapes that BLAS handles poorly (a field's first layer on a low-dimensional state, its

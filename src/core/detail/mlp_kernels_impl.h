@@ -116,6 +116,25 @@ void stacked_activation_backward(KernelActivation activation, const T* y, const 
   ArrayMap<T>(g_value, n) += curvature;
 }
 
+template <class T>
+void activate_stacked(KernelActivation activation, const T* bias, T* stacked, int64_t rows, int64_t width,
+                      int64_t directions) {
+  const int64_t block = rows * width;
+  if (bias)
+    for (int64_t r = 0; r < rows; ++r) ArrayMap<T>(stacked + r * width, width) += ConstArrayMap<T>(bias, width);
+  // One call over the whole block: Eigen rounds the unaligned head of a buffer by scalar functions.
+  DEEPDYN_KERNEL_ISA::activate<T>(activation, stacked, block);
+  for (int64_t k = 1; k <= directions; ++k)
+    DEEPDYN_KERNEL_ISA::multiply_slope<T>(activation, stacked, stacked + k * block, block);
+}
+
+template <class T>
+void add_column_sums(const T* g, int64_t rows, int64_t width, T* sums) {
+  Eigen::Array<T, Eigen::Dynamic, 1> total = Eigen::Array<T, Eigen::Dynamic, 1>::Zero(width);
+  for (int64_t r = 0; r < rows; ++r) total += ConstArrayMap<T>(g + r * width, width);
+  ArrayMap<T>(sums, width) += total;
+}
+
 namespace {
 
 // c_r = bias + sum_{k < Inner} a_rk b_k for every row r, one write per element of c: the loop over
@@ -340,6 +359,8 @@ void cube_backward(const T* x, const T* gy, T* gx, int64_t n) {
   template void activate<T>(KernelActivation, T*, int64_t);                                                     \
   template void multiply_slope<T>(KernelActivation, const T*, T*, int64_t);                                     \
   template void stacked_activation_backward<T>(KernelActivation, const T*, const T*, T*, T*, int64_t, int64_t); \
+  template void activate_stacked<T>(KernelActivation, const T*, T*, int64_t, int64_t, int64_t);                 \
+  template void add_column_sums<T>(const T*, int64_t, int64_t, T*);                                             \
   template void cube_forward<T>(const T*, T*, int64_t);                                                         \
   template void cube_backward<T>(const T*, const T*, T*, int64_t);                                              \
   template void narrow_forward<T>(const NarrowNet<T>&, const T*, int64_t, T*, T*);                              \

@@ -1,6 +1,7 @@
 #pragma once
 // The pieces of core::mlp's fused path that its Jacobian-vector products (mlp_divergence) share:
 // shapes, the per-layer GEMM and activation pass.
+#include <ATen/EmptyTensor.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -50,18 +51,74 @@ torch::Tensor product_transposed(const torch::Tensor& a, const torch::Tensor& m,
   const auto b = bias.defined() ? bias.contiguous() : bias;
   const T* bias_data = b.defined() ? b.data_ptr<T>() : nullptr;
   if (inner <= kFewInner) {
-    auto c = torch::empty({rows, cols}, a.options());
+    auto c = at::detail::empty_cpu({rows, cols}, a.scalar_type());
     const auto mt = m.t().contiguous();  // [inner, cols], a few rows
     product_few_inner<T>(a.data_ptr<T>(), rows, inner, mt.data_ptr<T>(), cols, bias_data, c.data_ptr<T>());
     return c;
   }
   if (cols <= kFewColumns) {
-    auto c = torch::empty({rows, cols}, a.options());
+    auto c = at::detail::empty_cpu({rows, cols}, a.scalar_type());
     const auto mc = m.contiguous();  // [cols, inner]: one row per column of c
     product_few_columns<T>(a.data_ptr<T>(), rows, inner, mc.data_ptr<T>(), cols, bias_data, c.data_ptr<T>());
     return c;
   }
   return b.defined() ? at::addmm(b, a, m.t()) : at::mm(a, m.t());
+}
+
+/// A hidden (or, Identity, the last) layer's pass on its stacked rows [value (rows); tangent
+/// blocks] after the GEMM: activate_stacked, with float64 tanh LibTorch's (vectorised, where the
+/// kernels' is the C library's).
+template <class T>
+void activate_layer(KernelActivation activation, const torch::Tensor& bias, torch::Tensor& stacked, int64_t rows) {
+  const int64_t width = stacked.size(1), directions = stacked.size(0) / rows - 1, block = rows * width;
+  const auto b = bias.contiguous();
+  T* s = stacked.data_ptr<T>();
+  if (std::is_same_v<T, double> && activation == KernelActivation::Tanh) {
+    activate_stacked<T>(KernelActivation::Identity, b.data_ptr<T>(), s, rows, width, 0);
+    stacked.narrow(0, 0, rows).tanh_();
+    for (int64_t k = 1; k <= directions; ++k) multiply_slope<T>(activation, s, s + k * block, block);
+    return;
+  }
+  activate_stacked<T>(activation, b.data_ptr<T>(), s, rows, width, directions);
+}
+
+/// Whether the kernels can add into `target` directly: a contiguous CPU tensor of dtype T.
+template <class T>
+bool is_direct_target(const torch::Tensor& target) {
+  return target.device().is_cpu() && target.scalar_type() == c10::CppTypeToScalarType<T>::value &&
+         target.is_contiguous();
+}
+
+/// A layer's weight gradient, target [out, in] += g^T x for g [rows, out] and x [rows, in]: by BLAS
+/// straight into the target where it can (no product in memory, no second pass to add it).
+template <class T>
+void add_weight_gradient(const torch::Tensor& target, const torch::Tensor& g, const torch::Tensor& x) {
+  if (is_direct_target<T>(target))
+    target.addmm_(g.t(), x);
+  else
+    target.add_(at::mm(g.t(), x));
+}
+
+/// A layer's bias gradient, target [out] += the column sums of g's first `rows` rows.
+template <class T>
+void add_bias_gradient(const torch::Tensor& target, const torch::Tensor& g, int64_t rows) {
+  if (!is_direct_target<T>(target)) {
+    target.add_(g.narrow(0, 0, rows).sum(0));
+    return;
+  }
+  add_column_sums<T>(g.data_ptr<T>(), rows, g.size(1), target.data_ptr<T>());
+}
+
+/// Zero accumulators for the gradients autograd asks of a fused node (needed[1 + i]: target i of
+/// gradient_targets' order, weights' then biases'), for the backwards that add into targets.
+inline std::vector<torch::Tensor> zero_targets(const std::vector<torch::Tensor>& weights,
+                                               const std::vector<torch::Tensor>& biases,
+                                               const std::vector<bool>& needed) {
+  const size_t n = weights.size();
+  std::vector<torch::Tensor> targets(2 * n);
+  for (size_t i = 0; i < 2 * n; ++i)
+    if (needed[1 + i]) targets[i] = torch::zeros_like(i < n ? weights[i] : biases[i - n], at::MemoryFormat::Contiguous);
+  return targets;
 }
 
 /// Whether autograd would record the call: otherwise the autograd node and what it saves are skipped.
@@ -134,19 +191,6 @@ inline std::vector<torch::Tensor> gradient_targets(size_t layers, const std::vec
     if (i < bias_grads.size()) targets[layers + i] = bias_grads[i];
   }
   return targets;
-}
-
-/// The fused backwards' `needed` flags for gradient_targets: x's always, then one per target.
-inline std::vector<bool> wanted_gradients(const std::vector<torch::Tensor>& targets) {
-  std::vector<bool> needed = {true};
-  for (const auto& target : targets) needed.push_back(target.defined());
-  return needed;
-}
-
-/// Adds a fused backward's gradients (x's first, then gradient_targets' order) into the targets.
-inline void add_gradients(const std::vector<torch::Tensor>& targets, const std::vector<torch::Tensor>& grads) {
-  for (size_t i = 0; i < targets.size(); ++i)
-    if (targets[i].defined()) targets[i].add_(grads[1 + i]);
 }
 
 }  // namespace deepdyn::core::detail
