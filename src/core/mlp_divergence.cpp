@@ -167,7 +167,9 @@ torch::Tensor stacked_backward(const torch::Tensor& x2, const torch::Tensor& pro
     if (targets[i].defined()) detail::add_weight_gradient<T>(targets[i], g, layers[i]);
     if (targets[n + i].defined()) detail::add_bias_gradient<T>(targets[n + i], g, rows);  // value rows only
     if (i == 0 && !x_grad) return torch::Tensor();
-    g = detail::product_transposed<T>(g, weights[i].t(), torch::Tensor());
+    // The first layer's input: x's gradient needs the tangent rows' only through T'(x) (Cube).
+    const bool value_rows_only = i == 0 && input == MLPInput::Identity;
+    g = detail::product_transposed<T>(value_rows_only ? g.narrow(0, 0, rows) : g, weights[i].t(), torch::Tensor());
     const auto kind = i > 0 ? detail::kernel_activation(activation, i - 1, n) : KernelActivation::Identity;
     if (kind == KernelActivation::Identity) continue;
     const auto& s = layers[i];  // act(a) and the tangents t_k = act'(a) ta_k

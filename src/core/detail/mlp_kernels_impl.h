@@ -104,28 +104,45 @@ void multiply_curvature(KernelActivation activation, const T* output, T* gradien
   }
 }
 
+namespace {
+
+// Values per chunk of the stacked passes, which run every pass over one chunk before the next: the
+// chunk stays in L1 between them.
+constexpr int64_t kChunk = 1024;
+
+}  // namespace
+
 template <class T>
 void stacked_activation_backward(KernelActivation activation, const T* y, const T* tangents, T* g_value, T* g_tangents,
                                  int64_t directions, int64_t n) {
-  Eigen::Array<T, Eigen::Dynamic, 1> curvature = ConstArrayMap<T>(g_tangents, n) * ConstArrayMap<T>(tangents, n);
-  for (int64_t k = 1; k < directions; ++k)
-    curvature += ConstArrayMap<T>(g_tangents + k * n, n) * ConstArrayMap<T>(tangents + k * n, n);
-  DEEPDYN_KERNEL_ISA::multiply_curvature<T>(activation, y, curvature.data(), n);
-  for (int64_t k = 0; k < directions; ++k) DEEPDYN_KERNEL_ISA::multiply_slope<T>(activation, y, g_tangents + k * n, n);
-  DEEPDYN_KERNEL_ISA::multiply_slope<T>(activation, y, g_value, n);
-  ArrayMap<T>(g_value, n) += curvature;
+  alignas(64) T curvature_chunk[kChunk];
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const int64_t len = std::min(kChunk, n - start);
+    ArrayMap<T> curvature(curvature_chunk, len);
+    curvature = ConstArrayMap<T>(g_tangents + start, len) * ConstArrayMap<T>(tangents + start, len);
+    for (int64_t k = 1; k < directions; ++k)
+      curvature += ConstArrayMap<T>(g_tangents + k * n + start, len) * ConstArrayMap<T>(tangents + k * n + start, len);
+    DEEPDYN_KERNEL_ISA::multiply_curvature<T>(activation, y + start, curvature_chunk, len);
+    for (int64_t k = 0; k < directions; ++k)
+      DEEPDYN_KERNEL_ISA::multiply_slope<T>(activation, y + start, g_tangents + k * n + start, len);
+    DEEPDYN_KERNEL_ISA::multiply_slope<T>(activation, y + start, g_value + start, len);
+    ArrayMap<T>(g_value + start, len) += curvature;
+  }
 }
 
 template <class T>
 void activate_stacked(KernelActivation activation, const T* bias, T* stacked, int64_t rows, int64_t width,
                       int64_t directions) {
-  const int64_t block = rows * width;
-  if (bias)
-    for (int64_t r = 0; r < rows; ++r) ArrayMap<T>(stacked + r * width, width) += ConstArrayMap<T>(bias, width);
-  // One call over the whole block: Eigen rounds the unaligned head of a buffer by scalar functions.
-  DEEPDYN_KERNEL_ISA::activate<T>(activation, stacked, block);
-  for (int64_t k = 1; k <= directions; ++k)
-    DEEPDYN_KERNEL_ISA::multiply_slope<T>(activation, stacked, stacked + k * block, block);
+  const int64_t block = rows * width, chunk_rows = std::max<int64_t>(1, kChunk / width);
+  for (int64_t first = 0; first < rows; first += chunk_rows) {
+    const int64_t count = std::min(chunk_rows, rows - first), start = first * width, len = count * width;
+    if (bias)
+      for (int64_t r = first; r < first + count; ++r)
+        ArrayMap<T>(stacked + r * width, width) += ConstArrayMap<T>(bias, width);
+    DEEPDYN_KERNEL_ISA::activate<T>(activation, stacked + start, len);
+    for (int64_t k = 1; k <= directions; ++k)
+      DEEPDYN_KERNEL_ISA::multiply_slope<T>(activation, stacked + start, stacked + k * block + start, len);
+  }
 }
 
 template <class T>
