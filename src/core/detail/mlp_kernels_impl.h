@@ -208,6 +208,16 @@ constexpr int64_t kLanes = 8;             // partial sums per parameter gradient
 template <class T>
 using Buffer = std::vector<T, Eigen::aligned_allocator<T>>;
 
+// One unit's values over a block's rows: the sums below run in these (registers, Eigen's
+// fixed-size packets), read and written once per unit; summed in memory, every term was a load
+// and a store waiting on the one before.
+template <class T>
+using Column = Eigen::Array<T, kBlock, 1>;
+template <class T>
+using ColumnMap = Eigen::Map<Column<T>>;
+template <class T>
+using ConstColumnMap = Eigen::Map<const Column<T>>;
+
 /// One block of a narrow network's rows, transposed (rows in the vector lanes), in buffers that
 /// stay in L1 across the blocks: the input ut [in][kBlock], and from it the hidden layer
 /// [width][kBlock].
@@ -230,13 +240,9 @@ class NarrowBlock {
   void hidden(T* a) const {
     const int64_t in = net_.in;
     for (int64_t j = 0; j < net_.width; ++j) {
-      T* __restrict aj = a + j * kBlock;
-      for (int64_t r = 0; r < kBlock; ++r) aj[r] = net_.b1[j];
-      for (int64_t k = 0; k < in; ++k) {
-        const T w = net_.w1[j * in + k];
-        const T* __restrict uk = ut_.data() + k * kBlock;
-        for (int64_t r = 0; r < kBlock; ++r) aj[r] += w * uk[r];
-      }
+      Column<T> sum = Column<T>::Constant(net_.b1[j]);
+      for (int64_t k = 0; k < in; ++k) sum += net_.w1[j * in + k] * ConstColumnMap<T>(ut_.data() + k * kBlock);
+      ColumnMap<T>(a + j * kBlock) = sum;
     }
     // Qualified: argument-dependent lookup would also find the dispatching detail::activate.
     DEEPDYN_KERNEL_ISA::activate<T>(net_.activation, a, net_.width * kBlock);
@@ -254,13 +260,9 @@ class NarrowBlock {
 template <class T>
 void narrow_output(const NarrowNet<T>& net, const T* a, T* o) {
   for (int64_t c = 0; c < net.out; ++c) {
-    T* __restrict oc = o + c * kBlock;
-    for (int64_t r = 0; r < kBlock; ++r) oc[r] = net.b2[c];
-    for (int64_t j = 0; j < net.width; ++j) {
-      const T w = net.w2[c * net.width + j];
-      const T* __restrict aj = a + j * kBlock;
-      for (int64_t r = 0; r < kBlock; ++r) oc[r] += w * aj[r];
-    }
+    Column<T> sum = Column<T>::Constant(net.b2[c]);
+    for (int64_t j = 0; j < net.width; ++j) sum += net.w2[c * net.width + j] * ConstColumnMap<T>(a + j * kBlock);
+    ColumnMap<T>(o + c * kBlock) = sum;
   }
 }
 
@@ -323,29 +325,29 @@ void narrow_backward(const NarrowNet<T>& net, const T* x, const T* hidden, const
     for (int64_t r = 0; r < n; ++r)
       for (int64_t c = 0; c < out; ++c) gt[c * kBlock + r] = g[(r0 + r) * out + c];
     // Output layer: gb2 += sum g, gw2 += g a^T; then the hidden layer's gradient w2^T g, times act'.
-    std::fill(gh.begin(), gh.end(), T(0));
     for (int64_t c = 0; c < out; ++c) {
       const T* gc = gt.data() + c * kBlock;
       add_lane_products<T>(gc, nullptr, lanes_b2.data() + c * kLanes);
-      for (int64_t j = 0; j < width; ++j) {
+      for (int64_t j = 0; j < width; ++j)
         add_lane_products<T>(gc, a + j * kBlock, lanes_w2.data() + (c * width + j) * kLanes);
-        const T w = net.w2[c * width + j];
-        T* __restrict ghj = gh.data() + j * kBlock;
-        for (int64_t r = 0; r < kBlock; ++r) ghj[r] += w * gc[r];
-      }
+    }
+    for (int64_t j = 0; j < width; ++j) {
+      Column<T> sum = Column<T>::Zero();
+      for (int64_t c = 0; c < out; ++c) sum += net.w2[c * width + j] * ConstColumnMap<T>(gt.data() + c * kBlock);
+      ColumnMap<T>(gh.data() + j * kBlock) = sum;
     }
     DEEPDYN_KERNEL_ISA::multiply_slope<T>(net.activation, a, gh.data(), width * kBlock);
     // Hidden layer: gb1 += sum gh, gw1 += gh u^T, and the input's gradient w1^T gh.
-    std::fill(gu.begin(), gu.end(), T(0));
     for (int64_t j = 0; j < width; ++j) {
       const T* ghj = gh.data() + j * kBlock;
       add_lane_products<T>(ghj, nullptr, lanes_b1.data() + j * kLanes);
-      for (int64_t k = 0; k < in; ++k) {
+      for (int64_t k = 0; k < in; ++k)
         add_lane_products<T>(ghj, block.input() + k * kBlock, lanes_w1.data() + (j * in + k) * kLanes);
-        const T w = net.w1[j * in + k];
-        T* __restrict guk = gu.data() + k * kBlock;
-        for (int64_t r = 0; r < kBlock; ++r) guk[r] += w * ghj[r];
-      }
+    }
+    for (int64_t k = 0; k < in; ++k) {
+      Column<T> sum = Column<T>::Zero();
+      for (int64_t j = 0; j < width; ++j) sum += net.w1[j * in + k] * ConstColumnMap<T>(gh.data() + j * kBlock);
+      ColumnMap<T>(gu.data() + k * kBlock) = sum;
     }
     if (gx)
       for (int64_t r = 0; r < n; ++r)
