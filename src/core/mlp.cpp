@@ -101,7 +101,7 @@ torch::Tensor narrow_value(const torch::Tensor& x2, const std::vector<torch::Ten
                            const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input,
                            torch::Tensor* hidden = nullptr) {
   const auto w = contiguous(weights), b = contiguous(biases);
-  auto out = torch::empty({x2.size(0), w[1].size(0)}, x2.options());
+  torch::Tensor out = at::detail::empty_cpu({x2.size(0), w[1].size(0)}, x2.scalar_type());
   if (hidden) *hidden = torch::empty({detail::narrow_hidden_size(w[0].size(0), x2.size(0))}, x2.options());
   detail::narrow_forward<T>(narrow_net<T>(w, b, activation, input), x2.data_ptr<T>(), x2.size(0), out.data_ptr<T>(),
                             hidden ? hidden->data_ptr<T>() : nullptr);
@@ -149,7 +149,7 @@ class FusedMLP : public torch::autograd::Function<FusedMLP> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, torch::TensorList weight_list,
                                torch::TensorList bias_list, Activation activation, MLPInput input) {
     const auto weights = weight_list.vec(), biases = bias_list.vec();
-    const auto x2 = x.reshape({-1, x.size(-1)}).contiguous();
+    const auto x2 = detail::as_rows(x);
     const bool store = !recompute_activations;
     auto layers = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp", [&] {
       if (is_narrow(x2, weights, activation)) {  // [hidden layer, value]
@@ -160,9 +160,7 @@ class FusedMLP : public torch::autograd::Function<FusedMLP> {
       return store ? forward_layers<scalar_t>(x2, weights, biases, activation, input)
                    : std::vector<torch::Tensor>{network_value<scalar_t>(x2, weights, biases, activation, input)};
     });
-    auto out_shape = x.sizes().vec();
-    out_shape.back() = weights.back().size(0);
-    auto out = x.dim() == 2 ? layers.back() : layers.back().view(out_shape);
+    auto out = detail::with_leading_dimensions(layers.back(), x);
     // Each layer's input; the last layer's output is not needed (no activation after it).
     variable_list saved = {x};
     saved.insert(saved.end(), weight_list.begin(), weight_list.end());
@@ -193,7 +191,7 @@ class FusedMLP : public torch::autograd::Function<FusedMLP> {
     } else {
       std::vector<torch::Tensor> layers(saved.begin() + 1 + 2 * n, saved.end());
       const auto g = grad_outputs[0].reshape({-1, weights.back().size(0)});
-      const auto x2 = x.reshape({-1, x.size(-1)}).contiguous();
+      const auto x2 = detail::as_rows(x);
       std::vector<bool> needed(1 + 2 * n);
       for (size_t i = 0; i < needed.size(); ++i) needed[i] = ctx->needs_input_grad(i);
       grads = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp backward", [&] {
@@ -219,12 +217,10 @@ class FusedMLP : public torch::autograd::Function<FusedMLP> {
 /// The network's value alone (no graph, nothing saved).
 torch::Tensor fused_value(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
                           const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input) {
-  const auto x2 = x.reshape({-1, x.size(-1)}).contiguous();
+  const auto x2 = detail::as_rows(x);
   auto out = AT_DISPATCH_FLOATING_TYPES(
       x.scalar_type(), "core::mlp", [&] { return network_value<scalar_t>(x2, weights, biases, activation, input); });
-  auto shape = x.sizes().vec();
-  shape.back() = weights.back().size(0);
-  return out.view(shape);
+  return detail::with_leading_dimensions(out, x);
 }
 
 /// A gradient accumulator the kernels can add into directly: `target` itself when it is a
@@ -283,13 +279,12 @@ torch::Tensor mlp_vjp(const torch::Tensor& x, const std::vector<torch::Tensor>& 
     if (value) *value = y.detach();
     return detail::add_reference_gradients(targets, grads, x);
   }
-  const auto x2 = x.reshape({-1, x.size(-1)}).contiguous();
-  const auto g2 = g.reshape({-1, out_shape.back()}).contiguous();
+  const auto x2 = detail::as_rows(x), g2 = detail::as_rows(g);
   auto gx = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp_vjp", [&] {
     return fused_vjp<scalar_t>(x2, weights, biases, activation, input, g2, targets, value);
   });
-  if (value) *value = value->view(out_shape);
-  return gx.view(x.sizes());
+  if (value) *value = detail::with_leading_dimensions(*value, x);
+  return detail::with_leading_dimensions(gx, x);
 }
 
 RecomputeActivationsGuard::RecomputeActivationsGuard() : previous_(recompute_activations) {

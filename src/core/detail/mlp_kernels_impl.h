@@ -207,6 +207,9 @@ constexpr int64_t kLanes = 8;             // partial sums per parameter gradient
 // the same activation give other bits from call to call.
 template <class T>
 using Buffer = std::vector<T, Eigen::aligned_allocator<T>>;
+// The same alignment, left uninitialised: for buffers every value of which is written before it is read.
+template <class T>
+using Scratch = Eigen::Array<T, Eigen::Dynamic, 1>;
 
 // One unit's values over a block's rows: the sums below run in these (registers, Eigen's
 // fixed-size packets), read and written once per unit; summed in memory, every term was a load
@@ -229,7 +232,7 @@ class NarrowBlock {
   /// Loads rows [0, n) of x [n, in] (the rest of the block zero) and the input u = x or x^3.
   void load(const T* x, int64_t n) {
     const int64_t in = net_.in;
-    if (n < kBlock) std::fill(xt_.begin(), xt_.end(), T(0));
+    if (n < kBlock) xt_.setZero();
     for (int64_t r = 0; r < n; ++r)
       for (int64_t k = 0; k < in; ++k) xt_[k * kBlock + r] = x[r * in + k];
     for (int64_t i = 0; i < in * kBlock; ++i) ut_[i] = net_.cube ? xt_[i] * xt_[i] * xt_[i] : xt_[i];
@@ -253,7 +256,7 @@ class NarrowBlock {
 
  private:
   const NarrowNet<T>& net_;
-  Buffer<T> ut_, xt_;
+  Scratch<T> ut_, xt_;
 };
 
 /// o [out][kBlock] = w2 a + b2 for the block's hidden layer a [width][kBlock].
@@ -295,7 +298,7 @@ void add_lane_sums(const Buffer<T>& lanes, T* gradient, int64_t n) {
 template <class T>
 void narrow_forward(const NarrowNet<T>& net, const T* x, int64_t rows, T* out, T* hidden) {
   NarrowBlock<T> block(net);
-  Buffer<T> o(net.out * kBlock), own(hidden ? 0 : net.width * kBlock);
+  Scratch<T> o(net.out * kBlock), own(hidden ? 0 : net.width * kBlock);
   for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
     const int64_t n = std::min(kBlock, rows - r0);
     T* a = hidden ? hidden + r0 * net.width : own.data();
@@ -312,7 +315,7 @@ void narrow_backward(const NarrowNet<T>& net, const T* x, const T* hidden, const
                      T* gb1, T* gw2, T* gb2) {
   const int64_t in = net.in, width = net.width, out = net.out;
   NarrowBlock<T> block(net);
-  Buffer<T> gt(out * kBlock), gh(width * kBlock), gu(in * kBlock), own(hidden ? 0 : width * kBlock);
+  Scratch<T> gt(out * kBlock), gh(width * kBlock), gu(in * kBlock), own(hidden ? 0 : width * kBlock);
   // Per-lane partial sums of the parameters' gradients over all rows, added up once at the end.
   Buffer<T> lanes_w1(width * in * kLanes), lanes_b1(width * kLanes), lanes_w2(out * width * kLanes),
       lanes_b2(out * kLanes);
@@ -321,7 +324,7 @@ void narrow_backward(const NarrowNet<T>& net, const T* x, const T* hidden, const
     block.load(x + r0 * in, n);
     const T* a = hidden ? hidden + r0 * width : own.data();
     if (!hidden) block.hidden(own.data());
-    if (n < kBlock) std::fill(gt.begin(), gt.end(), T(0));  // rows past n contribute nothing
+    if (n < kBlock) gt.setZero();  // rows past n contribute nothing
     for (int64_t r = 0; r < n; ++r)
       for (int64_t c = 0; c < out; ++c) gt[c * kBlock + r] = g[(r0 + r) * out + c];
     // Output layer: gb2 += sum g, gw2 += g a^T; then the hidden layer's gradient w2^T g, times act'.

@@ -121,6 +121,21 @@ inline std::vector<torch::Tensor> zero_targets(const std::vector<torch::Tensor>&
   return targets;
 }
 
+/// x as contiguous rows [rows, features]: x itself when it already is (no view to make, which costs
+/// as much as a small kernel on every call of a field).
+inline torch::Tensor as_rows(const torch::Tensor& x) {
+  if (x.dim() == 2 && x.is_contiguous()) return x;
+  return x.reshape({-1, x.size(-1)}).contiguous();
+}
+
+/// rows [rows, features] viewed with x's leading dimensions: rows itself when x has no others.
+inline torch::Tensor with_leading_dimensions(const torch::Tensor& rows, const torch::Tensor& x) {
+  if (x.dim() == 2) return rows;
+  auto shape = x.sizes().vec();
+  shape.back() = rows.size(-1);
+  return rows.view(shape);
+}
+
 /// Whether autograd would record the call: otherwise the autograd node and what it saves are skipped.
 inline bool needs_graph(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
                         const std::vector<torch::Tensor>& biases) {
