@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "deepdyn/core/memory.h"
+
 namespace deepdyn::cnf {
 
 ConcatSquashLinearImpl::ConcatSquashLinearImpl(int64_t in, int64_t out) {
@@ -154,8 +156,8 @@ std::vector<torch::Tensor> layers_at_time_backward(const torch::Tensor& t, torch
   const size_t n = params.size() / kPerLayer;
   std::vector<torch::Tensor> grads(1 + params.size());
   if (!torch::GradMode::is_enabled() && at_time_by_loops(t, params)) {
-    grads[0] = torch::zeros_like(t);
-    for (size_t i = 0; i < params.size(); ++i) grads[1 + i] = torch::zeros_like(params[i]);
+    grads[0] = core::new_zeros_like(t);
+    for (size_t i = 0; i < params.size(); ++i) grads[1 + i] = core::new_zeros_like(params[i]);
     AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "layers_at_time_backward", [&] {
       add_layers_at_time_gradients_by_loops<scalar_t>(t.item<scalar_t>(), params, grad_outputs, grads);
     });
@@ -252,7 +254,7 @@ DivergenceVJP ODENetImpl::divergence_vjp(const torch::Tensor& t, const torch::Te
       biases(affine.begin() + n, affine.end());
   // The at-time layers' cotangents first, then the parameters' and t's through layers_at_time.
   std::vector<torch::Tensor> affine_grads;
-  for (const auto& a : affine) affine_grads.push_back(torch::zeros_like(a));
+  for (const auto& a : affine) affine_grads.push_back(core::new_zeros_like(a));
   DivergenceVJP out;
   out.z = core::mlp_divergence_vjp(z, weights, biases, activation, core::MLPInput::Identity, probe, {v, w, {}},
                                    {affine_grads.begin(), affine_grads.begin() + n},
@@ -263,7 +265,7 @@ DivergenceVJP ODENetImpl::divergence_vjp(const torch::Tensor& t, const torch::Te
         return !g.defined() || (g.device().is_cpu() && g.scalar_type() == time.scalar_type() && g.is_contiguous());
       });
   if (accumulate_by_loops) {  // straight into param_grads
-    std::vector<torch::Tensor> grads = {torch::zeros_like(time)};
+    std::vector<torch::Tensor> grads = {core::new_zeros_like(time)};
     grads.insert(grads.end(), param_grads.begin(), param_grads.end());
     grads.resize(1 + params.size());
     AT_DISPATCH_FLOATING_TYPES(time.scalar_type(), "divergence_vjp", [&] {

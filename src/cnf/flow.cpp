@@ -1,6 +1,7 @@
 #include "deepdyn/cnf/flow.h"
 
 #include "deepdyn/core/math.h"
+#include "deepdyn/core/memory.h"
 #include "deepdyn/core/tensor_tuple.h"
 #include "deepdyn/reg/rnode.h"
 
@@ -70,7 +71,7 @@ ode::FieldVJP augmented_vjp(DivergenceField f, torch::Tensor probe, core::TupleL
     const auto state = core::unflatten(y, layout), cotangent = core::unflatten(v, layout);
     auto r = f.vjp(t, state[0], probe, cotangent[0], -cotangent[1], param_grads, with_value);
     ode::FieldVJPResult out;
-    out.y = core::flatten({r.z, torch::zeros_like(state[1])});
+    out.y = core::flatten({r.z, core::new_zeros_like(state[1])});
     out.t = r.t;
     if (with_value) out.value = core::flatten({r.value.value, -r.value.divergence});
     return out;

@@ -1,8 +1,10 @@
 #include "deepdyn/core/memory.h"
 
+#include <ATen/EmptyTensor.h>
 #include <c10/util/Exception.h>
 
 #include <climits>
+#include <cstring>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -18,6 +20,14 @@ bool keep_freed_memory(int64_t mmap_threshold_bytes) {
 #else
   return false;
 #endif
+}
+
+torch::Tensor new_zeros_like(const torch::Tensor& like) {
+  if (!like.device().is_cpu() || like.layout() != torch::kStrided)
+    return torch::zeros_like(like, at::MemoryFormat::Contiguous).requires_grad_(false);
+  torch::Tensor zeros = at::detail::empty_cpu(like.sizes(), like.scalar_type());
+  std::memset(zeros.data_ptr(), 0, zeros.nbytes());  // all-zero bytes are 0 in every dtype LibTorch has
+  return zeros;
 }
 
 }  // namespace deepdyn::core

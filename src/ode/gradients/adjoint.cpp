@@ -12,6 +12,7 @@
 // CVODES's adjoint and DiffEqSensitivity's InterpolatingAdjoint do: memory O(steps), not O(1).
 #include <algorithm>
 
+#include "deepdyn/core/memory.h"
 #include "deepdyn/ode/tableau.h"
 #include "ode/detail/interpolation.h"
 #include "ode/detail/problem.h"
@@ -92,9 +93,9 @@ std::vector<torch::Tensor> vjp_derivative(const Problem& problem, const torch::T
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> param_grads;
   for (const auto& p : problem.params)
-    param_grads.push_back(p.requires_grad() ? torch::zeros_like(p) : torch::Tensor());
+    param_grads.push_back(p.requires_grad() ? core::new_zeros_like(p) : torch::Tensor());
   auto r = problem.vjp(s, z, a.neg(), param_grads, /*with_value=*/!interpolated);
-  std::vector<torch::Tensor> derivative = {interpolated ? torch::zeros_like(z) : r.value, r.y};
+  std::vector<torch::Tensor> derivative = {interpolated ? core::new_zeros_like(z) : r.value, r.y};
   for (const auto& grad : param_grads)
     if (grad.defined()) derivative.push_back(grad);
   if (with_time) derivative.push_back(r.t.defined() ? r.t.reshape({}) : torch::zeros({}, z.options()));
