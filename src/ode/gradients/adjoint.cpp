@@ -13,6 +13,7 @@
 #include <algorithm>
 
 #include "deepdyn/core/memory.h"
+#include "deepdyn/core/tensor_tuple.h"
 #include "deepdyn/ode/tableau.h"
 #include "ode/detail/interpolation.h"
 #include "ode/detail/problem.h"
@@ -57,8 +58,8 @@ struct AdjointContext : torch::CustomClassHolder {
 };
 
 /// Options of the backward solve over one interval [s_i, s_{i-1}] (decreasing solver time).
-SolveOptions backward_options(const Problem& problem, const Adjoint& adj, double s_hi, double s_lo, size_t n_params,
-                              bool with_time, bool interpolated) {
+SolveOptions backward_options(const Problem& problem, const Adjoint& adj, double s_hi, double s_lo,
+                              size_t parameter_components, bool with_time, bool interpolated) {
   const auto& fwd = problem.options;
   SolveOptions o = fwd;
   o.method(adj.method().value_or(fwd.method()))
@@ -78,26 +79,63 @@ SolveOptions backward_options(const Problem& problem, const Adjoint& adj, double
     o.grid(grid);
   }
   // [z, a] are error-controlled; the seminorm leaves a_theta and a_t out (Kidger et al. 2021).
-  std::vector<bool> control(2 + n_params + (with_time ? 1 : 0), adj.norm() == AdjointNorm::Full);
+  std::vector<bool> control(2 + parameter_components + (with_time ? 1 : 0), adj.norm() == AdjointNorm::Full);
   control[0] = !interpolated;  // an interpolated z does not move
   control[1] = true;
   o.error_control(control);
   return o;
 }
 
-/// The augmented field's derivative [f, -a^T df/dz, -a^T df/dtheta (trainable parameters),
-/// -a^T df/dt (with_time)] by the field's own vector-Jacobian product: no graph per evaluation.
-/// An interpolated z does not move (its derivative is zero).
-std::vector<torch::Tensor> vjp_derivative(const Problem& problem, const torch::Tensor& s, const torch::Tensor& z,
-                                          const torch::Tensor& a, bool with_time, bool interpolated) {
+/// The trainable parameters' adjoint a_theta as one flat component of the backward state, and a
+/// buffer the field's VJP adds into through views made once: per evaluation one fill and one copy,
+/// not a zero tensor per parameter and a view per parameter of the state.
+class FlatParameterAdjoint {
+ public:
+  explicit FlatParameterAdjoint(const std::vector<torch::Tensor>& params)
+      : layout_(core::TupleLayout::of(params)),
+        buffer_(torch::zeros({layout_.total_numel()}, params.empty() ? torch::TensorOptions() : params[0].options())) {
+    views_ = params.empty() ? std::vector<torch::Tensor>{} : core::unflatten(buffer_, layout_);
+  }
+
+  bool empty() const { return views_.empty(); }
+  /// a_theta's zero start.
+  torch::Tensor zeros() const { return torch::zeros_like(buffer_); }
+  /// Zeroed accumulators in `params`' order (undefined for a parameter that is not trained), for the VJP.
+  std::vector<torch::Tensor> cleared(const std::vector<torch::Tensor>& params) {
+    buffer_.zero_();
+    std::vector<torch::Tensor> out;
+    size_t next = 0;
+    for (const auto& p : params) out.push_back(p.requires_grad() ? views_[next++] : torch::Tensor());
+    return out;
+  }
+  /// What the VJP added since `cleared`, as a new flat tensor.
+  torch::Tensor taken() const { return buffer_.clone(); }
+  /// Per-parameter values (trainable order) of a flat a_theta.
+  std::vector<torch::Tensor> split(const torch::Tensor& flat) const { return core::unflatten(flat, layout_); }
+  /// Per-parameter products (undefined: zero) as one flat a_theta derivative.
+  torch::Tensor joined(std::vector<torch::Tensor> grads, const std::vector<torch::Tensor>& params) const {
+    for (size_t i = 0; i < grads.size(); ++i)
+      if (!grads[i].defined()) grads[i] = torch::zeros_like(params[i]);
+    return core::flatten(grads);
+  }
+
+ private:
+  core::TupleLayout layout_;
+  torch::Tensor buffer_;
+  std::vector<torch::Tensor> views_;
+};
+
+/// The augmented field's derivative [f, -a^T df/dz, -a^T df/dtheta (trainable parameters, one flat
+/// component), -a^T df/dt (with_time)] by the field's own vector-Jacobian product: no graph per
+/// evaluation. An interpolated z does not move (its derivative is zero).
+std::vector<torch::Tensor> vjp_derivative(const Problem& problem, FlatParameterAdjoint& theta, const torch::Tensor& s,
+                                          const torch::Tensor& z, const torch::Tensor& a, bool with_time,
+                                          bool interpolated) {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> param_grads;
-  for (const auto& p : problem.params)
-    param_grads.push_back(p.requires_grad() ? core::new_zeros_like(p) : torch::Tensor());
+  auto param_grads = theta.cleared(problem.params);
   auto r = problem.vjp(s, z, a.neg(), param_grads, /*with_value=*/!interpolated);
   std::vector<torch::Tensor> derivative = {interpolated ? core::new_zeros_like(z) : r.value, r.y};
-  for (const auto& grad : param_grads)
-    if (grad.defined()) derivative.push_back(grad);
+  if (!theta.empty()) derivative.push_back(theta.taken());
   if (with_time) derivative.push_back(r.t.defined() ? r.t.reshape({}) : torch::zeros({}, z.options()));
   return derivative;
 }
@@ -136,6 +174,7 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
     // An implicit method differentiates it in turn (its Jacobian in [z, a]): then the products
     // keep their graph, through z and a.
     const bool interpolated = !context->trajectory.empty();
+    FlatParameterAdjoint theta(params);
     TupleField augmented = [&](const torch::Tensor& s, const std::vector<torch::Tensor>& state) {
       const bool differentiated = state[0].requires_grad() || state[1].requires_grad();
       torch::Tensor z;
@@ -144,7 +183,7 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
         z = context->trajectory.at(s.item<double>(), problem.field);  // sync: the time picks the step
       }
       if (problem.vjp && !differentiated)
-        return vjp_derivative(problem, s, interpolated ? z : state[0], state[1], with_time, interpolated);
+        return vjp_derivative(problem, theta, s, interpolated ? z : state[0], state[1], with_time, interpolated);
       torch::AutoGradMode enable_grad(true);
       z = interpolated               ? z.requires_grad_(true)
           : state[0].requires_grad() ? state[0]
@@ -163,14 +202,16 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
       std::vector<torch::Tensor> derivative = {interpolated     ? torch::zeros_like(dz)
                                                : differentiated ? dz
                                                                 : dz.detach()};
-      for (size_t i = 0; i < inputs.size(); ++i)
-        derivative.push_back(vjps[i].defined() ? vjps[i] : torch::zeros_like(inputs[i]));
+      derivative.push_back(vjps[0].defined() ? vjps[0] : torch::zeros_like(z));
+      if (!theta.empty())
+        derivative.push_back(theta.joined({vjps.begin() + 1, vjps.begin() + 1 + params.size()}, params));
+      if (with_time) derivative.push_back(vjps.back().defined() ? vjps.back() : torch::zeros_like(t));
       return derivative;
     };
 
     // State at the last output time: z = y_N, a = dL/dy_N, a_theta = 0, a_t = 0.
     std::vector<torch::Tensor> state = {ys[n - 1], g[n - 1]};
-    for (const auto& p : params) state.push_back(torch::zeros_like(p));
+    if (!theta.empty()) state.push_back(theta.zeros());
     if (with_time) state.push_back(torch::zeros({}, state_options));
     std::vector<torch::Tensor> time_grads(n);  // 0-d, kept on the device: no host sync per interval
     double carried_step = 0;                   // each interval starts with the step the previous one ended with
@@ -184,7 +225,8 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
         time_grads[i] = dl_dt;
         state.back() = state.back() - dl_dt;
       }
-      auto options = backward_options(problem, context->adjoint, s_hi, s_lo, params.size(), with_time, interpolated);
+      auto options =
+          backward_options(problem, context->adjoint, s_hi, s_lo, theta.empty() ? 0 : 1, with_time, interpolated);
       if (carried_step > 0) options.step_control().first_step(std::min(carried_step, s_hi - s_lo));
       auto sol = solve_tuple(augmented, state, torch::tensor({s_hi, s_lo}, torch::kFloat64), options);
       carried_step = std::abs(sol.stats->final_dt);
@@ -201,8 +243,8 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
       // Solver time is s = direction * t.
       grads[1] = (torch::stack(time_grads) * problem.direction).to(problem.ts.options());
     }
-    const auto params_end = state.begin() + 2 + static_cast<int64_t>(params.size());
-    const auto param_grads = parameter_gradients(problem.params, {state.begin() + 2, params_end});
+    const auto param_grads =
+        parameter_gradients(problem.params, theta.empty() ? std::vector<torch::Tensor>{} : theta.split(state[2]));
     grads.insert(grads.end(), param_grads.begin(), param_grads.end());
     grads.push_back(torch::Tensor());  // the context
     return grads;
