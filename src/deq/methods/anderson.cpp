@@ -66,15 +66,22 @@ class AndersonIteration : public Iteration {
     previous_g_ = g;
   }
 
-  // gamma = (dG dG^T + mu^2 I)^+ dG g per sample; unused or cleared slots are zero rows of dG and get
-  // gamma = 0.
+  // gamma = (dG dG^T + mu^2 I)^-1 dG g per sample, mu^2 = lambda mean(diag dG dG^T). With lambda > 0
+  // the matrix is positive definite wherever a slot is in use (unused or cleared slots are zero
+  // rows of dG and get gamma = 0), and a sample with no slot in use solves I gamma = 0: one LU solve
+  // per sample. lambda = 0 leaves it singular once the differences outnumber the state's
+  // dimensions: then the pseudo-inverse.
   torch::Tensor least_squares(const torch::Tensor& g) const {
     const int64_t batch = g.size(0);
     auto mu2 = options_.lambda() * gram_.diagonal(0, 1, 2).mean(1);
-    auto gram = gram_ + mu2.view({batch, 1, 1}) * torch::eye(depth_, g.options());
+    auto projection = (dg_ * g.unsqueeze(1)).sum(2, /*keepdim=*/false).unsqueeze(2);  // dG^T g, [batch, depth, 1]
+    auto gram = gram_.clone();
+    if (options_.lambda() > 0) {
+      gram.diagonal(0, 1, 2).add_(torch::where(mu2 > 0, mu2, torch::ones_like(mu2)).view({batch, 1}));
+      return at::linalg_solve(gram, projection).squeeze(2);
+    }
     const double eps = g.scalar_type() == torch::kDouble ? std::numeric_limits<double>::epsilon()
                                                          : std::numeric_limits<float>::epsilon();
-    auto projection = (dg_ * g.unsqueeze(1)).sum(2, /*keepdim=*/false).unsqueeze(2);  // dG^T g, [batch, depth, 1]
     return torch::matmul(at::linalg_pinv(gram, /*rcond=*/100 * eps, /*hermitian=*/true), projection).squeeze(2);
   }
 
