@@ -44,7 +44,12 @@ def test_fixed_point_reaches_the_tolerance_and_the_true_fixed_point(method, opti
     assert result.stats.termination == "success", result.stats.message
     assert result.relative_residual.shape == (BATCH,) and bool((result.relative_residual <= 1e-10).all())
     torch.testing.assert_close(result.z, reference_fixed_point(cell, x), rtol=0, atol=1e-9)
-    assert result.stats.nfe == result.stats.steps + 1
+    # One f call per step and one for z0; a line search's backtracking trials are more calls (near
+    # the rounding floor, whether one is needed depends on the machine's BLAS).
+    if options.get("line_search"):
+        assert result.stats.nfe >= result.stats.steps + 1
+    else:
+        assert result.stats.nfe == result.stats.steps + 1
 
 
 def test_fixed_point_failures_are_reported_and_bad_settings_refused():
