@@ -223,11 +223,11 @@ torch::Tensor fused_value(const torch::Tensor& x, const std::vector<torch::Tenso
   return detail::with_leading_dimensions(out, x);
 }
 
-/// A gradient accumulator the kernels can add into directly: `target` itself when it is a
-/// contiguous tensor of x's dtype, else a zero tensor of its shape to be added into it afterwards.
+/// A gradient accumulator the kernels can add into directly: `target` itself where they can
+/// (detail::is_direct_target), else a zero tensor of its shape to be added into it afterwards.
+template <class T>
 torch::Tensor direct_accumulator(const torch::Tensor& target, const torch::Tensor& x) {
-  if (!target.defined()) return target;
-  if (target.is_contiguous() && target.scalar_type() == x.scalar_type() && target.device() == x.device()) return target;
+  if (!target.defined() || detail::is_direct_target<T>(target)) return target;
   return torch::zeros(target.sizes(), x.options());
 }
 
@@ -241,7 +241,7 @@ torch::Tensor fused_vjp(const torch::Tensor& x2, const std::vector<torch::Tensor
     torch::Tensor hidden;
     if (value) *value = narrow_value<T>(x2, weights, biases, activation, input, &hidden);
     std::vector<torch::Tensor> sums;
-    for (const auto& target : targets) sums.push_back(direct_accumulator(target, x2));
+    for (const auto& target : targets) sums.push_back(direct_accumulator<T>(target, x2));
     const auto w = contiguous(weights), b = contiguous(biases);
     auto gx = torch::empty_like(x2);
     auto data = [&](size_t i) { return sums[i].defined() ? sums[i].data_ptr<T>() : nullptr; };

@@ -335,7 +335,7 @@ torch::Tensor mlp_divergence_vjp(const torch::Tensor& x, const std::vector<torch
     if (value) *value = {out.value.detach(), out.divergence.detach(), out.frobenius.detach()};
     return detail::add_reference_gradients(targets, grads, x);
   }
-  const auto x2 = x.reshape({-1, d}).contiguous();
+  const auto x2 = detail::as_rows(x);
   const auto probe2 = probe.defined() ? probe.detach().reshape({-1, d}).contiguous() : probe;
   const auto gx = AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "core::mlp_divergence_vjp", [&] {
     auto [out, layers] = fused_divergence<scalar_t>(x2, probe2, weights, biases, activation, input);
@@ -353,7 +353,7 @@ MLPDivergence mlp_divergence(const torch::Tensor& x, const std::vector<torch::Te
   if (!divergence_is_fused(x, weights, biases, probe))
     return mlp_divergence_reference(x, weights, biases, activation, input, probe);
   const int64_t d = x.size(-1);
-  const auto x2 = x.reshape({-1, d}).contiguous();
+  const auto x2 = detail::as_rows(x);
   const auto probe2 = probe.defined() ? probe.detach().reshape({-1, d}).contiguous() : probe;
   if (!detail::needs_graph(x, weights, biases)) {
     return shaped(AT_DISPATCH_FLOATING_TYPES(

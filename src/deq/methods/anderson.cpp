@@ -72,17 +72,16 @@ class AndersonIteration : public Iteration {
   // per sample. lambda = 0 leaves it singular once the differences outnumber the state's
   // dimensions: then the pseudo-inverse.
   torch::Tensor least_squares(const torch::Tensor& g) const {
-    const int64_t batch = g.size(0);
-    auto mu2 = options_.lambda() * gram_.diagonal(0, 1, 2).mean(1);
     auto projection = (dg_ * g.unsqueeze(1)).sum(2, /*keepdim=*/false).unsqueeze(2);  // dG^T g, [batch, depth, 1]
-    auto gram = gram_.clone();
     if (options_.lambda() > 0) {
-      gram.diagonal(0, 1, 2).add_(torch::where(mu2 > 0, mu2, torch::ones_like(mu2)).view({batch, 1}));
+      auto mu2 = options_.lambda() * gram_.diagonal(0, 1, 2).mean(1);
+      auto gram = gram_.clone();
+      gram.diagonal(0, 1, 2).add_(torch::where(mu2 > 0, mu2, torch::ones_like(mu2)).unsqueeze(1));
       return at::linalg_solve(gram, projection).squeeze(2);
     }
     const double eps = g.scalar_type() == torch::kDouble ? std::numeric_limits<double>::epsilon()
                                                          : std::numeric_limits<float>::epsilon();
-    return torch::matmul(at::linalg_pinv(gram, /*rcond=*/100 * eps, /*hermitian=*/true), projection).squeeze(2);
+    return torch::matmul(at::linalg_pinv(gram_, /*rcond=*/100 * eps, /*hermitian=*/true), projection).squeeze(2);
   }
 
   Anderson options_;

@@ -91,38 +91,40 @@ SolveOptions backward_options(const Problem& problem, const Adjoint& adj, double
 /// not a zero tensor per parameter and a view per parameter of the state.
 class FlatParameterAdjoint {
  public:
-  explicit FlatParameterAdjoint(const std::vector<torch::Tensor>& params)
-      : layout_(core::TupleLayout::of(params)),
-        buffer_(torch::zeros({layout_.total_numel()}, params.empty() ? torch::TensorOptions() : params[0].options())) {
-    views_ = params.empty() ? std::vector<torch::Tensor>{} : core::unflatten(buffer_, layout_);
+  /// params: the problem's, trained or not (the VJP takes one accumulator per parameter).
+  explicit FlatParameterAdjoint(const std::vector<torch::Tensor>& params) {
+    const auto trained = trainable(params);
+    if (trained.empty()) return;
+    layout_ = core::TupleLayout::of(trained);
+    buffer_ = torch::zeros({layout_.total_numel()}, trained[0].options().requires_grad(false));
+    views_ = core::unflatten(buffer_, layout_);
+    size_t next = 0;
+    for (const auto& p : params) accumulators_.push_back(p.requires_grad() ? views_[next++] : torch::Tensor());
   }
 
   bool empty() const { return views_.empty(); }
   /// a_theta's zero start.
   torch::Tensor zeros() const { return torch::zeros_like(buffer_); }
-  /// Zeroed accumulators in `params`' order (undefined for a parameter that is not trained), for the VJP.
-  std::vector<torch::Tensor> cleared(const std::vector<torch::Tensor>& params) {
-    buffer_.zero_();
-    std::vector<torch::Tensor> out;
-    size_t next = 0;
-    for (const auto& p : params) out.push_back(p.requires_grad() ? views_[next++] : torch::Tensor());
-    return out;
+  /// The accumulators, zeroed, in the problem's parameter order (undefined where not trained).
+  const std::vector<torch::Tensor>& cleared() {
+    if (buffer_.defined()) buffer_.zero_();
+    return accumulators_;
   }
   /// What the VJP added since `cleared`, as a new flat tensor.
   torch::Tensor taken() const { return buffer_.clone(); }
   /// Per-parameter values (trainable order) of a flat a_theta.
   std::vector<torch::Tensor> split(const torch::Tensor& flat) const { return core::unflatten(flat, layout_); }
-  /// Per-parameter products (undefined: zero) as one flat a_theta derivative.
-  torch::Tensor joined(std::vector<torch::Tensor> grads, const std::vector<torch::Tensor>& params) const {
+  /// Per-parameter products (trainable order; undefined: zero) as one flat a_theta derivative.
+  torch::Tensor joined(std::vector<torch::Tensor> grads) const {
     for (size_t i = 0; i < grads.size(); ++i)
-      if (!grads[i].defined()) grads[i] = torch::zeros_like(params[i]);
+      if (!grads[i].defined()) grads[i] = torch::zeros_like(views_[i]);
     return core::flatten(grads);
   }
 
  private:
   core::TupleLayout layout_;
   torch::Tensor buffer_;
-  std::vector<torch::Tensor> views_;
+  std::vector<torch::Tensor> views_, accumulators_;
 };
 
 /// The augmented field's derivative [f, -a^T df/dz, -a^T df/dtheta (trainable parameters, one flat
@@ -132,7 +134,7 @@ std::vector<torch::Tensor> vjp_derivative(const Problem& problem, FlatParameterA
                                           const torch::Tensor& z, const torch::Tensor& a, bool with_time,
                                           bool interpolated) {
   torch::NoGradGuard no_grad;
-  auto param_grads = theta.cleared(problem.params);
+  const auto& param_grads = theta.cleared();
   auto r = problem.vjp(s, z, a.neg(), param_grads, /*with_value=*/!interpolated);
   std::vector<torch::Tensor> derivative = {interpolated ? core::new_zeros_like(z) : r.value, r.y};
   if (!theta.empty()) derivative.push_back(theta.taken());
@@ -174,7 +176,7 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
     // An implicit method differentiates it in turn (its Jacobian in [z, a]): then the products
     // keep their graph, through z and a.
     const bool interpolated = !context->trajectory.empty();
-    FlatParameterAdjoint theta(params);
+    FlatParameterAdjoint theta(problem.params);
     TupleField augmented = [&](const torch::Tensor& s, const std::vector<torch::Tensor>& state) {
       const bool differentiated = state[0].requires_grad() || state[1].requires_grad();
       torch::Tensor z;
@@ -203,8 +205,7 @@ class AdjointSolve : public torch::autograd::Function<AdjointSolve> {
                                                : differentiated ? dz
                                                                 : dz.detach()};
       derivative.push_back(vjps[0].defined() ? vjps[0] : torch::zeros_like(z));
-      if (!theta.empty())
-        derivative.push_back(theta.joined({vjps.begin() + 1, vjps.begin() + 1 + params.size()}, params));
+      if (!theta.empty()) derivative.push_back(theta.joined({vjps.begin() + 1, vjps.begin() + 1 + params.size()}));
       if (with_time) derivative.push_back(vjps.back().defined() ? vjps.back() : torch::zeros_like(t));
       return derivative;
     };
