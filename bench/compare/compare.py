@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/compare/compare.py --bench-binary build-wheel/bench/bench_compare \\
         [--rounds 7] [--cases spiral,deq,ffjord] [--peers torchdiffeq,diffrax,torchdeq,ffjord,deepdyn_py,deepdyn_jit] \\
-        [--json out.json]
+        [--spiral-init linear|ode_demo] [--json out.json]
 
 Weights and initial states are drawn once (problems.py) and handed to every side; deepdyn runs in
 bench_compare (a server answering one case per stdin line). Every side is warmed up (diffrax's jit
@@ -45,6 +45,7 @@ PEERS = {"torchdiffeq": ["torchdiffeq"], "diffrax": ["diffrax", "jax"], "torchde
          "ffjord": ["torchdiffeq"],  # FFJORD's code restated (peer_ffjord.py) on torchdiffeq
          # deepdyn's own Python package: with Python fields, and with the same fields scripted
          "deepdyn_py": ["deepdyn"], "deepdyn_jit": ["deepdyn"]}
+OURS = ("deepdyn", "deepdyn_ops", "deepdyn_py", "deepdyn_jit")  # sides that are deepdyn itself
 CASES = {
     "spiral": ["spiral.solve", "spiral.direct", "spiral.adjoint"],
     "deq": ["deq.broyden.forward", "deq.broyden.train", "deq.anderson.forward", "deq.anderson.train"],
@@ -81,13 +82,18 @@ class Deepdyn:
         self.process.wait()
 
 
+def relative_difference(ours, theirs):
+    """max |ours - theirs| / max |theirs|: the largest difference relative to the output's scale."""
+    return float(np.max(np.abs(ours - theirs)) / np.max(np.abs(theirs)))
+
+
 def agreement(ours, theirs):
-    """max |y_ours - y_theirs| over the output, and max |dg| / max |g_theirs| over all gradients."""
-    out = {"max_abs_y": float(np.max(np.abs(ours["y"] - theirs["y"])))}
+    """The relative difference of the outputs, and of all gradients taken together."""
+    out = {"max_rel_y": relative_difference(ours["y"], theirs["y"])}
     if ours["grads"] and theirs["grads"]:
-        g_ours = np.concatenate([np.ravel(ours["grads"][k]) for k in sorted(theirs["grads"])])
-        g_theirs = np.concatenate([np.ravel(theirs["grads"][k]) for k in sorted(theirs["grads"])])
-        out["max_rel_grad"] = float(np.max(np.abs(g_ours - g_theirs)) / np.max(np.abs(g_theirs)))
+        names = sorted(theirs["grads"])
+        out["max_rel_grad"] = relative_difference(np.concatenate([np.ravel(ours["grads"][k]) for k in names]),
+                                                  np.concatenate([np.ravel(theirs["grads"][k]) for k in names]))
     return out
 
 
@@ -105,6 +111,9 @@ def main():
     parser.add_argument("--cases", default="spiral,deq,ffjord", help="comma-separated: spiral, deq, ffjord")
     parser.add_argument("--peers", default="torchdiffeq,diffrax,torchdeq,ffjord,deepdyn_py,deepdyn_jit")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--spiral-init", default="linear", choices=problems.SPIRAL_INITS,
+                        help="the spiral's weights: torch.nn.Linear's default initialisation, or ode_demo's "
+                             "N(0, 0.1^2) weights and zero biases")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 
@@ -113,7 +122,7 @@ def main():
         if g not in CASES:
             parser.error(f"unknown case group '{g}' (valid: {', '.join(CASES)})")
     names = [c for g in groups for c in CASES[g]]
-    problem = problems.make(args.seed)
+    problem = problems.make(args.seed, args.spiral_init)
 
     sides, notes = [], []
     for peer in [p for p in args.peers.split(",") if p]:
@@ -140,7 +149,7 @@ def main():
         if unfused:
             sides.insert(1, ("deepdyn_ops", unfused.cases([n for n in names if n.startswith("spiral.")])))
         reference = deepdyn.request("spiral.reference", True)["values"] if "spiral" in groups else None
-        results = run(sides, names, args.rounds, reference)
+        results, among_peers = run(sides, names, args.rounds, reference)
     finally:
         deepdyn.close()
         if unfused:
@@ -183,12 +192,14 @@ def main():
                    "rtol": problem["ffjord"]["rtol"], "atol": problem["ffjord"]["atol"], "method": "dopri5",
                    "trace": "hutchinson, fixed gaussian probe", "loss": "-mean(log p(x))"},
         "seed": args.seed,
+        "spiral_init": args.spiral_init,
     }
-    print_table(results, config, notes)
+    print_table(results, among_peers, config, notes)
     print_json_lines(results, args.rounds)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"config": config, "results": results, "notes": notes}, f, indent=1)
+            json.dump({"config": config, "results": results, "among_peers": among_peers, "notes": notes}, f,
+                      indent=1)
 
 
 def run(sides, names, rounds, reference):
@@ -236,15 +247,25 @@ def run(sides, names, rounds, reference):
                 row["ratio"] = statistics.median(o["seconds"] / m["seconds"] for o, m in zip(ours, mine))
                 row["agreement"] = agreement(values["deepdyn", name], values[side, name])
             results.append(row)
-    return results
+    # How closely the peers agree with one another: the floor of any side's agreement with them.
+    peers = [side for side, _ in sides if side not in OURS]
+    among_peers = [{"case": name, "sides": [a, b], **agreement(values[a, name], values[b, name])}
+                   for name in names for i, a in enumerate(peers) for b in peers[i + 1:]
+                   if (a, name) in values and (b, name) in values]
+    return results, among_peers
 
 
-def print_table(results, config, notes):
+def describe(agreement):
+    return "  ".join(f"{'y' if k == 'max_rel_y' else 'grad'} rel {v:.1e}" for k, v in agreement.items()
+                     if k.startswith("max_rel"))
+
+
+def print_table(results, among_peers, config, notes):
     print(f"deepdyn (LibTorch {config['deepdyn_libtorch']}, {config['deepdyn_threads']} thread) against "
           + ", ".join(f"{k} {v}" for k, v in config["versions"].items() if v)
           + f"; {config['rounds']} rounds, one thread each")
-    print(f"ratio = {config['ratio']}; agreement = max |y_deepdyn - y_peer| (y(T) or f(z*)), "
-          "max |g_deepdyn - g_peer| / max |g_peer| over all parameter gradients;")
+    print(f"ratio = {config['ratio']}; agreement = max |y_deepdyn - y_peer| / max |y_peer| (y(T) or f(z*)), "
+          "the same over all parameter gradients together;")
     if any("error_vs_reference" in row for row in results):
         print("ref = each side's own error, the same two measures against a float64 dopri5 solve at rtol 1e-12, "
               "atol 1e-14 (direct backprop)")
@@ -255,7 +276,7 @@ def print_table(results, config, notes):
     previous = None
     for row in results:
         agree = row.get("agreement", {})
-        text = "  ".join(f"{'y' if k == 'max_abs_y' else 'grad rel'} {v:.1e}" for k, v in agree.items())
+        text = describe(agree)
         if "error_vs_reference" in row:
             text = "ref " + "/".join(f"{v:.1e}" for v in row["error_vs_reference"].values()) + ("  " + text if text else "")
         if row.get("converged") is False or row.get("converged_backward") is False:
@@ -271,6 +292,10 @@ def print_table(results, config, notes):
         print(f"{row['case'] if row['case'] != previous else '':<21}{row['side']:<13}{row['median_ms']:>10.2f}"
               f"{row['min_ms']:>9.2f}{row['nfe']:>9}{row['nfe_backward']:>9}{steps:>13}{ratio:>14}  {text}")
         previous = row["case"]
+    if among_peers:
+        print("the peers among themselves, in the same measures:")
+        for pair in among_peers:
+            print(f"  {pair['case']:<19}{' vs '.join(pair['sides']):<26}  {describe(pair)}")
     print("notes:")
     for note in notes:
         print(f"  - {note}")
