@@ -1,6 +1,7 @@
-// core::mlp_divergence: a square network's value with Jacobian-vector products J v_k carried beside
-// it (forward mode). Every layer's rows are stacked [value; tangent 1; ...; tangent m], so one GEMM
-// per layer serves the value and all tangents; the bias goes to the value rows only, and the
+// core::mlp_divergence: a network's value with Jacobian-vector products J v_k carried beside it
+// (forward mode), J = dy/dx_b the Jacobian block of the last d inputs (d outputs; all of x for a
+// square network), so v_k is zero on the first in - d inputs. Every layer's rows are stacked [value; tangent 1; ...;
+// tangent m], so one GEMM per layer serves the value and all tangents; the bias goes to the value rows only, and the
 // activation pass gives h = act(a) and t_k = act'(a) ta_k.
 //
 // The backward (vector-Jacobian product of value, divergence and Frobenius estimate) walks the
@@ -17,13 +18,23 @@ namespace {
 
 using detail::KernelActivation;
 
+/// x's shape with its last dimension `out`: the value's shape, and the probe's.
+std::vector<int64_t> output_shape(const torch::Tensor& x, int64_t out) {
+  auto shape = x.sizes().vec();
+  shape.back() = out;
+  return shape;
+}
+
 void check_divergence_shapes(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
                              const std::vector<torch::Tensor>& biases, const torch::Tensor& probe) {
   detail::check_shapes(x, weights, biases);
-  TORCH_CHECK(weights.back().size(0) == x.size(-1), "core::mlp_divergence needs a square network (as many outputs ",
-              "as inputs, ", x.size(-1), "), got ", weights.back().size(0), " outputs");
-  TORCH_CHECK(!probe.defined() || probe.sizes() == x.sizes(), "core::mlp_divergence: the probe must have x's shape ",
-              x.sizes(), ", got ", probe.sizes(), " (pass none for the exact trace)");
+  const int64_t in = x.size(-1), out = weights.back().size(0);
+  TORCH_CHECK(out <= in, "core::mlp_divergence: the divergence is the trace of dy/dx over the last ", out,
+              " inputs (one per output), but x has only ", in, " features: the network needs at most as many ",
+              "outputs as inputs");
+  TORCH_CHECK(!probe.defined() || probe.sizes() == output_shape(x, out),
+              "core::mlp_divergence: the probe must have the output's shape ", c10::IntArrayRef(output_shape(x, out)),
+              ", got ", probe.sizes(), " (pass none for the exact trace)");
 }
 
 /// x's shape without its last dimension: the shape of the divergence and the Frobenius estimate.
@@ -33,10 +44,12 @@ std::vector<int64_t> row_shape(const torch::Tensor& x) {
   return shape;
 }
 
-/// The directions v_k [m, rows, d]: the probe (m = 1), or the d unit vectors (the exact trace).
-torch::Tensor directions(const torch::Tensor& probe2, int64_t rows, int64_t d, const torch::TensorOptions& options) {
-  if (probe2.defined()) return probe2.unsqueeze(0);
-  return torch::eye(d, options).unsqueeze(1).expand({d, rows, d});
+/// The directions v_k [m, rows, in]: the probe (m = 1), or the d unit vectors (the exact trace),
+/// each in the last d of the in inputs.
+torch::Tensor directions(const torch::Tensor& probe2, int64_t rows, int64_t in, int64_t d,
+                         const torch::TensorOptions& options) {
+  auto block = probe2.defined() ? probe2.unsqueeze(0) : torch::eye(d, options).unsqueeze(1).expand({d, rows, d});
+  return in == d ? block : torch::constant_pad_nd(block, {in - d, 0});
 }
 
 /// sum_k u_k . t_k per row for t [m, rows, d], with u_k = v_k the directions.
@@ -45,23 +58,23 @@ torch::Tensor readout(const torch::Tensor& tangents, const torch::Tensor& probe2
   return torch::diagonal(tangents, 0, 0, 2).sum(1);  // t_k[:, k] summed over k
 }
 
-int64_t direction_count(const torch::Tensor& x2, const torch::Tensor& probe2) {
-  return probe2.defined() ? 1 : x2.size(1);
-}
+/// The number of directions: one probe, or d unit vectors (d = the outputs, the block's width).
+int64_t direction_count(int64_t d, const torch::Tensor& probe2) { return probe2.defined() ? 1 : d; }
 
 /// The first layer's input rows [T(x); T'(x) v_1; ...; T'(x) v_m], written in place.
 template <class T>
-torch::Tensor stacked_input(const torch::Tensor& x2, const torch::Tensor& probe2, MLPInput input) {
-  const int64_t rows = x2.size(0), d = x2.size(1), m = direction_count(x2, probe2), n = rows * d;
-  torch::Tensor s = at::detail::empty_cpu({(1 + m) * rows, d}, x2.scalar_type());
+torch::Tensor stacked_input(const torch::Tensor& x2, int64_t d, const torch::Tensor& probe2, MLPInput input) {
+  const int64_t rows = x2.size(0), in = x2.size(1), offset = in - d, m = direction_count(d, probe2), n = rows * in;
+  torch::Tensor s = at::detail::empty_cpu({(1 + m) * rows, in}, x2.scalar_type());
   const T* x = x2.data_ptr<T>();
   T *value = s.data_ptr<T>(), *tangents = value + n;
+  std::fill_n(tangents, m * n, T(0));
   if (probe2.defined()) {
-    std::copy_n(probe2.data_ptr<T>(), n, tangents);
-  } else {  // v_k = e_k in every row
-    std::fill_n(tangents, m * n, T(0));
+    const T* probe = probe2.data_ptr<T>();
+    for (int64_t r = 0; r < rows; ++r) std::copy_n(probe + r * d, d, tangents + r * in + offset);
+  } else {  // v_k = e_(offset + k) in every row
     for (int64_t k = 0; k < m; ++k)
-      for (int64_t r = 0; r < rows; ++r) tangents[k * n + r * d + k] = T(1);
+      for (int64_t r = 0; r < rows; ++r) tangents[k * n + r * in + offset + k] = T(1);
   }
   if (input == MLPInput::Cube) {
     detail::cube_forward<T>(x, value, n);
@@ -92,7 +105,7 @@ std::vector<torch::Tensor> stacked_layers(const torch::Tensor& s0, int64_t rows,
 /// divergence sum_k u_k . t_k per row (u_k = v_k, the directions), the estimate sum_k |t_k|^2.
 template <class T>
 MLPDivergence split_output(const torch::Tensor& out, const torch::Tensor& x2, const torch::Tensor& probe2) {
-  const int64_t rows = x2.size(0), d = x2.size(1), m = direction_count(x2, probe2), n = rows * d;
+  const int64_t rows = x2.size(0), d = out.size(1), m = direction_count(d, probe2), n = rows * d;
   torch::Tensor divergence = at::detail::empty_cpu({rows}, x2.scalar_type());
   torch::Tensor frobenius = at::detail::empty_cpu({rows}, x2.scalar_type());
   const T* tangents = out.data_ptr<T>() + n;
@@ -120,7 +133,7 @@ template <class T>
 torch::Tensor stacked_output_cotangent(const torch::Tensor& x2, const torch::Tensor& probe2, const torch::Tensor& out,
                                        const torch::Tensor& g_value, const torch::Tensor& g_divergence,
                                        const torch::Tensor& g_frobenius) {
-  const int64_t rows = x2.size(0), d = x2.size(1), m = direction_count(x2, probe2), n = rows * d;
+  const int64_t rows = x2.size(0), d = out.size(1), m = direction_count(d, probe2), n = rows * d;
   torch::Tensor g = at::detail::empty_cpu({(1 + m) * rows, d}, x2.scalar_type());
   T *value = g.data_ptr<T>(), *tangents = value + n;
   if (g_value.defined())
@@ -161,7 +174,7 @@ torch::Tensor stacked_backward(const torch::Tensor& x2, const torch::Tensor& pro
                                const torch::Tensor& g_frobenius, Activation activation, MLPInput input,
                                const std::vector<torch::Tensor>& targets, bool x_grad) {
   const size_t n = weights.size();
-  const int64_t rows = x2.size(0), d = x2.size(1), m = direction_count(x2, probe2);
+  const int64_t rows = x2.size(0), in = x2.size(1), d = weights.back().size(0), m = direction_count(d, probe2);
   torch::Tensor g = stacked_output_cotangent<T>(x2, probe2, layers.back(), g_value, g_divergence, g_frobenius);
   for (size_t i = n; i-- > 0;) {
     if (targets[i].defined()) detail::add_weight_gradient<T>(targets[i], g, layers[i]);
@@ -178,10 +191,10 @@ torch::Tensor stacked_backward(const torch::Tensor& x2, const torch::Tensor& pro
                                            g.data_ptr<T>() + block, m, block);
   }
   auto gx = g.narrow(0, 0, rows);
-  if (input == MLPInput::Cube) {  // T(x) = x^3, T'(x) v_k = 3 x^2 v_k
-    const auto tangent_grads = g.narrow(0, rows, m * rows).view({m, rows, d});
-    const auto g_directions = probe2.defined() ? probe2 * tangent_grads[0] : torch::diagonal(tangent_grads, 0, 0, 2);
-    gx = 3 * x2.square() * gx + 6 * x2 * g_directions;
+  if (input == MLPInput::Cube) {  // T(x) = x^3, T'(x) v_k = 3 x^2 v_k, v_k nonzero on the last d inputs
+    const auto block_grads = g.narrow(0, rows, m * rows).view({m, rows, in}).narrow(2, in - d, d);
+    const auto g_block = probe2.defined() ? probe2 * block_grads[0] : torch::diagonal(block_grads, 0, 0, 2);
+    gx = 3 * x2.square() * gx + 6 * x2 * (in == d ? g_block : torch::constant_pad_nd(g_block, {in - d, 0}));
   }
   return gx.contiguous();
 }
@@ -192,14 +205,15 @@ std::pair<MLPDivergence, std::vector<torch::Tensor>> fused_divergence(const torc
                                                                       const std::vector<torch::Tensor>& weights,
                                                                       const std::vector<torch::Tensor>& biases,
                                                                       Activation activation, MLPInput input) {
-  auto layers = stacked_layers<T>(stacked_input<T>(x2, probe2, input), x2.size(0), weights, biases, activation);
+  const int64_t d = weights.back().size(0);
+  auto layers = stacked_layers<T>(stacked_input<T>(x2, d, probe2, input), x2.size(0), weights, biases, activation);
   auto out = split_output<T>(layers.back(), x2, probe2);
   return {std::move(out), std::move(layers)};
 }
 
 MLPDivergence shaped(MLPDivergence out, const torch::Tensor& x) {
   const auto rows = row_shape(x);
-  return {out.value.view(x.sizes()), out.divergence.view(rows), out.frobenius.view(rows)};
+  return {out.value.view(output_shape(x, out.value.size(-1))), out.divergence.view(rows), out.frobenius.view(rows)};
 }
 
 /// Whether mlp_divergence and its vjp run the fused kernels: the network's are, and so is the probe.
@@ -285,10 +299,10 @@ MLPDivergence mlp_divergence_reference(const torch::Tensor& x, const std::vector
                                        const std::vector<torch::Tensor>& biases, Activation activation, MLPInput input,
                                        const torch::Tensor& probe) {
   check_divergence_shapes(x, weights, biases, probe);
-  const int64_t d = x.size(-1);
-  const auto x2 = x.reshape({-1, d});
+  const int64_t in = x.size(-1), d = weights.back().size(0);
+  const auto x2 = x.reshape({-1, in});
   const auto probe2 = probe.defined() ? probe.detach().reshape({-1, d}) : probe;
-  const auto v = directions(probe2, x2.size(0), d, x.options());
+  const auto v = directions(probe2, x2.size(0), in, d, x.options());
   auto h = input == MLPInput::Cube ? x2.pow(3) : x2;
   auto tangents = input == MLPInput::Cube ? 3 * x2.square() * v : v;
   for (size_t i = 0; i < weights.size(); ++i) {
@@ -313,7 +327,7 @@ torch::Tensor mlp_divergence_vjp(const torch::Tensor& x, const std::vector<torch
   const size_t n = weights.size();
   const auto targets = detail::gradient_targets(n, weight_grads, bias_grads);
   torch::NoGradGuard no_grad;
-  const int64_t d = x.size(-1);
+  const int64_t d = weights.back().size(0);
   auto flat = [&](const torch::Tensor& g, bool per_row) {
     return g.defined() ? g.reshape(per_row ? std::vector<int64_t>{-1} : std::vector<int64_t>{-1, d}) : g;
   };
@@ -352,7 +366,7 @@ MLPDivergence mlp_divergence(const torch::Tensor& x, const std::vector<torch::Te
   check_divergence_shapes(x, weights, biases, probe);
   if (!divergence_is_fused(x, weights, biases, probe))
     return mlp_divergence_reference(x, weights, biases, activation, input, probe);
-  const int64_t d = x.size(-1);
+  const int64_t d = weights.back().size(0);
   const auto x2 = detail::as_rows(x);
   const auto probe2 = probe.defined() ? probe.detach().reshape({-1, d}).contiguous() : probe;
   if (!detail::needs_graph(x, weights, biases)) {

@@ -6,26 +6,7 @@
 
 namespace deepdyn::ode2vae {
 
-torch::Tensor SampledMLP::operator()(const torch::Tensor& x) const {
-  return core::mlp(x, weights, biases, activation);
-}
-
-std::pair<torch::Tensor, torch::Tensor> SampledMLP::with_tangents(const torch::Tensor& x,
-                                                                  const torch::Tensor& tangents) const {
-  TORCH_CHECK(tangents.dim() == 3 && tangents.size(0) == x.size(0) && tangents.size(1) == x.size(1),
-              "SampledMLP::with_tangents: tangents must be [batch, in, k] = [", x.size(0), ", ", x.size(1),
-              ", k], got ", tangents.sizes());
-  auto h = x, dh = tangents;
-  for (size_t i = 0; i < weights.size(); ++i) {
-    h = torch::nn::functional::linear(h, weights[i], biases[i]);
-    dh = torch::matmul(weights[i], dh);  // [out, in] x [batch, in, k]
-    if (i + 1 < weights.size()) {
-      dh = dh * core::activation_slope(activation, h).unsqueeze(-1);  // chain rule through sigma
-      h = core::activate(activation, h);
-    }
-  }
-  return {h, dh};
-}
+torch::Tensor SampledMLP::operator()(const torch::Tensor& x) const { return core::mlp(x, weights, biases, activation); }
 
 void BayesianMLPOptions::validate() const {
   TORCH_CHECK(in() >= 1 && out() >= 1, "BayesianMLP: in and out must be >= 1, got ", in(), " and ", out());

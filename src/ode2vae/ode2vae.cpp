@@ -1,10 +1,12 @@
 #include "deepdyn/ode2vae/ode2vae.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "deepdyn/core/activation.h"
 #include "deepdyn/core/math.h"
+#include "deepdyn/core/mlp.h"
 #include "deepdyn/ode/solve.h"
 
 namespace deepdyn::ode2vae {
@@ -41,23 +43,43 @@ nn::Sequential mlp(int64_t in, int64_t hidden, int64_t out) {
                         nn::Linear(hidden, out));
 }
 
-// Directions in the input [s, v] of f_W along which its Jacobian is needed, built once per solve:
-// the q unit vectors of v (exact trace) or Hutchinson's noise on v (one direction).
-torch::Tensor trace_tangents(int64_t n, int64_t q, const torch::Tensor& noise, const torch::TensorOptions& options) {
-  if (!noise.defined())
-    return torch::cat({torch::zeros({q, q}, options), torch::eye(q, options)}, 0).expand({n, 2 * q, q});
-  return torch::cat({torch::zeros_like(noise), noise}, 1).unsqueeze(-1);
+// The latent dynamics on [s, v, log q]: s' = v, v' = f_W(s, v), (log q)' = -tr(df_W/dv) (ODE2VAE
+// eq. 9), f_W with the trace of its Jacobian block over v by core::mlp_divergence (forward mode
+// on the fused kernels): exact for an undefined noise, else Hutchinson's noise^T (df_W/dv) noise.
+ode::TupleField latent_field(SampledMLP f, torch::Tensor noise) {
+  return [f = std::move(f), noise = std::move(noise)](const torch::Tensor&, const std::vector<torch::Tensor>& y) {
+    auto out = core::mlp_divergence(torch::cat({y[0], y[1]}, 1), f.weights, f.biases, f.activation,
+                                    core::MLPInput::Identity, noise);
+    return std::vector<torch::Tensor>{y[1], out.value, -out.divergence};
+  };
 }
 
-// The latent dynamics on [s, v, log q]: s' = v, v' = f_W(s, v), (log q)' = -tr(df_W/dv)
-// (ODE2VAE eq. 9; the Jacobian comes in forward mode from f_W's own layers). An undefined noise
-// means the exact trace.
-ode::TupleField latent_field(SampledMLP f, torch::Tensor tangents, torch::Tensor noise) {
-  return [f = std::move(f), tangents = std::move(tangents), noise = std::move(noise)](
-             const torch::Tensor&, const std::vector<torch::Tensor>& y) {
-    auto [acceleration, derivatives] = f.with_tangents(torch::cat({y[0], y[1]}, 1), tangents);
-    auto trace = noise.defined() ? (noise * derivatives.squeeze(-1)).sum(-1) : derivatives.diagonal(0, 1, 2).sum(-1);
-    return std::vector<torch::Tensor>{y[1], acceleration, -trace};
+// latent_field's vector-Jacobian product without autograd (SolveOptions::vjp), on the flat state
+// [s, v, log q] (core::flatten's layout) and cotangent [c_s, c_v, c_l]: by mlp_divergence_vjp
+// with the value's cotangent c_v and the trace's -c_l, v's gradient adds c_s (from s' = v), and
+// log q's is zero. The weights' gradients go into param_grads: the weights, then the biases.
+ode::FieldVJP latent_vjp(SampledMLP f, torch::Tensor noise) {
+  return [f = std::move(f), noise = std::move(noise)](const torch::Tensor&, const torch::Tensor& y,
+                                                      const torch::Tensor& c,
+                                                      const std::vector<torch::Tensor>& param_grads, bool with_value) {
+    const int64_t q = f.weights.back().size(0), n = y.numel() / (2 * q + 1);
+    auto split = [&](const torch::Tensor& flat) {
+      return std::array<torch::Tensor, 3>{flat.narrow(0, 0, n * q).view({n, q}),
+                                          flat.narrow(0, n * q, n * q).view({n, q}), flat.narrow(0, 2 * n * q, n)};
+    };
+    const auto [s, v, log_q] = split(y);
+    const auto [c_s, c_v, c_log_q] = split(c);
+    const auto layers = static_cast<std::ptrdiff_t>(f.weights.size());
+    const std::vector<torch::Tensor> weight_grads(param_grads.begin(), param_grads.begin() + layers),
+        bias_grads(param_grads.begin() + layers, param_grads.end());
+    core::MLPDivergence value;
+    const auto g =
+        core::mlp_divergence_vjp(torch::cat({s, v}, 1), f.weights, f.biases, f.activation, core::MLPInput::Identity,
+                                 noise, {c_v, -c_log_q, {}}, weight_grads, bias_grads, with_value ? &value : nullptr);
+    ode::FieldVJPResult r;
+    r.y = torch::cat({g.narrow(1, 0, q).flatten(), (g.narrow(1, q, q) + c_s).flatten(), torch::zeros_like(log_q)});
+    if (with_value) r.value = torch::cat({v.flatten(), value.value.flatten(), -value.divergence});
+    return r;
   };
 }
 
@@ -115,8 +137,8 @@ ODE2VAEImpl::ODE2VAEImpl(ODE2VAEOptions options) : options_(std::move(options)) 
   const auto& shape = options_.frame_shape();
   images_ = is_image(shape);
   const int64_t q = options_.latent();
-  position_encoder = register_module("position_encoder",
-                                     GaussianEncoder(shape, 1, q, options_.filters(), options_.hidden()));
+  position_encoder =
+      register_module("position_encoder", GaussianEncoder(shape, 1, q, options_.filters(), options_.hidden()));
   velocity_encoder = register_module(
       "velocity_encoder", GaussianEncoder(shape, options_.amortization(), q, options_.filters(), options_.hidden()));
   field = register_module("field", BayesianMLP(BayesianMLPOptions(2 * q, q)
@@ -151,8 +173,8 @@ ODE2VAEImpl::Latent ODE2VAEImpl::encode(const torch::Tensor& x, int64_t windows)
           torch::cat({s_log_var, v_log_var}, -1).view({n, windows, -1})};
 }
 
-ode::TupleSolution ODE2VAEImpl::latent_flow(const SampledMLP& f, const torch::Tensor& z0,
-                                            const torch::Tensor& log_q0, int64_t frames) {
+ode::TupleSolution ODE2VAEImpl::latent_flow(const SampledMLP& f, const torch::Tensor& z0, const torch::Tensor& log_q0,
+                                            int64_t frames) {
   TORCH_CHECK(z0.dim() == 2 && z0.size(1) == 2 * options_.latent() && log_q0.sizes() == z0.sizes().slice(0, 1),
               "ODE2VAE::latent_flow: expected z0 [N, ", 2 * options_.latent(), "] and log_q0 [N], got ", z0.sizes(),
               " and ", log_q0.sizes());
@@ -165,9 +187,8 @@ ode::TupleSolution ODE2VAEImpl::latent_flow(const SampledMLP& f, const torch::Te
     solver.step_size(options_.frame_interval() / double(options_.substeps()));
   std::vector<torch::Tensor> params = f.weights;
   params.insert(params.end(), f.biases.begin(), f.biases.end());
-  solver.params(params);
-  auto tangents = trace_tangents(z0.size(0), q, noise, z0.options());
-  return ode::solve(latent_field(f, tangents, noise), {z0.narrow(1, 0, q), z0.narrow(1, q, q), log_q0}, ts, solver);
+  solver.params(params).vjp(latent_vjp(f, noise));
+  return ode::solve(latent_field(f, noise), {z0.narrow(1, 0, q), z0.narrow(1, q, q), log_q0}, ts, solver);
 }
 
 torch::Tensor ODE2VAEImpl::decode(const torch::Tensor& s) {

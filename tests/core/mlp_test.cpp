@@ -204,14 +204,16 @@ TEST(FusedMLP, SecondDerivativesThroughItsBackwardAreLibTorchs) {
 namespace {
 
 /// The divergence and Frobenius estimates from mlp_reference's Jacobian rows by reverse mode: an
-/// oracle independent of mlp_divergence's forward mode, differentiable (create_graph).
+/// oracle independent of mlp_divergence's forward mode, differentiable (create_graph). The
+/// Jacobian is the block of the last `out` inputs.
 core::MLPDivergence divergence_by_rows(const torch::Tensor& x, const Network& net, core::Activation activation,
                                        core::MLPInput input, const torch::Tensor& probe) {
   const auto y = core::mlp_reference(x, net.weights, net.biases, activation, input);
   std::vector<torch::Tensor> rows;  // rows[i][b] = d y_i / d x at sample b
   for (int64_t i = 0; i < y.size(1); ++i)
     rows.push_back(torch::autograd::grad({y.select(1, i).sum()}, {x}, {}, /*retain_graph=*/true, true)[0]);
-  const auto jacobian = torch::stack(rows, 1);  // [batch, out, in]
+  const int64_t out = y.size(1), in = x.size(1);
+  const auto jacobian = torch::stack(rows, 1).narrow(2, in - out, out);  // [batch, out, out]
   if (!probe.defined()) return {y, torch::diagonal(jacobian, 0, 1, 2).sum(1), jacobian.square().sum({1, 2})};
   const auto jv = torch::matmul(jacobian, probe.unsqueeze(2)).squeeze(2);
   return {y, (jv * probe).sum(1), jv.square().sum(1)};
@@ -219,82 +221,88 @@ core::MLPDivergence divergence_by_rows(const torch::Tensor& x, const Network& ne
 
 }  // namespace
 
-// A CNF's field with its divergence (forward mode, one node, fused backward with the activations'
-// second derivatives) against reverse-mode Jacobians of the reference: values, and the gradients of
-// a loss on all three outputs for x and every parameter.
+// A field with its divergence (forward mode, one node, fused backward with the activations' second
+// derivatives) against reverse-mode Jacobians of the reference: values, and the gradients of a loss
+// on all three outputs for x and every parameter. Square networks (a CNF's field) and a 5 -> 3 one,
+// whose Jacobian block is that of the last 3 inputs (ODE2VAE's df/dv).
 TEST(FusedMLPDivergence, MatchesReverseModeJacobiansForEveryActivationDtypeInputAndEstimator) {
   for (const auto dtype : {torch::kFloat32, torch::kFloat64})
     for (const auto input : {core::MLPInput::Identity, core::MLPInput::Cube})
       for (const auto activation : kActivations)
-        for (const bool exact : {true, false}) {
-          torch::manual_seed(10 + static_cast<int>(activation));
-          const Network net(3, 3, dtype);
-          const auto x = torch::randn({13, 3}, dtype).requires_grad_();
-          const auto probe = exact ? torch::Tensor() : torch::randn({13, 3}, dtype);
-          const auto ours = core::mlp_divergence(x, net.weights, net.biases, activation, input, probe);
-          const auto theirs = divergence_by_rows(x, net, activation, input, probe);
-          const std::string what = label(activation, dtype, input) + (exact ? " exact" : " hutchinson");
-          const double tol = dtype == torch::kFloat32 ? 3e-5 : 1e-11;
-          auto expect_close = [&](const torch::Tensor& a, const torch::Tensor& b, double rel, const std::string& name) {
-            ASSERT_EQ(a.sizes(), b.sizes()) << what << " " << name;
-            const double scale = b.abs().max().item<double>() + 1e-30;
-            EXPECT_LE((a - b).abs().max().item<double>(), rel * scale) << what << " " << name;
-          };
-          expect_close(ours.value, theirs.value, tol, "value");
-          expect_close(ours.divergence, theirs.divergence, tol, "divergence");
-          expect_close(ours.frobenius, theirs.frobenius, tol, "frobenius");
+        for (const bool exact : {true, false})
+          for (const int64_t in : {3, 5}) {
+            torch::manual_seed(10 + static_cast<int>(activation));
+            const Network net(in, 3, dtype);
+            const auto x = torch::randn({13, in}, dtype).requires_grad_();
+            const auto probe = exact ? torch::Tensor() : torch::randn({13, 3}, dtype);
+            const auto ours = core::mlp_divergence(x, net.weights, net.biases, activation, input, probe);
+            const auto theirs = divergence_by_rows(x, net, activation, input, probe);
+            const std::string what = label(activation, dtype, input) + (exact ? " exact" : " hutchinson") + " " +
+                                     std::to_string(in) + " -> 3";
+            const double tol = dtype == torch::kFloat32 ? 3e-5 : 1e-11;
+            auto expect_close = [&](const torch::Tensor& a, const torch::Tensor& b, double rel,
+                                    const std::string& name) {
+              ASSERT_EQ(a.sizes(), b.sizes()) << what << " " << name;
+              const double scale = b.abs().max().item<double>() + 1e-30;
+              EXPECT_LE((a - b).abs().max().item<double>(), rel * scale) << what << " " << name;
+            };
+            expect_close(ours.value, theirs.value, tol, "value");
+            expect_close(ours.divergence, theirs.divergence, tol, "divergence");
+            expect_close(ours.frobenius, theirs.frobenius, tol, "frobenius");
 
-          const auto cv = torch::randn({13, 3}, dtype), cd = torch::randn({13}, dtype), cf = torch::randn({13}, dtype);
-          auto loss = [&](const core::MLPDivergence& o) {
-            return (o.value * cv).sum() + (o.divergence * cd).sum() + (o.frobenius * cf).sum();
-          };
-          auto inputs = net.parameters();
-          inputs.insert(inputs.begin(), x);
-          const auto g_ours = torch::autograd::grad({loss(ours)}, inputs);
-          const auto g_theirs = torch::autograd::grad({loss(theirs)}, inputs);
-          for (size_t i = 0; i < inputs.size(); ++i)
-            expect_close(g_ours[i], g_theirs[i], 10 * tol, "gradient " + std::to_string(i));
-        }
+            const auto cv = torch::randn({13, 3}, dtype), cd = torch::randn({13}, dtype),
+                       cf = torch::randn({13}, dtype);
+            auto loss = [&](const core::MLPDivergence& o) {
+              return (o.value * cv).sum() + (o.divergence * cd).sum() + (o.frobenius * cf).sum();
+            };
+            auto inputs = net.parameters();
+            inputs.insert(inputs.begin(), x);
+            const auto g_ours = torch::autograd::grad({loss(ours)}, inputs);
+            const auto g_theirs = torch::autograd::grad({loss(theirs)}, inputs);
+            for (size_t i = 0; i < inputs.size(); ++i)
+              expect_close(g_ours[i], g_theirs[i], 10 * tol, "gradient " + std::to_string(i));
+          }
 }
 
 // mlp_divergence_vjp, which solvers call without autograd, against autograd through the fused
-// node: every cotangent at once, exact trace and Hutchinson, the value beside it.
+// node: every cotangent at once, exact trace and Hutchinson, the value beside it, square and 5 -> 3.
 TEST(FusedMLPDivergence, VJPWithoutAutogradIsTheNodesBackward) {
   for (const auto dtype : {torch::kFloat32, torch::kFloat64})
-    for (const bool exact : {true, false}) {
-      torch::manual_seed(exact);
-      const Network net(3, 3, dtype);
-      const auto x = torch::randn({2, 9, 3}, dtype).requires_grad_();
-      const auto probe = exact ? torch::Tensor() : torch::randn({2, 9, 3}, dtype);
-      const auto out =
-          core::mlp_divergence(x, net.weights, net.biases, core::Activation::Tanh, core::MLPInput::Identity, probe);
-      const core::MLPDivergence cotangents{torch::randn_like(out.value), torch::randn_like(out.divergence),
-                                           torch::randn_like(out.frobenius)};
-      auto inputs = net.parameters();
-      inputs.insert(inputs.begin(), x);
-      const auto theirs = torch::autograd::grad({out.value, out.divergence, out.frobenius}, inputs,
-                                                {cotangents.value, cotangents.divergence, cotangents.frobenius});
-      std::vector<torch::Tensor> weight_sums, bias_sums;
-      for (const auto& w : net.weights) weight_sums.push_back(torch::zeros_like(w).detach());
-      for (const auto& b : net.biases) bias_sums.push_back(torch::zeros_like(b).detach());
-      // Accumulators the kernels cannot add into directly: a transposed view, a strided slice.
-      weight_sums[0] = torch::zeros({net.weights[0].size(1), net.weights[0].size(0)}, dtype).t();
-      bias_sums[0] = torch::zeros({2 * net.biases[0].size(0)}, dtype).slice(0, 0, c10::nullopt, 2);
-      core::MLPDivergence value;
-      const auto gx =
-          core::mlp_divergence_vjp(x, net.weights, net.biases, core::Activation::Tanh, core::MLPInput::Identity, probe,
-                                   cotangents, weight_sums, bias_sums, &value);
-      auto ours = weight_sums;
-      ours.insert(ours.end(), bias_sums.begin(), bias_sums.end());
-      ours.insert(ours.begin(), gx);
-      const auto what =
-          std::string(exact ? "exact " : "hutchinson ") + (dtype == torch::kFloat32 ? "float32" : "float64");
-      EXPECT_TRUE(torch::equal(value.value, out.value.detach()) &&
-                  torch::equal(value.divergence, out.divergence.detach()))
-          << what;
-      for (size_t i = 0; i < inputs.size(); ++i)
-        EXPECT_TRUE(torch::allclose(ours[i], theirs[i], 1e-5, 1e-6)) << what << " gradient " << i;
-    }
+    for (const bool exact : {true, false})
+      for (const int64_t in : {3, 5}) {
+        torch::manual_seed(exact);
+        const Network net(in, 3, dtype);
+        const auto x = torch::randn({2, 9, in}, dtype).requires_grad_();
+        const auto probe = exact ? torch::Tensor() : torch::randn({2, 9, 3}, dtype);
+        const auto out =
+            core::mlp_divergence(x, net.weights, net.biases, core::Activation::Tanh, core::MLPInput::Identity, probe);
+        const core::MLPDivergence cotangents{torch::randn_like(out.value), torch::randn_like(out.divergence),
+                                             torch::randn_like(out.frobenius)};
+        auto inputs = net.parameters();
+        inputs.insert(inputs.begin(), x);
+        const auto theirs = torch::autograd::grad({out.value, out.divergence, out.frobenius}, inputs,
+                                                  {cotangents.value, cotangents.divergence, cotangents.frobenius});
+        std::vector<torch::Tensor> weight_sums, bias_sums;
+        for (const auto& w : net.weights) weight_sums.push_back(torch::zeros_like(w).detach());
+        for (const auto& b : net.biases) bias_sums.push_back(torch::zeros_like(b).detach());
+        // Accumulators the kernels cannot add into directly: a transposed view, a strided slice.
+        weight_sums[0] = torch::zeros({net.weights[0].size(1), net.weights[0].size(0)}, dtype).t();
+        bias_sums[0] = torch::zeros({2 * net.biases[0].size(0)}, dtype).slice(0, 0, c10::nullopt, 2);
+        core::MLPDivergence value;
+        const auto gx =
+            core::mlp_divergence_vjp(x, net.weights, net.biases, core::Activation::Tanh, core::MLPInput::Identity,
+                                     probe, cotangents, weight_sums, bias_sums, &value);
+        auto ours = weight_sums;
+        ours.insert(ours.end(), bias_sums.begin(), bias_sums.end());
+        ours.insert(ours.begin(), gx);
+        const auto what = std::string(exact ? "exact " : "hutchinson ") +
+                          (dtype == torch::kFloat32 ? "float32 " : "float64 ") + std::to_string(in) + " -> 3";
+        EXPECT_TRUE(torch::equal(value.value, out.value.detach()) &&
+                    torch::equal(value.divergence, out.divergence.detach()))
+            << what;
+        for (size_t i = 0; i < inputs.size(); ++i)
+          EXPECT_TRUE(torch::allclose(ours[i], theirs[i], 1e-5, 1e-6)) << what << " gradient " << i;
+      }
 }
 
 TEST(FusedMLPDivergence, LeadingDimensionsSecondDerivativesAndBadShapes) {
@@ -324,7 +332,7 @@ TEST(FusedMLPDivergence, LeadingDimensionsSecondDerivativesAndBadShapes) {
     core::mlp_divergence(torch::randn({4, 2}), wide.weights, wide.biases, core::Activation::Tanh);
     FAIL() << "a 2 -> 3 network was given a divergence";
   } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("square network"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("at most as many outputs as inputs"), std::string::npos) << e.what();
   }
   const Network square(2, 2, torch::kFloat32);
   try {
@@ -332,7 +340,8 @@ TEST(FusedMLPDivergence, LeadingDimensionsSecondDerivativesAndBadShapes) {
                          core::MLPInput::Identity, torch::randn({5, 2}));
     FAIL() << "a probe of another shape was accepted";
   } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("the probe must have x's shape"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("the probe must have the output's shape [4, 2]"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -43,12 +43,14 @@ torch::Tensor mlp_vjp(const torch::Tensor& x, const std::vector<torch::Tensor>& 
                       const torch::Tensor& g, const std::vector<torch::Tensor>& weight_grads,
                       const std::vector<torch::Tensor>& bias_grads, torch::Tensor* value = nullptr);
 
-/// A square network's value with an estimate of its Jacobian J = dy/dx per row, for the divergence a
-/// continuous normalizing flow integrates and RNODE's Jacobian penalty:
+/// A network's value with an estimate of its Jacobian J = dy/dx_b per row, x_b the last d of x's
+/// features for d outputs: all of x for a square network (the divergence a continuous normalizing
+/// flow integrates, RNODE's Jacobian penalty), the velocity v of x = [s, v] for ODE2VAE's
+/// acceleration field (d log q / dt = -tr(df/dv)):
 ///   probe undefined (exact):  divergence = tr J,       frobenius = ||J||_F^2;
 ///   probe e [..., d]:         divergence = e^T J e,    frobenius = ||J e||^2
-/// (Hutchinson's estimators, unbiased for E[e e^T] = I). value is mlp()'s; divergence and frobenius
-/// are x's shape without its last dimension.
+/// (Hutchinson's estimators, unbiased for E[e e^T] = I; the probe has the output's shape). value is
+/// mlp()'s; divergence and frobenius are x's shape without its last dimension.
 struct MLPDivergence {
   torch::Tensor value, divergence, frobenius;
 };

@@ -3,7 +3,6 @@
 // function f_W (Yildiz et al. 2019, section 3.2).
 #include <torch/torch.h>
 
-#include <utility>
 #include <vector>
 
 #include "deepdyn/core/activation.h"
@@ -37,9 +36,6 @@ struct SampledMLP {
   Activation activation = Activation::Tanh;
 
   torch::Tensor operator()(const torch::Tensor& x) const;
-  /// y = f(x) [batch, out] and the directional derivatives J(x) tangents [batch, out, k] for
-  /// tangents [batch, in, k] (forward mode, so the result is differentiable by plain autograd).
-  std::pair<torch::Tensor, torch::Tensor> with_tangents(const torch::Tensor& x, const torch::Tensor& tangents) const;
 };
 
 /// q(W) = prod N(w; m_w, s^2): learned means (Xavier-initialised weights, zero biases) and

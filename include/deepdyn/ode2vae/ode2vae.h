@@ -17,7 +17,8 @@ namespace deepdyn::ode2vae {
 struct ODE2VAEOptions {
   /// Shape of one frame: {C, H, W} images (convolutional encoders and decoder, Bernoulli
   /// likelihood; H = W, a multiple of 4) or {D} vectors (MLPs, Gaussian likelihood).
-  ODE2VAEOptions(std::vector<int64_t> frame_shape, int64_t latent) : frame_shape_(std::move(frame_shape)), latent_(latent) {}
+  ODE2VAEOptions(std::vector<int64_t> frame_shape, int64_t latent)
+      : frame_shape_(std::move(frame_shape)), latent_(latent) {}
   TORCH_ARG(std::vector<int64_t>, frame_shape);
   /// q: the size of the position s and of the velocity v.
   TORCH_ARG(int64_t, latent);
@@ -72,8 +73,9 @@ struct ODE2VAEOutput {
   torch::Tensor kl_weights;      ///< KL(q(W) || N(0, I))
   torch::Tensor encoder_kl;      ///< sum_t [log q_ode(z_t) - log q_enc(z_t)], t = 0 .. T - m
   torch::Tensor frames;          ///< decoded means of the sampled trajectory [N, T, *frame_shape]
-  /// The latent solve's counts; its backward adds nfe_backward when the gradient is Adjoint or
-  /// Checkpointed (direct backprop evaluates no field: it walks the stored graph).
+  /// The latent solve's counts; its backward adds nfe_backward: the field's vector-Jacobian
+  /// products (the direct gradient of an explicit method is the tapeless sweep on the field's own
+  /// VJP), and the Adjoint's or Checkpointed's evaluations.
   std::shared_ptr<core::Stats> stats;
 };
 
