@@ -6,9 +6,11 @@
 // It first writes one JSON line {"libtorch": version, "threads": n}. Then each stdin line is
 // "<case>" or "<case> values", and each answer is one JSON line on stdout:
 //   {"case", "seconds" (around the case only), "nfe", "nfe_backward", "iterations",
-//    "iterations_backward", "steps", "values" (outputs and gradients, only when asked)}
+//    "iterations_backward", "steps", "values" (outputs and gradients, only when asked; FFJORD's
+//    also the losses of 10 Adam steps)}
 // Cases: spiral.solve, spiral.direct, spiral.adjoint, deq.{broyden,anderson}.{forward,train},
-// ffjord.train, and spiral.reference (y(T) and the gradient in float64 at rtol 1e-12, untimed).
+// ffjord.train (Hutchinson), ffjord.exact (exact trace), and spiral.reference (y(T) and the
+// gradient in float64 at rtol 1e-12, untimed).
 // An empty line or EOF ends the program. Always one thread.
 #include <deepdyn/deepdyn.h>
 #include <torch/version.h>
@@ -238,9 +240,10 @@ struct Equilibrium {
 };
 
 // FFJORD's toy training step: 8gaussians through the CNF's concat-squash net (cnf::ODENet, on the
-// fused forward-mode divergence), Hutchinson's trace with the problem's probe, dopri5, adjoint,
-// loss = -mean(log p(x)).
+// fused forward-mode divergence), Hutchinson's trace with the problem's probe or the exact trace,
+// dopri5, adjoint, loss = -mean(log p(x)).
 struct Flow {
+  static constexpr int kTrajectory = 10;
   dd::cnf::ODENet net;
   Params p;  ///< the net's parameters by name (layer0.layer.weight, ...)
   torch::Tensor x, probe, ts;
@@ -265,33 +268,64 @@ struct Flow {
     }
   }
 
-  json run(const std::string& mode, bool values) {
-    TORCH_CHECK(mode == "train", "unknown ffjord case '", mode, "'");
+  /// One training step's loss, z(T) and delta log p: the trace by Hutchinson's estimator with the
+  /// problem's probe, or exact (an undefined probe).
+  dd::cnf::FlowResult step(const torch::Tensor& trace_probe, torch::Tensor& loss) {
     // The problem's probe in place of a fresh draw, as on the peer's side; the net's own
     // vector-Jacobian product for the adjoint's backward field (no graph per evaluation).
     dd::cnf::DivergenceField field;
-    field.evaluate = [this](const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& /*drawn*/) {
-      return net->divergence(t, z, probe);
+    field.evaluate = [&](const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& /*drawn*/) {
+      return net->divergence(t, z, trace_probe);
     };
-    field.vjp = [this](const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& /*drawn*/,
-                       const torch::Tensor& v, const torch::Tensor& w, const std::vector<torch::Tensor>& grads,
-                       bool with_value) { return net->divergence_vjp(t, z, probe, v, w, grads, with_value); };
+    field.vjp = [&](const torch::Tensor& t, const torch::Tensor& z, const torch::Tensor& /*drawn*/,
+                    const torch::Tensor& v, const torch::Tensor& w, const std::vector<torch::Tensor>& grads,
+                    bool with_value) { return net->divergence_vjp(t, z, trace_probe, v, w, grads, with_value); };
     field.parameters = net->parameters();
     const auto options = dd::cnf::FlowOptions().solver(
         dd::ode::SolveOptions().rtol(rtol).atol(atol).gradient(dd::ode::Adjoint{}).params(field.parameters));
+    auto r = dd::cnf::integrate_flow(field, x, ts, options);
+    loss = -(dd::cnf::standard_normal_log_density(r.z) - r.delta_logp).mean();
+    loss.backward();
+    return r;
+  }
+
+  /// The losses of kTrajectory Adam steps (lr 1e-3, FFJORD's train_toy default) from the problem's
+  /// weights, which are restored afterwards: the loss trajectory both sides must share.
+  std::vector<double> trajectory(const torch::Tensor& trace_probe) {
+    std::vector<torch::Tensor> initial;
+    for (const auto& q : net->parameters()) initial.push_back(q.detach().clone());
+    torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(1e-3));
+    std::vector<double> losses;
+    for (int i = 0; i < kTrajectory; ++i) {
+      adam.zero_grad();
+      torch::Tensor loss;
+      step(trace_probe, loss);
+      losses.push_back(loss.item<double>());
+      adam.step();
+    }
+    torch::NoGradGuard no_grad;
+    const auto params = net->parameters();
+    for (size_t i = 0; i < params.size(); ++i) params[i].copy_(initial[i]);
+    return losses;
+  }
+
+  json run(const std::string& mode, bool values) {
+    TORCH_CHECK(mode == "train" || mode == "exact", "unknown ffjord case '", mode, "'");
+    const auto trace_probe = mode == "train" ? probe : torch::Tensor();
     zero_grads(p);
     dd::cnf::FlowResult r;
-    const double s = seconds([&] {
-      r = dd::cnf::integrate_flow(field, x, ts, options);
-      (-(dd::cnf::standard_normal_log_density(r.z) - r.delta_logp).mean()).backward();
-    });
+    torch::Tensor loss;
+    const double s = seconds([&] { r = step(trace_probe, loss); });
     json out = {{"seconds", s},
                 {"nfe", r.stats->nfe},
                 {"nfe_backward", r.stats->nfe_backward},
                 {"steps", r.stats->steps},
                 {"steps_backward", r.stats->steps_backward}};
-    if (values)
-      out["values"] = {{"y", flat(torch::cat({r.z.flatten(), r.delta_logp.flatten()}))}, {"grads", grads_of(p)}};
+    if (values) {
+      out["values"] = {{"y", flat(torch::cat({r.z.flatten(), r.delta_logp.flatten()}))},
+                       {"grads", grads_of(p)},
+                       {"losses", trajectory(trace_probe)}};
+    }
     return out;
   }
 };

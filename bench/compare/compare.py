@@ -49,7 +49,7 @@ OURS = ("deepdyn", "deepdyn_ops", "deepdyn_py", "deepdyn_jit")  # sides that are
 CASES = {
     "spiral": ["spiral.solve", "spiral.direct", "spiral.adjoint"],
     "deq": ["deq.broyden.forward", "deq.broyden.train", "deq.anderson.forward", "deq.anderson.train"],
-    "ffjord": ["ffjord.train"],
+    "ffjord": ["ffjord.train", "ffjord.exact"],
 }
 WARMUP = 2  # untimed runs of every case on every side, after the one that collects values
 
@@ -94,6 +94,8 @@ def agreement(ours, theirs):
         names = sorted(theirs["grads"])
         out["max_rel_grad"] = relative_difference(np.concatenate([np.ravel(ours["grads"][k]) for k in names]),
                                                   np.concatenate([np.ravel(theirs["grads"][k]) for k in names]))
+    if "losses" in ours and "losses" in theirs:  # the loss over the same training steps
+        out["max_rel_loss"] = relative_difference(np.asarray(ours["losses"]), np.asarray(theirs["losses"]))
     return out
 
 
@@ -171,8 +173,10 @@ def main():
                "more f call). Iterations = evaluations of the solver's map - 1; NFE bwd = evaluations of "
                "u -> u J + dL/dz (one VJP each).",
         "ffjord": "deepdyn FFJORD: cnf::ODENet's forward-mode divergence (core::mlp_divergence) with the problem's "
-                  "probe, integrate_flow by dopri5 with ode::Adjoint (full norm), whose backward field is the net's "
-                  "own vector-Jacobian product (ODENet::divergence_vjp: no graph per evaluation).",
+                  "probe (ffjord.train) or over both unit vectors (ffjord.exact), integrate_flow by dopri5 with "
+                  "ode::Adjoint (full norm), whose backward field is the net's own vector-Jacobian product "
+                  "(ODENet::divergence_vjp: no graph per evaluation). loss rel: the losses of 10 Adam steps "
+                  "(lr 1e-3) from the same weights, on the same points and probe, against the peer's.",
     }
     notes = [deepdyn_notes[g] for g in groups] + notes
     config = {
@@ -190,7 +194,8 @@ def main():
                 "stop": "relative residual per sample", "loss": "mean(z*^2)"},
         "ffjord": {"batch": problems.FFJORD_BATCH, "widths": problems.FFJORD_WIDTHS, "t1": problem["ffjord"]["t1"],
                    "rtol": problem["ffjord"]["rtol"], "atol": problem["ffjord"]["atol"], "method": "dopri5",
-                   "trace": "hutchinson, fixed gaussian probe", "loss": "-mean(log p(x))"},
+                   "trace": "ffjord.train: hutchinson, fixed gaussian probe; ffjord.exact: exact",
+                   "loss": "-mean(log p(x))", "trajectory": "10 Adam steps, lr 1e-3"},
         "seed": args.seed,
         "spiral_init": args.spiral_init,
     }
@@ -256,8 +261,7 @@ def run(sides, names, rounds, reference):
 
 
 def describe(agreement):
-    return "  ".join(f"{'y' if k == 'max_rel_y' else 'grad'} rel {v:.1e}" for k, v in agreement.items()
-                     if k.startswith("max_rel"))
+    return "  ".join(f"{k[len('max_rel_'):]} rel {v:.1e}" for k, v in agreement.items() if k.startswith("max_rel"))
 
 
 def print_table(results, among_peers, config, notes):
