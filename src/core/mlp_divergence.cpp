@@ -1,8 +1,8 @@
 // core::mlp_divergence: a network's value with Jacobian-vector products J v_k carried beside it
 // (forward mode), J = dy/dx_b the Jacobian block of the last d inputs (d outputs; all of x for a
-// square network), so v_k is zero on the first in - d inputs. Every layer's rows are stacked [value; tangent 1; ...;
-// tangent m], so one GEMM per layer serves the value and all tangents; the bias goes to the value rows only, and the
-// activation pass gives h = act(a) and t_k = act'(a) ta_k.
+// square network), so v_k is zero on the first in - d inputs. Every layer's rows are stacked
+// [value; tangent 1; ...; tangent m], so one GEMM per layer serves the value and all tangents; the
+// bias goes to the value rows only, and the activation pass gives h = act(a) and t_k = act'(a) ta_k.
 //
 // The backward (vector-Jacobian product of value, divergence and Frobenius estimate) walks the
 // same stacked rows back: per layer one GEMM for the weight's gradient, one for the input's, and
@@ -68,7 +68,7 @@ torch::Tensor stacked_input(const torch::Tensor& x2, int64_t d, const torch::Ten
   torch::Tensor s = at::detail::empty_cpu({(1 + m) * rows, in}, x2.scalar_type());
   const T* x = x2.data_ptr<T>();
   T *value = s.data_ptr<T>(), *tangents = value + n;
-  std::fill_n(tangents, m * n, T(0));
+  if (!probe2.defined() || offset > 0) std::fill_n(tangents, m * n, T(0));  // a square probe covers them
   if (probe2.defined()) {
     const T* probe = probe2.data_ptr<T>();
     for (int64_t r = 0; r < rows; ++r) std::copy_n(probe + r * d, d, tangents + r * in + offset);
